@@ -1,0 +1,159 @@
+"""Atomic writers and safe readers for every artefact the pipeline produces.
+
+Every output is written to a temporary file in the destination directory and
+then renamed over the target with :func:`os.replace`, which is atomic on POSIX
+file systems: a kill at any moment leaves either no file or a complete one.
+Readers refuse pickled content (``allow_pickle=False``, ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+PathLike = str | os.PathLike
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    ``suffix`` defaults to the target's own suffix so that libraries which
+    dispatch on the extension (matplotlib, PIL, numpy) write the right format.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix is None:
+        suffix = "".join(path.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        _fsync_file(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def _fsync_file(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text(path: PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_json(path: PathLike) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def save_npz(path: PathLike, arrays: Mapping[str, np.ndarray], compress: bool = True) -> None:
+    """Write ``arrays`` to ``path`` atomically. Object arrays are refused."""
+    for key, value in arrays.items():
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            raise TypeError(f"{path}: array {key!r} has dtype object; refusing to pickle")
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            (np.savez_compressed if compress else np.savez)(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def load_npz(path: PathLike, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Load every array of an npz into memory, never unpickling.
+
+    Raises ``ValueError`` naming the file if a required key is missing or the
+    file holds a pickled object.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {key: data[key] for key in data.files}
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise ValueError(f"{path}: contains a pickled object array; refusing to load it") from None
+        raise ValueError(f"{path}: not a valid npz file ({exc})") from None
+    missing = [k for k in required if k not in out]
+    if missing:
+        raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (has: {', '.join(sorted(out)) or 'none'})")
+    return out
+
+
+def save_dataframe(path: PathLike, df, **kwargs) -> None:
+    """Write a pandas DataFrame as CSV atomically."""
+    kwargs.setdefault("index", False)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, **kwargs)
+
+
+def torch_save(path: PathLike, obj: Any) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def torch_load(path: PathLike, map_location: Any = "cpu") -> Any:
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary unpickling)."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path}: refusing to load a checkpoint with non-tensor objects ({exc})") from None
+
+
+def save_figure(path: PathLike, fig, **kwargs) -> None:
+    """Save a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    kwargs.setdefault("dpi", 120)
+    kwargs.setdefault("bbox_inches", "tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+    plt.close(fig)
+
+
+def save_image(path: PathLike, array: np.ndarray) -> None:
+    """Save an HxW or HxWxC uint8 array as an image file atomically."""
+    from PIL import Image
+
+    arr = np.asarray(array)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    img = Image.fromarray(arr)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=(Path(path).suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG"))
