@@ -1,0 +1,109 @@
+"""Config validation: the shipped configs pass; bad values fail with one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganaug.config import ConfigError, classifier_cells, fraction_label, gan_settings, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def deep_update(base: dict, over: dict) -> dict:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def load(*names: str) -> dict:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name in names:
+        deep_update(cfg, yaml.safe_load((REPO / "config" / name).read_text()))
+    if "chest_xray" in cfg["datasets"]:
+        assert (SHARED / "chest_xray").is_dir(), f"real data missing: {SHARED / 'chest_xray'}"
+        cfg["datasets"]["chest_xray"]["path"] = str(SHARED / "chest_xray")
+    return cfg
+
+
+@pytest.fixture
+def base() -> dict:
+    return load("chest_xray.yaml")
+
+
+@pytest.mark.parametrize("names", [(), ("chest_xray.yaml",), ("tiny.yaml",), ("chest_xray.yaml", "paper_gpu.yaml")])
+def test_shipped_configs_validate(names):
+    cfg = validate_config(load(*names))
+    assert cfg["metrics"]["fid"]["n"] >= 2
+    assert cfg["device"] == "auto"
+
+
+def test_defaults_are_filled():
+    cfg = load()
+    del cfg["metrics"]
+    del cfg["threads"]
+    validate_config(cfg)
+    assert cfg["metrics"]["fid"]["n"] == 250
+    assert cfg["threads"]["train_gan"] == 2
+    assert cfg["experiment"]["on_bad_image"] == "error"
+
+
+@pytest.mark.parametrize(
+    "path, value, match",
+    [
+        (("gan_defaults", "lr_g"), "1e-4", r"gan_defaults\.lr_g = '1e-4' is a string.*1\.0e-4"),
+        (("gan_defaults", "lr_d"), -1.0e-4, r"gan_defaults\.lr_d = -0\.0001 must be > 0"),
+        (("gan_defaults", "steps"), 0, r"gan_defaults\.steps = 0 must be >= 1"),
+        (("gan_defaults", "batch_size"), -8, r"gan_defaults\.batch_size = -8 must be >= 1"),
+        (("gan_defaults", "model"), "stylegan9", r"gan_defaults\.model = 'stylegan9' is not allowed"),
+        (("experiment", "resolution"), 30, r"experiment\.resolution = 30 is not allowed; choose one of 28, 32, 64, 128"),
+        (("experiment", "dataset"), "nope", r"experiment\.dataset = 'nope' names no entry of datasets"),
+        (("experiment", "positive_class"), "COVID", r"experiment\.positive_class = 'COVID' is not a class"),
+        (("classifier", "seeds"), [], r"classifier\.seeds = \[\] must have at least 1"),
+        (("classifier", "synthetic_fractions"), [0.0, 1.5], r"classifier\.synthetic_fractions\.1 = 1\.5 must be <= 1"),
+        (("datasets", "chest_xray", "source"), "zip", r"datasets\.chest_xray\.source = 'zip' is not allowed"),
+        (("datasets", "chest_xray", "path"), "/no/such/dir", r"datasets\.chest_xray\.path.*/no/such/dir.*does not exist"),
+        (("gans", "dcgan", "mode"), "both", r"gans\.dcgan\.mode = 'both' is not allowed"),
+    ],
+)
+def test_bad_values_fail_with_one_line(base, path, value, match):
+    cfg = copy.deepcopy(base)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=match) as info:
+        validate_config(cfg)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_key_is_named(base):
+    base["classifier"]["epochz"] = 3
+    with pytest.raises(ConfigError, match=r"config key classifier: .*'epochz'"):
+        validate_config(base)
+
+
+def test_fid_n_must_not_exceed_generated(base):
+    base["metrics"]["fid"]["n"] = base["generate"]["n_per_class"] + 1
+    with pytest.raises(ConfigError, match=r"metrics\.fid\.n"):
+        validate_config(base)
+
+
+def test_sweep_cells(base):
+    cfg = validate_config(base)
+    cells = classifier_cells(cfg)
+    seeds = cfg["classifier"]["seeds"]
+    # f = 0 once per seed (real only); every other fraction once per GAN and seed
+    assert [c for c in cells if c[1] == "0"] == [("real", "0", s) for s in seeds]
+    n_other = len([f for f in cfg["classifier"]["synthetic_fractions"] if f > 0])
+    assert len(cells) == len(seeds) * (1 + n_other * len(cfg["gans"]))
+    assert fraction_label(0.1) == "0.1" and fraction_label(1.0) == "1" and fraction_label(0) == "0"
+    s = gan_settings(cfg, "cdcgan")
+    assert s["mode"] == "conditional" and s["lr_g"] == cfg["gan_defaults"]["lr_g"]

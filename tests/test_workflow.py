@@ -1,0 +1,114 @@
+"""End to end: the whole DAG through `snakemake` on the tiny config, in a temp directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable, "-m", "snakemake", "all",
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(workdir / "tiny.yaml"),
+        *args,
+    ]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    data = SHARED / "chest_xray"
+    assert data.is_dir(), f"real data missing: {data} (see ../shared/data/README.md)"
+    work = tmp_path_factory.mktemp("tiny run with spaces ü")
+    cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
+    cfg["datasets"]["chest_xray"]["path"] = str(data)
+    (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(work, "--cores", "2", "--resources", "gpu=1")
+    return work, proc
+
+
+def finite(values) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+@pytest.mark.slow
+def test_report_tables(tiny_run):
+    work, _ = tiny_run
+    report = work / "results" / "report"
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    seeds = cfg["classifier"]["seeds"]
+    fractions = cfg["classifier"]["synthetic_fractions"]
+    gans = ["dcgan", "cdcgan"]
+    classes = ["NORMAL", "PNEUMONIA"]
+
+    scores = pd.read_csv(report / "gan_scores.csv")
+    assert sorted(zip(scores["gan"], scores["class"])) == sorted((g, c) for g in gans for c in classes)
+    assert finite(scores[["fid", "fid_floor", "msssim_generated", "msssim_real"]].to_numpy().ravel().tolist())
+    assert (scores["fid"] > 0).all() and (scores["fid_n_generated"] == cfg["metrics"]["fid"]["n"]).all()
+    assert scores["minority"].tolist() == [c == "NORMAL" for c in scores["class"]]
+
+    runs = pd.read_csv(report / "classifier_runs.csv")
+    n_expected = len(seeds) * (1 + (len(fractions) - 1) * len(gans))
+    assert len(runs) == n_expected
+    assert set(runs.loc[runs["fraction"] == 0, "source"]) == {"real"}
+    assert finite(runs[["auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity"]].to_numpy().ravel().tolist())
+    assert ((runs["auc"] >= 0) & (runs["auc"] <= 1)).all()
+    # f = 1 trains on synthetic images only; f = 0 on real only
+    full = runs[runs["fraction"] == 1.0]
+    assert (full["n_synthetic"] == full["n_train"]).all()
+    assert (runs.loc[runs["fraction"] == 0, "n_synthetic"] == 0).all()
+
+    summary = pd.read_csv(report / "classifier_summary.csv")
+    assert len(summary) == 1 + (len(fractions) - 1) * len(gans)
+    assert (summary["n_seeds"] == len(seeds)).all()
+    assert finite(summary["auc_mean"].tolist()) and finite(summary["auc_std"].tolist())
+
+    for md in ("gan_scores.md", "classifier_summary.md"):
+        text = (report / md).read_text()
+        assert text.startswith("# ") and "|" in text
+    for fig in ["loss_curves.png", "metrics_vs_fraction.png"] + [f"samples_{g}.png" for g in gans]:
+        path = report / "figures" / fig
+        assert path.stat().st_size > 5000, path
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_artefacts_and_logs(tiny_run):
+    work, _ = tiny_run
+    res = work / "results"
+    losses = pd.read_csv(res / "gan" / "dcgan" / "NORMAL" / "losses.csv")
+    assert {"step", "loss_d", "loss_g"} <= set(losses.columns) and len(losses) > 0
+    assert (res / "gan" / "cdcgan" / "conditional" / "checkpoint.pt").is_file()
+    metrics = json.loads((res / "classifier" / "real" / "f0" / "seed0" / "metrics.json").read_text())
+    assert metrics["source"] == "real" and metrics["n_synthetic"] == 0
+    manifest = pd.read_csv(res / "data" / "chest_xray" / "32px_1ch_manifest.csv")
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    # every rule logged, the GAN log shows the progress bar
+    gan_log = (res / "logs" / "train_gan" / "dcgan" / "NORMAL.log").read_text()
+    assert "it/s" in gan_log or "s/it" in gan_log
+    # no temporary files left behind by the atomic writers
+    assert not [p for p in res.rglob(".*") if p.is_file()]
+
+
+@pytest.mark.slow
+def test_second_run_has_nothing_to_do(tiny_run):
+    work, _ = tiny_run
+    proc = snakemake(work, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr

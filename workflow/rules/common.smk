@@ -1,0 +1,138 @@
+# Shared helpers: config validation (before any job runs), paths, sweep cells.
+
+import sys
+from pathlib import Path
+
+# The package lives in src/; make it importable even where it is not installed
+# into the environment that runs Snakemake itself.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from ganaug.config import (  # noqa: E402
+    ConfigError,
+    classifier_cells,
+    fraction_label,
+    gan_settings,
+    known_class_names,
+    validate_config,
+)
+
+try:
+    validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+except ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
+
+
+ENV = "../../envs/ganaug.yaml"
+EXP = config["experiment"]
+DATASET = EXP["dataset"]
+RES = int(EXP["resolution"])
+CH = int(EXP["channels"])
+CLASSES = known_class_names(config["datasets"][DATASET])
+if CLASSES is None:
+    raise WorkflowError(
+        f"invalid configuration: config key datasets.{DATASET}: class names cannot be known before the data "
+        "is prepared; give them as class_names: [...] (label 0 first)"
+    )
+GANS = list(config["gans"])
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    gan=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    source=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    part=r"[^/]+",
+    cls=r"[^/]+",
+    split=r"train|val|test",
+    res=r"\d+",
+    ch=r"[13]",
+    frac=r"[0-9.]+",
+    seed=r"\d+",
+
+
+def prepared_npz(dataset=DATASET, res=RES, ch=CH):
+    return f"results/data/{dataset}/{res}px_{ch}ch.npz"
+
+
+REAL_TRAIN = "results/data/real_train.npz"
+
+
+def real_stats(split, cls):
+    return f"results/metrics/real/{DATASET}/{RES}px_{CH}ch/{split}_{cls}.npz"
+
+
+def dataset_spec(dataset):
+    return config["datasets"][dataset]
+
+
+def raw_npz(dataset):
+    """The MedMNIST npz a medmnist dataset is read from: its local path or the download target."""
+    spec = dataset_spec(dataset)
+    return spec.get("path") or f"results/raw/{dataset}.npz"
+
+
+def prepare_input(wildcards):
+    spec = dataset_spec(wildcards.dataset)
+    return [raw_npz(wildcards.dataset)] if spec["source"] == "medmnist" else []
+
+
+def prepare_spec(wildcards):
+    """The dataset entry as the prepare script sees it (medmnist: the npz to read)."""
+    spec = dict(dataset_spec(wildcards.dataset))
+    if spec["source"] == "medmnist":
+        spec["path"] = raw_npz(wildcards.dataset)
+        spec.pop("url", None)
+        spec.pop("md5", None)
+    return spec
+
+
+def synthetic_input(wildcards):
+    return [] if wildcards.source == "real" else [f"results/gan/{wildcards.source}/samples.npz"]
+
+
+CLASSIFIER_SETTINGS = {
+    k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")
+}
+
+
+def gan_mode(gan):
+    return gan_settings(config, gan)["mode"]
+
+
+def gan_parts(gan):
+    """Training jobs of one GAN cell: one per class (per_class) or one (conditional)."""
+    return list(CLASSES) if gan_mode(gan) == "per_class" else ["conditional"]
+
+
+def gan_checkpoints(wildcards):
+    return [f"results/gan/{wildcards.gan}/{part}/checkpoint.pt" for part in gan_parts(wildcards.gan)]
+
+
+def gan_losses(gan):
+    return [f"results/gan/{gan}/{part}/losses.csv" for part in gan_parts(gan)]
+
+
+def classifier_metrics():
+    return [
+        f"results/classifier/{source}/f{frac}/seed{seed}/metrics.json"
+        for source, frac, seed in classifier_cells(config)
+    ]
+
+
+def gan_metric_files():
+    return [f"results/metrics/gan/{gan}/{cls}.json" for gan in GANS for cls in CLASSES]
+
+
+REPORT_TABLES = [
+    "results/report/gan_scores.csv",
+    "results/report/gan_scores.md",
+    "results/report/classifier_runs.csv",
+    "results/report/classifier_summary.csv",
+    "results/report/classifier_summary.md",
+]
+
+
+def all_targets():
+    return REPORT_TABLES + [
+        "results/report/figures/loss_curves.png",
+        "results/report/figures/metrics_vs_fraction.png",
+    ] + [f"results/report/figures/samples_{gan}.png" for gan in GANS]

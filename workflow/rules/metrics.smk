@@ -1,0 +1,45 @@
+# Metrics stage: real Inception statistics (cached once per dataset × resolution × class × split),
+# then FID (with its real-vs-real floor) and MS-SSIM diversity per GAN × class.
+
+
+rule real_stats:
+    input:
+        "results/data/{dataset}/{res}px_{ch}ch.npz",
+    output:
+        "results/metrics/real/{dataset}/{res}px_{ch}ch/{split}_{cls}.npz",
+    params:
+        n=config["metrics"]["fid"]["n"],
+        seed=config["metrics"]["fid"]["seed"],
+        batch_size=config["metrics"]["fid"]["batch_size"],
+    log:
+        "results/logs/real_stats/{dataset}_{res}px_{ch}ch/{split}_{cls}.log",
+    threads: config["threads"]["features"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/real_stats.py"
+
+
+rule gan_metrics:
+    input:
+        samples="results/gan/{gan}/samples.npz",
+        real=prepared_npz(),
+        train_stats=real_stats("train", "{cls}"),
+        test_stats=real_stats("test", "{cls}"),
+    output:
+        metrics="results/metrics/gan/{gan}/{cls}.json",
+        stats="results/metrics/gan/{gan}/{cls}_stats.npz",
+    params:
+        fid=config["metrics"]["fid"],
+        msssim=config["metrics"]["msssim"],
+    log:
+        "results/logs/gan_metrics/{gan}/{cls}.log",
+    threads: config["threads"]["features"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/gan_metrics.py"
