@@ -124,9 +124,12 @@ def known_class_names(spec: dict) -> list[str] | None:
     if source == "csv":
         import pandas as pd
 
+        from ganaug.data.sources import resolve_under
+
         label_column = spec.get("label_column", "dx")
         try:
-            labels = pd.read_csv(spec["csv"], usecols=[label_column])[label_column]
+            csv_path = resolve_under(spec.get("path", "."), spec["csv"])
+            labels = pd.read_csv(csv_path, usecols=[label_column])[label_column]
         except (OSError, ValueError, KeyError):
             return None  # the data stage reports the precise problem
         return sorted(map(str, labels.dropna().unique()))

@@ -1,0 +1,21 @@
+"""Datasets: config checks, download, preparation (decode/resize/split) and subsampling."""
+
+from .download import download, md5sum
+from .prepare import decode_image, load_prepared, prepare_dataset
+from .sources import IMAGE_EXTENSIONS, SOURCES, SPLITS, validate_dataset_spec
+from .subsample import class_counts, subsample, write_subsample
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SOURCES",
+    "SPLITS",
+    "class_counts",
+    "decode_image",
+    "download",
+    "load_prepared",
+    "md5sum",
+    "prepare_dataset",
+    "subsample",
+    "validate_dataset_spec",
+    "write_subsample",
+]

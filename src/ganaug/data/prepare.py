@@ -1,0 +1,380 @@
+"""Turn a dataset (folder, csv or MedMNIST npz) into one prepared npz + a manifest.
+
+Image conversion
+    Every image is decoded with PIL, EXIF orientation is applied, it is
+    converted to ``"L"`` (``channels=1``, ITU-R 601-2 luma) or ``"RGB"``
+    (``channels=3``) and resized to ``resolution x resolution`` with PIL's
+    ``BICUBIC`` filter (the aspect ratio is not kept, as in MedMNIST). PIL's
+    resampling widens the filter when shrinking, so downscaling is
+    anti-aliased; no ``reducing_gap`` shortcut is used, so the result is exact
+    and identical on every run. 16-bit and float images are min-max scaled to
+    0..255 per image before conversion.
+
+Splits
+    The dataset's own ``train``/``val``/``test`` splits are kept. Without a
+    test split, ``split_cfg['test_fraction']`` of the images is carved off as
+    test; without a val split, ``split_cfg['val_fraction']`` of the (remaining)
+    train split is carved off as val. Carving is stratified by class
+    (``train_test_split``) and seeded with ``split_cfg['seed']``; for a csv
+    source with ``group_column`` it is group-aware and stratified
+    (``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds, first fold
+    taken), so no group ends up in two splits. Within each split images keep
+    the dataset's order (sorted file names / csv rows / npz order).
+
+Outputs
+    ``out_npz``: ``{train,val,test}_images`` uint8 ``(N, R, R, C)``,
+    ``{train,val,test}_labels`` int64 ``(N,)``, ``classes`` (unicode array).
+    ``out_manifest``: CSV ``split,index,label,label_name,source,note``, one row
+    per image (``index`` is its row in that split's arrays); images skipped
+    with ``on_bad_image="skip"`` appear with split ``skipped`` and the reason
+    in ``note``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ganaug.io import load_npz, save_dataframe, save_npz
+
+from .sources import SPLITS, Item, list_csv_items, list_folder_items, load_medmnist_arrays
+
+log = logging.getLogger(__name__)
+
+ON_BAD_IMAGE = ("error", "skip")
+
+
+# --------------------------------------------------------------------------- image conversion
+
+
+def _to_8bit(im):
+    """Min-max scale a 16-bit / 32-bit / float PIL image to an 8-bit "L" image."""
+    from PIL import Image
+
+    arr = np.asarray(im, dtype=np.float64)
+    lo, hi = float(arr.min()), float(arr.max())
+    scaled = np.zeros(arr.shape, np.uint8) if hi <= lo else np.round((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    return Image.fromarray(scaled, mode="L")
+
+
+def convert_pil(im, resolution: int, channels: int) -> np.ndarray:
+    """A loaded PIL image -> uint8 array ``(resolution, resolution, channels)``."""
+    from PIL import Image
+
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        im = _to_8bit(im)
+    im = im.convert("L" if channels == 1 else "RGB")
+    if im.size != (resolution, resolution):
+        im = im.resize((resolution, resolution), Image.Resampling.BICUBIC)
+    arr = np.asarray(im, dtype=np.uint8)
+    if channels == 1:
+        arr = arr[:, :, None]
+    return arr
+
+
+def decode_image(path: str | os.PathLike, resolution: int, channels: int) -> np.ndarray:
+    """Decode one image file to uint8 ``(resolution, resolution, channels)``.
+
+    Raises whatever PIL raises for an unreadable file (truncated, not an image).
+    """
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        return convert_pil(im, resolution, channels)
+
+
+def _decode_or_error(args: tuple[str, int, int]) -> np.ndarray | str:
+    path, resolution, channels = args
+    try:
+        return decode_image(path, resolution, channels)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything wrong with the file makes it a bad image
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return f"cannot decode image ({type(exc).__name__}: {reason})"
+
+
+def _default_workers() -> int:
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def _decode_all(paths: Sequence[str], resolution: int, channels: int, workers: int, progress: bool, desc: str):
+    from tqdm import tqdm
+
+    jobs = [(p, resolution, channels) for p in paths]
+    bar = tqdm(total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=not progress)
+    results: list[np.ndarray | str] = []
+    try:
+        if workers <= 1:
+            for job in jobs:
+                results.append(_decode_or_error(job))
+                bar.update(1)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                # map() yields in submission order, so the output order is fixed
+                for res in pool.map(_decode_or_error, jobs, chunksize=1):
+                    results.append(res)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+def _convert_array_images(images: np.ndarray, resolution: int, channels: int, progress: bool, desc: str) -> np.ndarray:
+    """Channel-convert and resize an (N,H,W) / (N,H,W,3) uint8 array; a no-op when nothing changes."""
+    from PIL import Image
+    from tqdm import tqdm
+
+    src_c = 1 if images.ndim == 3 else images.shape[-1]
+    n, h, w = images.shape[:3]
+    if src_c == channels and (h, w) == (resolution, resolution):
+        out = images if images.ndim == 4 else images[..., None]
+        return np.ascontiguousarray(out, dtype=np.uint8)
+    out = np.empty((n, resolution, resolution, channels), np.uint8)
+    for i in tqdm(range(n), desc=desc, unit="img", file=sys.stderr, disable=not progress):
+        out[i] = convert_pil(Image.fromarray(images[i]), resolution, channels)
+    return out
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def _carve(
+    pool: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    fraction: float,
+    seed: int,
+    what: str,
+    classes: Sequence[str],
+) -> np.ndarray:
+    """Indices (subset of ``pool``) to move into the ``what`` split; stratified, group-aware if ``groups``."""
+    if fraction <= 0 or len(pool) == 0:
+        return np.empty(0, np.int64)
+    y = labels[pool]
+    if groups is None:
+        from sklearn.model_selection import train_test_split
+
+        try:
+            _, taken = train_test_split(pool, test_size=fraction, stratify=y, random_state=seed, shuffle=True)
+        except ValueError as exc:
+            counts = {classes[c]: int(n) for c, n in zip(*np.unique(y, return_counts=True))}
+            raise ValueError(
+                f"cannot carve a stratified {what} split ({what}_fraction={fraction}) from {len(pool)} images "
+                f"with class counts {counts}: {exc}"
+            ) from None
+        return np.sort(np.asarray(taken, np.int64))
+
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    g = groups[pool]
+    n_groups = len(np.unique(g))
+    n_splits = max(2, int(round(1.0 / fraction)))
+    if n_splits > n_groups:
+        raise ValueError(
+            f"cannot carve a group-aware {what} split ({what}_fraction={fraction}, {n_splits} folds) "
+            f"from {n_groups} groups"
+        )
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        _, taken = next(cv.split(np.zeros(len(pool)), y, g))
+    return np.sort(pool[taken].astype(np.int64))
+
+
+def _assign_splits(
+    own: list[str | None],
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    split_cfg: Mapping[str, Any],
+    classes: Sequence[str],
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Split indices ``{train,val,test}`` (each sorted) and a provenance note per image."""
+    seed = int(split_cfg.get("seed", 0))
+    fractions = {}
+    for what in ("val", "test"):
+        f = float(split_cfg.get(f"{what}_fraction", 0.0))
+        if not 0.0 <= f < 1.0:
+            raise ValueError(f"split.{what}_fraction: {f} must be in [0, 1)")
+        fractions[what] = f
+
+    assign = np.array([s if s is not None else "train" for s in own], dtype=object)
+    notes = [""] * len(own)
+    for what in ("test", "val"):  # test first, then val from what remains of train
+        if np.any(assign == what):
+            continue
+        pool = np.flatnonzero(assign == "train")
+        taken = _carve(pool, labels, groups, fractions[what], seed, what, classes)
+        assign[taken] = what
+        note = f"carved from train ({what}_fraction={fractions[what]}, seed={seed}{', by group' if groups is not None else ''})"
+        for i in taken:
+            notes[i] = note
+        if len(taken):
+            log.info("carved %d %s images out of %d train images", len(taken), what, len(pool))
+
+    split_idx = {s: np.flatnonzero(assign == s).astype(np.int64) for s in SPLITS}
+    for split, idx in split_idx.items():
+        if len(idx) == 0:
+            if split == "train":
+                raise ValueError("no images left in the train split")
+            continue
+        counts = np.bincount(labels[idx], minlength=len(classes))
+        for c, n in enumerate(counts):
+            if n == 0:
+                raise ValueError(
+                    f"class '{classes[c]}' is present in train but absent from the {split} split"
+                    if split != "train"
+                    else f"class '{classes[c]}' has no images in the train split"
+                )
+    if groups is not None:
+        seen: dict[Any, str] = {}
+        for split, idx in split_idx.items():
+            for gid in np.unique(groups[idx]):
+                if gid in seen:  # cannot happen by construction; guard against regressions
+                    raise RuntimeError(f"group '{gid}' is in both the {seen[gid]} and {split} splits")
+                seen[gid] = split
+    return split_idx, notes
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def prepare_dataset(
+    spec: dict,
+    resolution: int,
+    channels: int,
+    split_cfg: dict,
+    out_npz: str | os.PathLike,
+    out_manifest: str | os.PathLike,
+    on_bad_image: str = "error",
+    progress: bool = True,
+    workers: int | None = None,
+) -> dict[str, dict[str, int]]:
+    """Decode, resize and split a dataset; write ``out_npz`` and ``out_manifest``.
+
+    ``workers`` threads decode image files (default: the usable cores, at most
+    8); the output does not depend on it. Returns ``{split: {class: count}}``
+    for ``train``, ``val`` and ``test``.
+    """
+    import pandas as pd
+
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise ValueError(f"on_bad_image: {on_bad_image!r} must be one of {', '.join(ON_BAD_IMAGE)}")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 1:
+        raise ValueError(f"resolution: {resolution!r} must be a positive integer")
+    if channels not in (1, 3):
+        raise ValueError(f"channels: {channels!r} must be 1 or 3")
+    resolution, channels = int(resolution), int(channels)
+    workers = _default_workers() if workers is None else max(1, int(workers))
+    source = spec.get("source")
+
+    skipped: list[tuple[str, str, str]] = []  # (source, label_name, reason)
+    if source in ("folder", "csv"):
+        items, classes = (list_folder_items if source == "folder" else list_csv_items)(spec)
+        log.info("%s dataset: %d images in %d classes %s", source, len(items), len(classes), classes)
+        results = _decode_all([it.path for it in items], resolution, channels, workers, progress, "decode")
+        keep: list[int] = []
+        for i, res in enumerate(results):
+            if isinstance(res, str):
+                if on_bad_image == "error":
+                    raise ValueError(f"{items[i].path}: {res} (set on_bad_image: skip to leave such files out)")
+                skipped.append((items[i].path, items[i].label, res))
+            else:
+                keep.append(i)
+        if skipped:
+            log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0][0])
+        kept: list[Item] = [items[i] for i in keep]
+        images = np.stack([results[i] for i in keep]) if keep else np.empty((0, resolution, resolution, channels), np.uint8)
+        class_index = {c: k for k, c in enumerate(classes)}
+        labels = np.array([class_index[it.label] for it in kept], np.int64)
+        sources = [it.path for it in kept]
+        own = [it.split for it in kept]
+        groups = np.array([it.group for it in kept], dtype=object) if spec.get("group_column") else None
+        if source == "folder":
+            # a class folder whose every image was skipped counts as empty
+            for split in sorted({it.split for it in items}, key=lambda s: SPLITS.index(s) if s else -1):
+                have = {it.label for it in kept if it.split == split}
+                for c in classes:
+                    if c not in have:
+                        raise ValueError(
+                            f"class '{c}' has no readable images in the {split or 'dataset'} folder "
+                            f"(every file was skipped)"
+                        )
+    elif source == "medmnist":
+        arrays, classes, npz_path = load_medmnist_arrays(spec)
+        parts_img, parts_lab, sources, own = [], [], [], []
+        for split, (imgs, labs) in arrays.items():
+            parts_img.append(_convert_array_images(imgs, resolution, channels, progress, f"convert {split}"))
+            parts_lab.append(labs)
+            sources.extend(f"npz:{npz_path}:{split}:{i}" for i in range(len(labs)))
+            own.extend([split] * len(labs))
+        images = np.concatenate(parts_img)
+        labels = np.concatenate(parts_lab).astype(np.int64)
+        groups = None
+    else:
+        raise ValueError(f"source: {source!r} is not one of folder, csv, medmnist")
+
+    split_idx, notes = _assign_splits(own, labels, groups, split_cfg, classes)
+
+    arrays_out: dict[str, np.ndarray] = {}
+    rows = []
+    for split in SPLITS:
+        idx = split_idx[split]
+        arrays_out[f"{split}_images"] = np.ascontiguousarray(images[idx], dtype=np.uint8).reshape(
+            len(idx), resolution, resolution, channels
+        )
+        arrays_out[f"{split}_labels"] = labels[idx].astype(np.int64)
+        for j, i in enumerate(idx):
+            rows.append((split, j, int(labels[i]), classes[labels[i]], sources[i], notes[i]))
+    class_index = {c: k for k, c in enumerate(classes)}
+    for j, (src, label_name, reason) in enumerate(skipped):
+        rows.append(("skipped", j, class_index[label_name], label_name, src, reason))
+    arrays_out["classes"] = np.array(classes, dtype=np.str_)
+
+    save_npz(out_npz, arrays_out)
+    manifest = pd.DataFrame(rows, columns=["split", "index", "label", "label_name", "source", "note"])
+    save_dataframe(out_manifest, manifest)
+
+    summary = {
+        split: {c: int(n) for c, n in zip(classes, np.bincount(labels[split_idx[split]], minlength=len(classes)))}
+        for split in SPLITS
+    }
+    log.info("prepared %s: %s", out_npz, summary)
+    return summary
+
+
+def load_prepared(npz_path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(images (N,R,R,C) uint8, labels (N,) int64, class names)`` of one split of a prepared npz."""
+    if split not in SPLITS:
+        raise ValueError(f"split: {split!r} must be one of {', '.join(SPLITS)}")
+    if not Path(npz_path).is_file():
+        raise ValueError(f"{npz_path}: prepared dataset does not exist")
+    data = load_npz(npz_path)
+    keys = (f"{split}_images", f"{split}_labels", "classes")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError(
+            f"{npz_path}: split '{split}' is missing (no {', '.join(missing)}; has {', '.join(sorted(data)) or 'nothing'})"
+        )
+    images, labels = data[keys[0]], data[keys[1]]
+    classes = [str(c) for c in data["classes"].tolist()]
+    if images.ndim != 4 or images.dtype != np.uint8 or len(images) != len(labels):
+        raise ValueError(
+            f"{npz_path}: {keys[0]} {images.shape} {images.dtype} / {keys[1]} {labels.shape} "
+            "are not (N,R,R,C) uint8 images with N labels"
+        )
+    return images, labels.astype(np.int64), classes
