@@ -1,0 +1,23 @@
+"""GANs for augmentation: models (registry ``MODELS``), training, generation, sample grids."""
+
+from .generate import class_seed, generate_images, generate_samples, load_generator, to_uint8
+from .grid import make_class_grid, make_grid_image
+from .models import MODELS, MODES, Discriminator, Generator, build_gan
+from .train import LOSSES, train_gan
+
+__all__ = [
+    "LOSSES",
+    "MODELS",
+    "MODES",
+    "Discriminator",
+    "Generator",
+    "build_gan",
+    "class_seed",
+    "generate_images",
+    "generate_samples",
+    "load_generator",
+    "make_class_grid",
+    "make_grid_image",
+    "to_uint8",
+    "train_gan",
+]
