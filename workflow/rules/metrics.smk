@@ -1,5 +1,6 @@
 # Metrics stage: real Inception statistics (cached once per dataset × resolution × class × split),
-# then FID (with its real-vs-real floor) and MS-SSIM diversity per GAN × class.
+# the real-vs-real FID floor (train vs test) once per class, then FID and MS-SSIM
+# diversity per GAN × class.
 
 
 rule real_stats:
@@ -22,12 +23,26 @@ rule real_stats:
         "../scripts/real_stats.py"
 
 
+rule fid_floor:
+    input:
+        train_stats="results/metrics/real/{dataset}/{res}px_{ch}ch/train_{cls}.npz",
+        test_stats="results/metrics/real/{dataset}/{res}px_{ch}ch/test_{cls}.npz",
+    output:
+        "results/metrics/real/{dataset}/{res}px_{ch}ch/floor_{cls}.json",
+    log:
+        "results/logs/fid_floor/{dataset}_{res}px_{ch}ch/{cls}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/fid_floor.py"
+
+
 rule gan_metrics:
     input:
         samples="results/gan/{gan}/samples.npz",
         real=prepared_npz(),
         train_stats=real_stats("train", "{cls}"),
-        test_stats=real_stats("test", "{cls}"),
+        floor=f"results/metrics/real/{DATASET}/{RES}px_{CH}ch/floor_{{cls}}.json",
     output:
         metrics="results/metrics/gan/{gan}/{cls}.json",
         stats="results/metrics/gan/{gan}/{cls}_stats.npz",

@@ -5,7 +5,7 @@ from ganaug.runtime import run_script
 
 def main(sm):
     from ganaug.data import load_prepared
-    from ganaug.io import load_npz, write_json
+    from ganaug.io import load_npz, read_json, write_json
     from ganaug.metrics import (
         extract_features,
         feature_stats,
@@ -29,9 +29,8 @@ def main(sm):
     mu, sigma = feature_stats(feats)
     save_stats(sm.output.stats, mu, sigma, len(idx), gan=sm.wildcards.gan, cls=cls)
 
-    train, test = load_stats(sm.input.train_stats), load_stats(sm.input.test_stats)
+    train, floor = load_stats(sm.input.train_stats), read_json(sm.input.floor)
     fid = fid_from_stats(mu, sigma, train["mu"], train["sigma"])
-    floor = fid_from_stats(train["mu"], train["sigma"], test["mu"], test["sigma"])
 
     real_x, real_y, real_classes = load_prepared(sm.input.real, "train")
     real = real_x[real_y == real_classes.index(cls)]
@@ -43,8 +42,8 @@ def main(sm):
         "fid": float(fid),
         "fid_n_generated": int(len(idx)),
         "fid_n_real": int(train["n"]),
-        "fid_floor": float(floor),
-        "fid_floor_n_test": int(test["n"]),
+        "fid_floor": float(floor["fid_floor"]),
+        "fid_floor_n_test": int(floor["n_test"]),
         "msssim_generated": float(ms_gen),
         "msssim_real": float(ms_real),
         "msssim_pairs": int(ms_cfg["pairs"]),
