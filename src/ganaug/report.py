@@ -123,40 +123,49 @@ def save_class_grid(path: PathLike, images: np.ndarray, labels: np.ndarray, clas
     save_image(path, class_grid(images, labels, len(classes), per_class))
 
 
-def plot_sample_grid(samples_npz: PathLike, out: PathLike, title: str = "", per_class: int = 8) -> None:
-    """A labelled figure of generated samples, one row per class."""
+def plot_sample_grid(samples_npz: PathLike, out: PathLike, title: str = "", per_class: int = 8, real_npz: PathLike | None = None) -> None:
+    """A labelled figure of generated samples, one row per class.
+
+    With ``real_npz`` (an npz with ``images``/``labels``), each class's generated row
+    is preceded by a row of real training images of that class for comparison.
+    """
     plt = _plt()
     data = load_npz(samples_npz, required=("images", "labels", "classes"))
     classes = [str(c) for c in data["classes"]]
-    images, labels = data["images"], data["labels"]
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 1.1, len(classes) * 1.25), squeeze=False)
+    rows = []
+    real = load_npz(real_npz, required=("images", "labels")) if real_npz else None
     for k, cls in enumerate(classes):
-        chosen = images[labels == k][:per_class]
-        for j in range(per_class):
-            ax = axes[k][j]
+        if real is not None:
+            rows.append((f"{cls}\nreal", real["images"][real["labels"] == k][:per_class]))
+        rows.append((f"{cls}\ngenerated" if real is not None else cls, data["images"][data["labels"] == k][:per_class]))
+    fig, axes = plt.subplots(len(rows), per_class, figsize=(per_class * 1.1, len(rows) * 1.2), squeeze=False)
+    for (label, chosen), ax_row in zip(rows, axes):
+        for j, ax in enumerate(ax_row):
             ax.set_xticks([])
             ax.set_yticks([])
             if j < len(chosen):
                 img = chosen[j]
-                ax.imshow(img[:, :, 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None, vmin=0, vmax=255)
+                gray = img.shape[2] == 1
+                ax.imshow(img[:, :, 0] if gray else img, cmap="gray" if gray else None, vmin=0, vmax=255)
             if j == 0:
-                ax.set_ylabel(cls, rotation=0, ha="right", va="center")
+                ax.set_ylabel(label, rotation=0, ha="right", va="center")
     if title:
         fig.suptitle(title)
     save_figure(out, fig)
 
 
 def plot_loss_curves(curves: Mapping[str, PathLike], out: PathLike, window: int = 25) -> None:
-    """D and G losses of every GAN training job (rolling mean over ``window`` logged steps)."""
+    """D and G losses of every GAN training job (raw, faint, and a rolling mean of up to ``window`` steps)."""
     plt = _plt()
     n = max(len(curves), 1)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
     for ax, (label, path) in zip(axes[0], curves.items()):
         df = pd.read_csv(path)
+        w = max(1, min(window, len(df) // 10))
         for col, colour in (("loss_d", "tab:red"), ("loss_g", "tab:blue")):
             if col in df.columns:
                 ax.plot(df["step"], df[col], color=colour, alpha=0.2, linewidth=0.8)
-                ax.plot(df["step"], df[col].rolling(window, min_periods=1).mean(), color=colour, label=col)
+                ax.plot(df["step"], df[col].rolling(w, min_periods=1).mean(), color=colour, label=col)
         ax.set_title(label)
         ax.set_xlabel("step")
         ax.legend(loc="upper right", fontsize=8)
@@ -165,26 +174,39 @@ def plot_loss_curves(curves: Mapping[str, PathLike], out: PathLike, window: int 
     save_figure(out, fig)
 
 
-def plot_metrics_vs_fraction(summary: pd.DataFrame, out: PathLike, minority_class: str | None = None) -> None:
-    """Each summary metric against the synthetic fraction, one line per GAN (error bars: std over seeds).
+def figure_metrics(summary: pd.DataFrame, minority_class: str | None, positive_class: str | None) -> list[tuple[str, str]]:
+    """(metric, title) pairs for the metric-vs-fraction figure: AUC, balanced accuracy, minority recall, and the other class's recall."""
+    chosen = [("auc", "test AUC"), ("balanced_accuracy", "balanced accuracy")]
+    if minority_class and f"recall_{minority_class}_mean" in summary.columns:
+        chosen.append((f"recall_{minority_class}", f"recall {minority_class} (minority)"))
+    if positive_class and positive_class != minority_class:
+        chosen.append(("sensitivity", f"sensitivity (recall {positive_class})"))
+    elif "specificity_mean" in summary.columns:
+        chosen.append(("specificity", "specificity"))
+    return [(m, t) for m, t in chosen if f"{m}_mean" in summary.columns]
+
+
+def plot_metrics_vs_fraction(summary: pd.DataFrame, out: PathLike, minority_class: str | None = None, positive_class: str | None = None) -> None:
+    """Test metrics against the synthetic fraction, one line per GAN (error bars: std over seeds).
 
     The real-only runs (fraction 0) are each GAN line's starting point.
     """
     plt = _plt()
-    metrics = [m for m in summary_metrics(minority_class) if f"{m}_mean" in summary.columns]
-    metrics = [m for m in metrics if m not in ("accuracy",)][:4]
+    metrics = figure_metrics(summary, minority_class, positive_class)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     base = summary[summary["source"] == "real"]
     gans = [s for s in summary["source"].unique() if s != "real"]
-    for ax, m in zip(axes[0], metrics):
+    for ax, (m, title) in zip(axes[0], metrics):
         for gan in gans:
             part = pd.concat([base, summary[summary["source"] == gan]]).sort_values("fraction")
             ax.errorbar(part["fraction"], part[f"{m}_mean"], yerr=part[f"{m}_std"].fillna(0), marker="o", capsize=3, label=gan)
         if not gans and not base.empty:
             ax.errorbar(base["fraction"], base[f"{m}_mean"], yerr=base[f"{m}_std"].fillna(0), marker="o", capsize=3, label="real")
         ax.set_xlabel("synthetic fraction of training set")
-        ax.set_title(m.replace("_", " "))
+        ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8, title="GAN")
+    n = int(summary["n_seeds"].max()) if len(summary) else 0
+    fig.suptitle(f"mean ± std over {n} seeds; fraction 0 = real images only", fontsize=9, y=1.02)
     fig.tight_layout()
     save_figure(out, fig)

@@ -6,6 +6,7 @@ rule gan_report:
         metrics=gan_metric_files(),
         losses=[f for gan in GANS for f in gan_losses(gan)],
         samples=expand("results/gan/{gan}/samples.npz", gan=GANS),
+        real=REAL_TRAIN,
     output:
         csv=report("results/report/gan_scores.csv", caption="../report/gan_scores.rst", category="Tables"),
         md="results/report/gan_scores.md",

@@ -11,7 +11,9 @@ def main(sm):
     save_dataframe(sm.output.runs, runs)
     summary = report.summarise_runs(runs, minority_class=sm.params.minority_class)
     report.write_summary(summary, sm.output.summary, sm.output.md, minority_class=sm.params.minority_class)
-    report.plot_metrics_vs_fraction(summary, sm.output.figure, minority_class=sm.params.minority_class)
+    report.plot_metrics_vs_fraction(
+        summary, sm.output.figure, minority_class=sm.params.minority_class, positive_class=sm.params.positive_class
+    )
     print(summary.to_string())
 
 

@@ -13,7 +13,7 @@ def main(sm):
     curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.losses}
     report.plot_loss_curves(curves, sm.output.losses)
     for gan, samples, out in zip(sm.params.gans, sm.input.samples, sm.output.grids):
-        report.plot_sample_grid(samples, out, title=f"{gan}: generated samples (one row per class)")
+        report.plot_sample_grid(samples, out, title=f"{gan}: real vs generated, per class", real_npz=sm.input.real)
     print(scores.to_string())
 
 
