@@ -1,0 +1,242 @@
+"""Train a classifier on in-memory uint8 images with per-epoch model selection.
+
+Design
+------
+* Data: the (small) training and validation sets are held on the device as
+  uint8 NCHW tensors; each batch is scaled to [-1, 1] (``(x/255 - 0.5)/0.5``)
+  on the device.  Batches are drawn from a permutation made by a seeded CPU
+  :class:`torch.Generator`, so shuffling does not depend on the global RNG.
+* Optimiser: **AdamW** (decoupled weight decay, Loshchilov & Hutter 2019) with
+  ``cfg['lr']`` and ``cfg['weight_decay']``; with Adam's L2 coupling the decay
+  would be scaled down by the adaptive step, so AdamW makes ``weight_decay``
+  mean what it says.  LR schedule: cosine annealing per step to 0 over all
+  epochs (``cfg['lr_schedule'] = 'cosine'``, the default) or constant (``'none'``).
+* Model selection: after every epoch the model is evaluated on the validation
+  set; the state dict of the best epoch by ``cfg['select_metric']`` (``auc``,
+  the default, ``acc`` or ``loss``) is kept as a copy and loaded into the
+  returned model.  Ties in AUC/accuracy - and a NaN AUC, e.g. a single-class
+  validation set - are decided by the validation loss.
+* Determinism: model initialisation is seeded with ``torch.manual_seed(seed)``
+  and shuffling with its own generator, so on CPU the same seed, data and
+  thread count give bit-identical results.
+* Extension points for baselines, without changing the loop:
+  ``class_weight`` (weighted cross-entropy) and ``augment`` (a callable
+  applied to each scaled training batch, e.g. classic flips/crops).  Class-
+  balanced oversampling is a resampling of ``train_x``/``train_y`` by the
+  caller.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ganaug.classifier.evaluate import auc_score, images_to_tensor, predict_logits, scale_images
+from ganaug.classifier.resnet import build_classifier
+from ganaug.io import PathLike, save_dataframe
+
+__all__ = ["train_classifier", "REQUIRED_KEYS", "OPTIONAL_DEFAULTS", "SELECT_METRICS", "HISTORY_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_KEYS = ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "select_metric": "auc",   # auc | acc | loss (validation)
+    "lr_schedule": "cosine",  # cosine | none
+    "eval_batch_size": 512,
+    "channels_last": True,    # NHWC memory format: measured 1.5x (width 16) / 1.2x (width 32) faster on CPU
+}
+SELECT_METRICS = ("auc", "acc", "loss")
+LR_SCHEDULES = ("cosine", "none")
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_auc", "val_acc", "seconds", "lr", "selected"]
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def _resolve_cfg(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [k for k in REQUIRED_KEYS if k not in cfg]
+    if missing:
+        raise ValueError(f"classifier config is missing key(s): {', '.join(missing)}")
+    opts = {**OPTIONAL_DEFAULTS, **{k: cfg[k] for k in cfg if k in REQUIRED_KEYS or k in OPTIONAL_DEFAULTS}}
+    for key in ("width", "epochs", "batch_size", "eval_batch_size"):
+        if int(opts[key]) < 1:
+            raise ValueError(f"classifier {key} must be >= 1, got {opts[key]}")
+        opts[key] = int(opts[key])
+    opts["channels_last"] = bool(opts["channels_last"])
+    opts["lr"] = float(opts["lr"])
+    opts["weight_decay"] = float(opts["weight_decay"])
+    if not opts["lr"] > 0:
+        raise ValueError(f"classifier lr must be > 0, got {opts['lr']}")
+    if opts["select_metric"] not in SELECT_METRICS:
+        raise ValueError(f"select_metric must be one of {SELECT_METRICS}, got {opts['select_metric']!r}")
+    if opts["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {opts['lr_schedule']!r}")
+    return opts
+
+
+def _labels_tensor(y, n: int, num_classes: int, name: str, device: torch.device) -> torch.Tensor:
+    y = np.asarray(y).reshape(-1).astype(np.int64)
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} labels for {n} images")
+    if len(y) and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{name} labels must be in [0, {num_classes - 1}], got [{y.min()}, {y.max()}]")
+    return torch.from_numpy(y).to(device)
+
+
+def _is_better(metric: str, cur: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Higher AUC / accuracy wins; ties and NaN fall back to lower validation loss."""
+    if best is None:
+        return True
+    if metric != "loss":
+        key = f"val_{metric}"
+        a, b = cur[key], best[key]
+        if not (math.isnan(a) or math.isnan(b)) and a != b:
+            return a > b
+    return cur["val_loss"] < best["val_loss"]  # False for NaN loss
+
+
+def train_classifier(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray | None,
+    val_y: np.ndarray | None,
+    num_classes: int,
+    cfg: Mapping[str, Any],
+    device: torch.device | str,
+    seed: int,
+    progress: bool = True,
+    log_path: PathLike | None = None,
+    *,
+    class_weight: np.ndarray | None = None,
+    augment: Augment | None = None,
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train ``cfg['arch']`` on uint8 images ``(N, R, R, C)`` and return ``(model, history)``.
+
+    ``cfg``: ``arch, width, epochs, batch_size, lr, weight_decay`` and optionally
+    ``select_metric`` (auc|acc|loss), ``lr_schedule`` (cosine|none),
+    ``eval_batch_size``, ``channels_last`` (bool); other keys (e.g. ``seeds``) are ignored.
+
+    ``val_x``/``val_y`` may be ``None``: then no selection is done and the
+    last epoch's weights are returned (validation columns are NaN).
+
+    ``history`` has one row per epoch: ``epoch, train_loss, val_loss, val_auc,
+    val_acc, seconds, lr`` (the LR at the epoch's end) and ``selected`` (True
+    on the epoch whose weights the returned model holds).  With ``log_path``
+    the history so far is written there as CSV (atomically) after every epoch.
+
+    ``class_weight``: per-class weights for the training cross-entropy.
+    ``augment(x, generator) -> x``: applied to each scaled float training batch
+    (NCHW, [-1, 1], on ``device``); ``generator`` is the seeded CPU generator.
+    """
+    opts = _resolve_cfg(cfg)
+    device = torch.device(device)
+    num_classes = int(num_classes)
+
+    xtr = images_to_tensor(train_x, device)
+    n = len(xtr)
+    if n == 0:
+        raise ValueError("empty training set")
+    ytr = _labels_tensor(train_y, n, num_classes, "train_y", device)
+    has_val = val_x is not None and len(val_x) > 0
+    if has_val:
+        xva = images_to_tensor(val_x, device)
+        if xva.shape[1:] != xtr.shape[1:]:
+            raise ValueError(f"val images {tuple(xva.shape[1:])} (C,H,W) differ from train {tuple(xtr.shape[1:])}")
+        yva = _labels_tensor(val_y, len(xva), num_classes, "val_y", device)
+        yva_np = yva.cpu().numpy()
+    weight = None
+    if class_weight is not None:
+        weight = torch.as_tensor(np.asarray(class_weight, dtype=np.float32), device=device)
+        if weight.shape != (num_classes,):
+            raise ValueError(f"class_weight must have {num_classes} entries, got shape {tuple(weight.shape)}")
+
+    torch.manual_seed(seed)
+    model = build_classifier(opts["arch"], num_classes, in_channels=xtr.shape[1], width=opts["width"]).to(device)
+    memory_format = torch.channels_last if opts["channels_last"] else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
+    bs = opts["batch_size"]
+    steps_per_epoch = math.ceil(n / bs)
+    scheduler = None
+    if opts["lr_schedule"] == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opts["epochs"] * steps_per_epoch)
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+
+    rows: list[dict[str, Any]] = []
+    best: dict[str, float] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    bar = tqdm(
+        range(1, opts["epochs"] + 1),
+        desc=f"train {opts['arch']}-w{opts['width']} seed {seed}",
+        unit="epoch",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        for start in range(0, n, bs):
+            idx = perm[start : start + bs]
+            xb = scale_images(xtr[idx]).contiguous(memory_format=memory_format)
+            if augment is not None:
+                xb = augment(xb, gen)
+            loss = F.cross_entropy(model(xb), ytr[idx], weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach() * len(idx)
+        train_loss = float(loss_sum / n)  # one host sync per epoch
+        if not math.isfinite(train_loss):
+            raise RuntimeError(f"training diverged: train loss is {train_loss} at epoch {epoch} (try a lower lr)")
+
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
+        if has_val:
+            logits = predict_logits(model, xva, batch_size=opts["eval_batch_size"])
+            row["val_loss"] = float(F.cross_entropy(logits, yva))
+            row["val_acc"] = float((logits.argmax(1) == yva).float().mean())
+            probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
+            row["val_auc"] = auc_score(probs, yva_np)
+        else:
+            row.update(val_loss=float("nan"), val_acc=float("nan"), val_auc=float("nan"))
+        row["seconds"] = time.perf_counter() - t0
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["selected"] = False
+        rows.append(row)
+
+        if not has_val or _is_better(opts["select_metric"], row, best):
+            best = row
+            best_state = copy.deepcopy(model.state_dict())
+        for r in rows:
+            r["selected"] = r is best
+
+        bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{row['val_loss']:.3f}", val_auc=f"{row['val_auc']:.3f}")
+        log.info(
+            "epoch %d/%d: train_loss %.4f val_loss %.4f val_auc %.4f val_acc %.4f (%.1f s)",
+            epoch, opts["epochs"], train_loss, row["val_loss"], row["val_auc"], row["val_acc"], row["seconds"],
+        )
+        if log_path is not None:
+            save_dataframe(Path(log_path), pd.DataFrame(rows, columns=HISTORY_COLUMNS))
+    bar.close()
+
+    assert best_state is not None and best is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    log.info("selected epoch %d by val %s", best["epoch"], opts["select_metric"])
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    return model, history
