@@ -12,7 +12,7 @@ import pandas as pd
 from ganaug.io import PathLike, load_npz, read_json, save_dataframe, save_figure, save_image, write_text
 
 GAN_COLUMNS = [
-    "gan", "class", "minority", "fid", "fid_n_generated", "fid_n_real", "fid_floor", "fid_floor_n_test",
+    "gan", "model", "mode", "class", "minority", "fid", "fid_n_generated", "fid_n_real", "fid_floor", "fid_floor_n_test",
     "msssim_generated", "msssim_real", "msssim_pairs",
 ]
 

@@ -49,6 +49,8 @@ rule gan_metrics:
     params:
         fid=config["metrics"]["fid"],
         msssim=config["metrics"]["msssim"],
+        model=lambda wc: gan_settings(config, wc.gan)["model"],
+        mode=lambda wc: gan_mode(wc.gan),
     log:
         "results/logs/gan_metrics/{gan}/{cls}.log",
     threads: config["threads"]["features"]

@@ -38,6 +38,8 @@ def main(sm):
     ms_real = msssim_diversity(real, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
     result = {
         "gan": sm.wildcards.gan,
+        "model": sm.params.model,
+        "mode": sm.params.mode,
         "class": cls,
         "fid": float(fid),
         "fid_n_generated": int(len(idx)),
