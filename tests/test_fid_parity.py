@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,23 +22,13 @@ from ganaug.io import save_image
 from ganaug.metrics.features import extract_features
 from ganaug.metrics.fid import fid_from_features
 from ganaug.metrics.inception import build_pytorch_fid_inception
+from helpers import load_xrays
 
 torch.set_num_threads(2)
 
-CHEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chest_xray"
 N, RES = 200, 64
 
 
-def load_xrays(split: str, cls: str, n: int, res: int) -> np.ndarray:
-    folder = CHEST / split / cls
-    assert folder.is_dir(), f"real test data missing: {folder} (see ../shared/data/README.md)"
-    files = sorted(folder.glob("*.jpeg"))[:n]
-    assert len(files) == n, f"{folder}: expected at least {n} images, found {len(files)}"
-    out = np.empty((n, res, res, 1), dtype=np.uint8)
-    for k, path in enumerate(files):
-        with Image.open(path) as img:
-            out[k, :, :, 0] = np.asarray(img.convert("L").resize((res, res), Image.Resampling.BILINEAR))
-    return out
 
 
 def test_fid_matches_pytorch_fid_pipeline(tmp_path):

@@ -8,36 +8,21 @@ against pytorch-fid's own pipeline is tests/test_fid_parity.py.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ganaug.metrics import features as feat_mod
 from ganaug.metrics import inception as inc
 from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
 from ganaug.metrics.fid import fid_from_features, fid_from_stats
 from ganaug.metrics.msssim import ms_ssim, msssim_diversity, msssim_pairs, msssim_settings
+from helpers import load_xrays
 
 torch.set_num_threads(2)
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CHEST = DATA_DIR / "chest_xray"
 
-
-def load_xrays(split: str, cls: str, n: int, res: int) -> np.ndarray:
-    """First ``n`` (sorted by name) chest X-rays of a class, grayscale, resized to res x res -> uint8 (n, res, res, 1)."""
-    folder = CHEST / split / cls
-    assert folder.is_dir(), f"real test data missing: {folder} (see ../shared/data/README.md)"
-    files = sorted(folder.glob("*.jpeg"))[:n]
-    assert len(files) == n, f"{folder}: expected at least {n} images, found {len(files)}"
-    out = np.empty((n, res, res, 1), dtype=np.uint8)
-    for k, path in enumerate(files):
-        with Image.open(path) as img:
-            out[k, :, :, 0] = np.asarray(img.convert("L").resize((res, res), Image.Resampling.BILINEAR))
-    return out
 
 
 @pytest.fixture(scope="module")

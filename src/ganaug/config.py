@@ -174,11 +174,25 @@ def check_semantics(config: dict) -> None:
         )
 
 
+def canonical(obj: Any) -> Any:
+    """``obj`` with every mapping's keys sorted, recursively.
+
+    Snakemake compares a rule's ``params`` with those of the last run by their
+    text form, in which a dict's key order shows; sorting makes reordering keys
+    in a config file a no-op instead of a rerun.
+    """
+    if isinstance(obj, dict):
+        return {str(k): canonical(obj[k]) for k in sorted(obj, key=str)}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return obj
+
+
 def gan_settings(config: dict, gan: str) -> dict:
-    """The effective settings of one GAN cell: ``gan_defaults`` overridden by the cell."""
+    """The effective settings of one GAN cell: ``gan_defaults`` overridden by the cell (keys sorted)."""
     settings = dict(config["gan_defaults"])
     settings.update(config["gans"][gan])
-    return settings
+    return canonical(settings)
 
 
 def fraction_label(fraction: float) -> str:

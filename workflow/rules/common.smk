@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ganaug.config import (  # noqa: E402
     ConfigError,
+    canonical,
     classifier_cells,
     fraction_label,
     gan_settings,
@@ -82,16 +83,16 @@ def prepare_spec(wildcards):
         spec["path"] = raw_npz(wildcards.dataset)
         spec.pop("url", None)
         spec.pop("md5", None)
-    return spec
+    return canonical(spec)
 
 
 def synthetic_input(wildcards):
     return [] if wildcards.source == "real" else [f"results/gan/{wildcards.source}/samples.npz"]
 
 
-CLASSIFIER_SETTINGS = {
-    k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")
-}
+CLASSIFIER_SETTINGS = canonical(
+    {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")}
+)
 
 
 def gan_mode(gan):

@@ -23,7 +23,7 @@ rule prepare_dataset:
         manifest="results/data/{dataset}/{res}px_{ch}ch_manifest.csv",
     params:
         spec=prepare_spec,
-        split=EXP["split"],
+        split=canonical(EXP["split"]),
         on_bad_image=EXP["on_bad_image"],
     log:
         "results/logs/prepare_dataset/{dataset}_{res}px_{ch}ch.log",
@@ -45,7 +45,7 @@ rule subsample:
             category="Data",
         ),
     params:
-        subsample=EXP["subsample"],
+        subsample=canonical(EXP["subsample"]),
         minority_class=EXP["minority_class"],
     log:
         "results/logs/subsample.log",

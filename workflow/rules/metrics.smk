@@ -1,6 +1,9 @@
 # Metrics stage: real Inception statistics (cached once per dataset × resolution × class × split),
 # the real-vs-real FID floor (train vs test) once per class, then FID and MS-SSIM
 # diversity per GAN × class.
+#
+# The feature batch size is read from the config inside the scripts, not passed as
+# a param: it does not change any output, so editing it must not rerun anything.
 
 
 rule real_stats:
@@ -11,7 +14,6 @@ rule real_stats:
     params:
         n=config["metrics"]["fid"]["n"],
         seed=config["metrics"]["fid"]["seed"],
-        batch_size=config["metrics"]["fid"]["batch_size"],
     log:
         "results/logs/real_stats/{dataset}_{res}px_{ch}ch/{split}_{cls}.log",
     threads: config["threads"]["features"]
@@ -47,8 +49,8 @@ rule gan_metrics:
         metrics="results/metrics/gan/{gan}/{cls}.json",
         stats="results/metrics/gan/{gan}/{cls}_stats.npz",
     params:
-        fid=config["metrics"]["fid"],
-        msssim=config["metrics"]["msssim"],
+        fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
+        msssim=canonical(config["metrics"]["msssim"]),
         model=lambda wc: gan_settings(config, wc.gan)["model"],
         mode=lambda wc: gan_mode(wc.gan),
     log:

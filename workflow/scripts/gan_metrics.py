@@ -25,7 +25,7 @@ def main(sm):
     idx = select_subset(len(gen), int(fid_cfg["n"]), int(fid_cfg["seed"]))
     set_threads(sm.threads)
     device = resolve_device(sm.config.get("device", "auto"))
-    feats = extract_features(gen[idx], device=device, batch_size=int(fid_cfg["batch_size"]))
+    feats = extract_features(gen[idx], device=device, batch_size=int(sm.config["metrics"]["fid"]["batch_size"]))
     mu, sigma = feature_stats(feats)
     save_stats(sm.output.stats, mu, sigma, len(idx), gan=sm.wildcards.gan, cls=cls)
 

@@ -17,7 +17,7 @@ def main(sm):
         raise ValueError(f"{sm.input[0]}: split {sm.wildcards.split!r} has {len(x)} image(s) of class {cls!r}; FID needs >= 2")
     idx = select_subset(len(x), int(sm.params.n), int(sm.params.seed))
     set_threads(sm.threads)
-    feats = extract_features(x[idx], device=resolve_device(sm.config.get("device", "auto")), batch_size=int(sm.params.batch_size))
+    feats = extract_features(x[idx], device=resolve_device(sm.config.get("device", "auto")), batch_size=int(sm.config["metrics"]["fid"]["batch_size"]))
     mu, sigma = feature_stats(feats)
     save_stats(sm.output[0], mu, sigma, len(idx), split=sm.wildcards.split, cls=cls, n_available=len(x))
     print(f"real stats {sm.wildcards.split}/{cls}: N={len(idx)} of {len(x)}")
