@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganaug.config import ConfigError, classifier_cells, fraction_label, gan_settings, validate_config
+from ganaug.config import (
+    ConfigError,
+    apply_replaced_mappings,
+    canonical,
+    classifier_cells,
+    fraction_label,
+    gan_settings,
+    validate_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -107,3 +115,33 @@ def test_sweep_cells(base):
     assert fraction_label(0.1) == "0.1" and fraction_label(1.0) == "1" and fraction_label(0) == "0"
     s = gan_settings(cfg, "cdcgan")
     assert s["mode"] == "conditional" and s["lr_g"] == cfg["gan_defaults"]["lr_g"]
+
+
+def test_override_replaces_gan_cells_and_class_caps(tmp_path):
+    """An override for HAM10000 drops the default GAN cells and the NORMAL/PNEUMONIA caps."""
+    ham = SHARED / "ham10000"
+    assert ham.is_dir(), f"real data missing: {ham}"
+    override = {
+        "datasets": {"ham": {"source": "csv", "path": str(ham), "csv": "HAM10000_metadata.csv", "image_dir": "images",
+                             "id_column": "image_id", "label_column": "dx", "group_column": "lesion_id"}},
+        "experiment": {"dataset": "ham", "positive_class": "mel", "minority_class": "mel",
+                       "subsample": {"max_per_class": {"nv": 500}}},
+        "gans": {"wgan_like": {"mode": "conditional", "steps": 10}},
+    }
+    path = tmp_path / "ham.yaml"
+    path.write_text(yaml.safe_dump(override))
+    cfg = deep_update(load(), copy.deepcopy(override))  # what Snakemake's merge gives
+    assert set(cfg["gans"]) == {"dcgan", "cdcgan", "wgan_like"}
+    with pytest.raises(ConfigError, match=r"max_per_class\.NORMAL"):
+        validate_config(copy.deepcopy(cfg))
+    apply_replaced_mappings(cfg, [path])
+    assert set(cfg["gans"]) == {"wgan_like"}
+    assert cfg["experiment"]["subsample"]["max_per_class"] == {"nv": 500}
+    assert cfg["experiment"]["subsample"]["seed"] == 0  # other keys still merge
+    validate_config(cfg)
+
+
+def test_canonical_sorts_keys_recursively():
+    a = canonical({"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 3}})
+    assert list(a) == ["a", "b"] and list(a["a"]) == ["c", "d"] and list(a["a"]["d"][0]) == ["y", "z"]
+    assert repr(canonical({"x": 1, "y": 2})) == repr(canonical({"y": 2, "x": 1}))

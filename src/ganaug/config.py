@@ -75,6 +75,32 @@ def _describe(error) -> str:
     return f"config key {key} = {value!r}: {error.message}"
 
 
+#: Mappings that an override file replaces whole instead of merging key by key:
+#: their keys are sweep cells or class names, which a merge could never remove.
+REPLACED_MAPPINGS = (("gans",), ("experiment", "subsample", "max_per_class"))
+
+
+def apply_replaced_mappings(config: dict, override_files: Iterable[str | Path]) -> dict:
+    """Give the ``REPLACED_MAPPINGS`` of each ``--configfile`` override exactly as written there.
+
+    Snakemake merges override files into the config key by key. For the GAN
+    cells and the per-class caps that would keep the defaults' entries (e.g. caps
+    for NORMAL / PNEUMONIA on a skin-lesion dataset), so an override that gives
+    one of these mappings replaces it.
+    """
+    for path in override_files or ():
+        with open(path, encoding="utf-8") as fh:
+            override = yaml.safe_load(fh) or {}
+        for keys in REPLACED_MAPPINGS:
+            src, dst = override, config
+            for key in keys[:-1]:
+                src = src.get(key) if isinstance(src, dict) else None
+                dst = dst.setdefault(key, {}) if isinstance(dst, dict) else None
+            if isinstance(src, dict) and keys[-1] in src and isinstance(dst, dict):
+                dst[keys[-1]] = copy.deepcopy(src[keys[-1]])
+    return config
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Validate ``config`` in place (filling defaults) and run the semantic checks.
 

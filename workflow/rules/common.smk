@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ganaug.config import (  # noqa: E402
     ConfigError,
+    apply_replaced_mappings,
     canonical,
     classifier_cells,
     fraction_label,
@@ -16,6 +17,9 @@ from ganaug.config import (  # noqa: E402
     known_class_names,
     validate_config,
 )
+
+# GAN cells and per-class caps given in a --configfile replace the defaults' instead of merging.
+apply_replaced_mappings(config, workflow.overwrite_configfiles)
 
 try:
     validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
