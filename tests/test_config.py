@@ -145,3 +145,29 @@ def test_canonical_sorts_keys_recursively():
     a = canonical({"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 3}})
     assert list(a) == ["a", "b"] and list(a["a"]) == ["c", "d"] and list(a["a"]["d"][0]) == ["y", "z"]
     assert repr(canonical({"x": 1, "y": 2})) == repr(canonical({"y": 2, "x": 1}))
+
+
+def test_class_names_at_parse_time_match_the_data_stage(tmp_path):
+    """The workflow splits jobs by class before the data is prepared; its class order must be the data stage's."""
+    import pandas as pd
+
+    from ganaug.config import known_class_names
+    from ganaug.data.sources import list_csv_items, list_folder_items
+
+    ham = SHARED / "ham10000"
+    meta = pd.read_csv(ham / "HAM10000_metadata.csv").head(30)
+    meta["grade"] = [str(x) for x in ([10, 2, 1] * 10)]  # numeric labels: '1' < '2' < '10', not text order
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    csv_spec = {"source": "csv", "path": str(ham), "csv": str(tmp_path / "meta.csv"), "image_dir": "images",
+                "id_column": "image_id", "label_column": "grade", "group_column": "lesion_id"}
+    assert known_class_names(csv_spec) == list_csv_items(csv_spec)[1] == ["1", "2", "10"]
+
+    root = tmp_path / "xray"
+    for split in ("train", "test"):
+        for cls in ("NORMAL", "PNEUMONIA", "__MACOSX"):
+            (root / split / cls).mkdir(parents=True)
+        for cls in ("NORMAL", "PNEUMONIA"):
+            src = next((SHARED / "chest_xray" / split / cls).glob("*.jpeg"))
+            (root / split / cls / src.name).symlink_to(src)
+    folder_spec = {"source": "folder", "path": str(root)}
+    assert known_class_names(folder_spec) == list_folder_items(folder_spec)[1] == ["NORMAL", "PNEUMONIA"]

@@ -122,43 +122,45 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
     return config
 
 
+_CLASS_NAMES: dict[str, list[str] | None] = {}
+
+
 def known_class_names(spec: dict) -> list[str] | None:
-    """Class names of a dataset as cheaply known at parse time (None if unknown)."""
-    if spec.get("classes"):
-        return list(spec["classes"])
+    """Class names of a dataset in label order, as the data stage will assign them (None if not knowable).
+
+    Folder and csv datasets are listed by the data stage's own listing functions,
+    so the workflow's class-per-job split and the prepared labels always agree
+    (same folder aliases, hidden-file rules and label sort). A listing problem
+    raises ``ValueError`` naming the file or folder. Results are cached per spec,
+    since the Snakefile asks more than once while parsing.
+    """
+    import json
+
+    key = json.dumps(canonical(spec), default=str)
+    if key not in _CLASS_NAMES:
+        _CLASS_NAMES[key] = _list_class_names(spec)
+    return _CLASS_NAMES[key]
+
+
+def _list_class_names(spec: dict) -> list[str] | None:
     source = spec["source"]
-    if source == "medmnist":
-        if spec.get("class_names"):
-            return list(spec["class_names"])
-        if spec.get("path") and Path(spec["path"]).is_file():
-            import numpy as np
-
-            with np.load(spec["path"], allow_pickle=False) as data:
-                if "train_labels" in data.files:
-                    n = int(np.asarray(data["train_labels"]).max()) + 1
-                    return [str(i) for i in range(n)]
-        return None
     if source == "folder":
-        root = Path(spec["path"])
-        for candidate in (root / "train", root):
-            if candidate.is_dir():
-                subdirs = sorted(p.name for p in candidate.iterdir() if p.is_dir() and not p.name.startswith("."))
-                if subdirs and candidate == root and {"train", "test", "val"} & set(subdirs):
-                    continue
-                return subdirs or None
-        return None
+        from ganaug.data.sources import list_folder_items
+
+        return list_folder_items(spec)[1]
     if source == "csv":
-        import pandas as pd
+        from ganaug.data.sources import list_csv_items
 
-        from ganaug.data.sources import resolve_under
+        return list_csv_items(spec)[1]
+    if spec.get("class_names"):
+        return list(spec["class_names"])
+    if spec.get("path") and Path(spec["path"]).is_file():
+        import numpy as np
 
-        label_column = spec.get("label_column", "dx")
-        try:
-            csv_path = resolve_under(spec.get("path", "."), spec["csv"])
-            labels = pd.read_csv(csv_path, usecols=[label_column])[label_column]
-        except (OSError, ValueError, KeyError):
-            return None  # the data stage reports the precise problem
-        return sorted(map(str, labels.dropna().unique()))
+        with np.load(spec["path"], allow_pickle=False) as data:
+            if "train_labels" in data.files:
+                n = int(np.asarray(data["train_labels"]).max()) + 1
+                return [str(i) for i in range(n)]
     return None
 
 
@@ -178,7 +180,10 @@ def check_semantics(config: dict) -> None:
             validate_dataset_spec(name, spec)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    classes = known_class_names(datasets[exp["dataset"]])
+    try:
+        classes = known_class_names(datasets[exp["dataset"]])
+    except ValueError as exc:
+        raise ConfigError(f"datasets.{exp['dataset']}: {exc}") from None
     if classes is not None:
         for key in ("positive_class", "minority_class"):
             if exp[key] not in classes:

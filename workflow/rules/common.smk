@@ -32,7 +32,7 @@ EXP = config["experiment"]
 DATASET = EXP["dataset"]
 RES = int(EXP["resolution"])
 CH = int(EXP["channels"])
-CLASSES = known_class_names(config["datasets"][DATASET])
+CLASSES = known_class_names(config["datasets"][DATASET])  # cached by validate_config
 if CLASSES is None:
     raise WorkflowError(
         f"invalid configuration: config key datasets.{DATASET}: class names cannot be known before the data "
@@ -61,8 +61,11 @@ def prepared_npz(dataset=DATASET, res=RES, ch=CH):
 REAL_TRAIN = "results/data/real_train.npz"
 
 
+REAL_METRICS = f"results/metrics/real/{DATASET}/{RES}px_{CH}ch"
+
+
 def real_stats(split, cls):
-    return f"results/metrics/real/{DATASET}/{RES}px_{CH}ch/{split}_{cls}.npz"
+    return f"{REAL_METRICS}/{split}_{cls}.npz"
 
 
 def dataset_spec(dataset):
