@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
-import numpy as np
 import pandas as pd
 
-from ganaug.io import PathLike, load_npz, read_json, save_dataframe, save_figure, save_image, write_text
+from ganaug.io import PathLike, load_npz, read_json, save_dataframe, save_figure, write_text
 
 GAN_COLUMNS = [
     "gan", "model", "mode", "class", "minority", "fid", "fid_n_generated", "fid_n_real", "fid_floor", "fid_floor_n_test",
@@ -105,22 +104,6 @@ def write_summary(summary: pd.DataFrame, csv_path: PathLike, md_path: PathLike, 
 
 
 # ----------------------------------------------------------------------------- figures
-
-
-def class_grid(images: np.ndarray, labels: np.ndarray, n_classes: int, per_class: int = 8, pad: int = 2) -> np.ndarray:
-    """A uint8 image with one row per class (blank cells where a class has fewer images)."""
-    h, w, c = images.shape[1:]
-    canvas = np.full((n_classes * (h + pad) + pad, per_class * (w + pad) + pad, c), 255, dtype=np.uint8)
-    for k in range(n_classes):
-        chosen = images[labels == k][:per_class]
-        for j, img in enumerate(chosen):
-            y0, x0 = pad + k * (h + pad), pad + j * (w + pad)
-            canvas[y0 : y0 + h, x0 : x0 + w] = img
-    return canvas
-
-
-def save_class_grid(path: PathLike, images: np.ndarray, labels: np.ndarray, classes: Sequence[str], per_class: int = 8) -> None:
-    save_image(path, class_grid(images, labels, len(classes), per_class))
 
 
 def plot_sample_grid(samples_npz: PathLike, out: PathLike, title: str = "", per_class: int = 8, real_npz: PathLike | None = None) -> None:

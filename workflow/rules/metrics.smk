@@ -44,7 +44,7 @@ rule gan_metrics:
         samples="results/gan/{gan}/samples.npz",
         real=prepared_npz(),
         train_stats=real_stats("train", "{cls}"),
-        floor=f"results/metrics/real/{DATASET}/{RES}px_{CH}ch/floor_{{cls}}.json",
+        floor=f"{REAL_METRICS}/floor_{{cls}}.json",
     output:
         metrics="results/metrics/gan/{gan}/{cls}.json",
         stats="results/metrics/gan/{gan}/{cls}_stats.npz",

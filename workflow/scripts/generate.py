@@ -8,9 +8,8 @@ from ganaug.runtime import run_script
 def main(sm):
     import numpy as np
 
-    from ganaug.gan import generate_samples
-    from ganaug.io import save_npz
-    from ganaug.report import save_class_grid
+    from ganaug.gan import generate_samples, make_class_grid
+    from ganaug.io import save_image, save_npz
     from ganaug.runtime import resolve_device, set_threads
 
     classes = list(sm.params.classes)
@@ -25,7 +24,7 @@ def main(sm):
         checkpoints, mode, classes, int(sm.params.n_per_class), int(sm.params.seed), device
     )
     save_npz(sm.output.samples, {"images": images, "labels": labels.astype(np.int64), "classes": np.array(classes)})
-    save_class_grid(sm.output.grid, images, labels, classes, per_class=8)
+    save_image(sm.output.grid, make_class_grid(images, labels, len(classes), per_row=8))
     print(f"generated {len(images)} images ({sm.params.n_per_class} per class) -> {sm.output.samples}")
 
 
