@@ -98,6 +98,8 @@ def test_artefacts_and_logs(tiny_run):
     assert (res / "gan" / "cdcgan" / "conditional" / "checkpoint.pt").is_file()
     metrics = json.loads((res / "classifier" / "real" / "f0" / "seed0" / "metrics.json").read_text())
     assert metrics["source"] == "real" and metrics["n_synthetic"] == 0
+    history = pd.read_csv(res / "classifier" / "real" / "f0" / "seed0" / "history.csv")
+    assert metrics["selected_epoch"] == int(history.loc[history["selected"], "epoch"].iloc[0])
     manifest = pd.read_csv(res / "data" / "chest_xray" / "32px_1ch_manifest.csv")
     assert set(manifest["split"]) == {"train", "val", "test"}
     # every rule logged, the GAN log shows the progress bar

@@ -44,7 +44,7 @@ def main(sm):
         "n_synthetic": int(is_synth.sum()),
         **counts,
         **{k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()},
-        "best_epoch": int(history.loc[history["val_auc"].idxmax(), "epoch"]) if history["val_auc"].notna().any() else None,
+        "selected_epoch": int(history.loc[history["selected"], "epoch"].iloc[0]),
         "confusion": np.asarray(confusion).tolist(),
         "classes": classes,
     }
