@@ -20,7 +20,6 @@ rule gan_report:
         ),
     params:
         gans=GANS,
-        classes=CLASSES,
         minority_class=EXP["minority_class"],
     log:
         "results/logs/gan_report.log",
