@@ -158,24 +158,42 @@ def test_deterministic_by_seed(xray, tmp_path):
     pd.testing.assert_frame_equal(la, lb)
 
 
-def test_nan_loss_raises_naming_step(xray, tmp_path, monkeypatch):
-    real_g_loss = train_module.NonSaturatingLoss.g_loss
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(xray, tmp_path, monkeypatch):
+    from ganaug.gan import losses as losses_module
+    from ganaug.io import read_json
+
+    real_g_loss = losses_module.NonSaturatingLoss.g_loss
 
     def g_loss(self, D, fake, fake_labels, calls=[0]):  # noqa: B006 - call counter
         calls[0] += 1
         loss = real_g_loss(self, D, fake, fake_labels)
-        return loss * float("nan") if calls[0] == 4 else loss
+        return loss * float("nan") if calls[0] == 5 else loss
 
-    monkeypatch.setattr(train_module.NonSaturatingLoss, "g_loss", g_loss)
-    with pytest.raises(FloatingPointError, match=r"step 4\b.*loss_g=nan"):
-        _train(xray, tmp_path, "per_class", steps=8, log_every=5, sample_every=0)
+    monkeypatch.setattr(losses_module.NonSaturatingLoss, "g_loss", g_loss)
+    summary = _train(xray, tmp_path, "per_class", steps=8, log_every=5, sample_every=2)
+    assert summary["status"] == "diverged" and summary["steps"] == 4
+    status = read_json(tmp_path / "status.json")
+    assert status["status"] == "diverged" and status["diverged"]["step"] == 5
+    assert status["diverged"]["last_good_step"] == 4
+    assert "diverged at step 5" in status["message"] and "loss_g=nan" in status["message"]
     losses = pd.read_csv(tmp_path / "losses.csv")  # written up to the failure for diagnosis
-    assert losses["step"].tolist() == [1, 2, 3, 4, 5]
+    assert losses["step"].tolist() == [1, 2, 3, 4, 5] and np.isnan(losses["loss_g"].iloc[-1])
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["meta"]["status"] == "diverged" and ckpt["meta"]["steps"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["G"].values() if v.is_floating_point())
+    snaps = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    assert snaps["steps"] == [2, 4]
+    G, meta = load_generator(tmp_path / "snapshots.pt", "cpu")
+    assert meta["step"] == 4
 
 
-def test_huge_lr_raises(xray, tmp_path):
-    with pytest.raises(FloatingPointError, match=r"diverged at step \d+: non-finite loss"):
-        _train(xray, tmp_path, "per_class", steps=6, lr_d=1.0e30, lr_g=1.0e30)
+def test_divergence_before_first_checkpoint_keeps_initial_weights(xray, tmp_path):
+    summary = _train(xray, tmp_path, "per_class", steps=6, sample_every=6, log_every=1, lr_d=1.0e30, lr_g=1.0e30)
+    assert summary["status"] == "diverged" and summary["steps"] == 0
+    snaps = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    assert snaps["steps"] == [0]
+    imgs = generate_images(*load_generator(tmp_path / "snapshots.pt", "cpu"), 3, None, seed=0, device="cpu")
+    assert imgs.shape == (3, 32, 32, 1)
 
 
 def test_config_and_input_errors(xray, tmp_path):
@@ -198,9 +216,9 @@ def checkpoints(xray, tmp_path_factory):
     root = tmp_path_factory.mktemp("gans")
     per_class = {}
     for k, name in enumerate(CLASSES):
-        _train(xray, root / name, "per_class", cls=k, steps=2, sample_every=0)
+        _train(xray, root / name, "per_class", cls=k, steps=2, sample_every=2)
         per_class[name] = root / name / "checkpoint.pt"
-    _train(xray, root / "cond", "conditional", steps=2, sample_every=0)
+    _train(xray, root / "cond", "conditional", steps=2, sample_every=2)
     return per_class, root / "cond" / "checkpoint.pt"
 
 

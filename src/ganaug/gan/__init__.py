@@ -2,8 +2,10 @@
 
 from .generate import class_seed, generate_images, generate_samples, load_generator, to_uint8
 from .grid import make_class_grid, make_grid_image
-from .models import MODELS, MODES, Discriminator, Generator, build_gan
-from .train import LOSSES, train_gan
+from .augment import diff_augment
+from .losses import LOSSES, gradient_penalty
+from .models import MODELS, MODES, Discriminator, Generator, build_gan, check_model_mode
+from .train import resolve_settings, train_gan
 
 __all__ = [
     "LOSSES",
@@ -12,6 +14,10 @@ __all__ = [
     "Discriminator",
     "Generator",
     "build_gan",
+    "check_model_mode",
+    "diff_augment",
+    "gradient_penalty",
+    "resolve_settings",
     "class_seed",
     "generate_images",
     "generate_samples",

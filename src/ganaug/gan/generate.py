@@ -28,20 +28,37 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def load_generator(checkpoint_path: str | os.PathLike, device) -> tuple[nn.Module, dict]:
-    """Rebuild the generator of a ``train_gan`` checkpoint, in eval mode on ``device``."""
+def load_generator(checkpoint_path: str | os.PathLike, device, step: int | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild a trained generator, in eval mode on ``device``.
+
+    ``checkpoint_path``: a ``train_gan`` ``checkpoint.pt`` (its EMA weights when
+    training kept an EMA, else G's) or ``snapshots.pt`` (the sampling weights
+    of checkpoint ``step``; default the last one). ``meta['step']`` says which.
+    """
     ckpt = torch_load(checkpoint_path, map_location="cpu")
-    if not isinstance(ckpt, dict) or "G" not in ckpt or "meta" not in ckpt:
-        raise ValueError(f"{checkpoint_path}: not a GAN checkpoint (needs keys 'G' and 'meta')")
+    if not isinstance(ckpt, dict) or "meta" not in ckpt or not ({"G", "weights"} & set(ckpt)):
+        raise ValueError(f"{checkpoint_path}: not a GAN checkpoint (needs 'meta' and 'G' or 'weights')")
     meta = dict(ckpt["meta"])
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise ValueError(f"{checkpoint_path}: checkpoint meta lacks {', '.join(missing)}")
+    if "weights" in ckpt:
+        steps = [int(s) for s in ckpt["steps"]]
+        step = steps[-1] if step is None else int(step)
+        if str(step) not in ckpt["weights"]:
+            raise ValueError(f"{checkpoint_path}: no snapshot at step {step}; snapshots: {steps}")
+        weights = ckpt["weights"][str(step)]
+    else:
+        if step is not None and int(step) != int(meta.get("steps", -1)):
+            raise ValueError(f"{checkpoint_path} holds step {meta.get('steps')}, not {step}; use snapshots.pt")
+        step = int(meta.get("steps", 0))
+        weights = ckpt["G_ema"] if ckpt.get("G_ema") is not None else ckpt["G"]
     G, _ = build_gan(
         meta["model"], meta["mode"], meta["channels"], meta["resolution"], meta["num_classes"],
         meta["nz"], meta["ngf"], meta["ndf"],
     )  # fmt: skip
-    G.load_state_dict(ckpt["G"])
+    G.load_state_dict(weights)
+    meta["step"] = step
     return G.to(device).eval(), meta
 
 
@@ -83,8 +100,12 @@ def generate_samples(
     n_per_class: int,
     seed: int,
     device,
+    steps: Mapping[str, int] | int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n_per_class`` images per class; returns ``(images uint8, labels int64)``.
+
+    ``steps``: which snapshot of a ``snapshots.pt`` to use (per_class: a dict
+    class name -> step; conditional: one step); None = each file's default.
 
     ``per_class``: ``checkpoints`` maps class name -> checkpoint; the classes
     drawn are its keys, in ``class_names`` order. ``conditional``: one checkpoint
@@ -98,19 +119,23 @@ def generate_samples(
         unknown = [k for k in checkpoints if k not in class_names]
         if unknown:
             raise ValueError(f"checkpoints for unknown class(es) {unknown}; classes: {class_names}")
-        jobs = [(class_names.index(name), checkpoints[name]) for name in class_names if name in checkpoints]
+        jobs = [
+            (class_names.index(name), checkpoints[name], (steps or {}).get(name))
+            for name in class_names
+            if name in checkpoints
+        ]
     elif mode == "conditional":
         if isinstance(checkpoints, Mapping):
             raise ValueError("conditional generation needs one checkpoint path, not a dict")
-        jobs = [(k, checkpoints) for k in range(len(class_names))]
+        jobs = [(k, checkpoints, steps) for k in range(len(class_names))]
     else:
         raise ValueError(f"unknown GAN mode {mode!r}; allowed: per_class, conditional")
 
     images, labels, loaded = [], [], {}
-    for label, path in jobs:
-        key = os.fspath(path)
+    for label, path, step in jobs:
+        key = (os.fspath(path), step)
         if key not in loaded:
-            loaded = {key: load_generator(path, device)}  # keep one generator in memory at a time
+            loaded = {key: load_generator(path, device, step)}  # keep one generator in memory at a time
         G, meta = loaded[key]
         if meta["mode"] != mode:
             raise ValueError(f"{path}: trained in mode {meta['mode']!r}, asked for {mode!r}")

@@ -1,14 +1,33 @@
-"""GAN architectures, reached through one registry: ``MODELS[name] -> builder``.
+"""GAN architectures, reached through one registry: ``MODELS[name] -> ModelSpec``.
+
+Every model is built by :func:`build_gan` as a pair ``(G, D)`` with one calling
+convention, so one training loop (``train.py``) serves all of them:
+
+* ``G(z, labels=None) -> images (N, C, R, R)`` in [-1, 1];
+* ``D(x, labels=None) -> scores``: ``(N,)`` logits for most models; ACGAN's D
+  returns ``(N, 1 + K)`` (adversarial logit, then K class logits) and BAGAN's
+  ``(N, K + 1)`` (K real classes, then "fake"). The loss named in the model's
+  spec (``losses.py``) knows how to read them.
+
+Unconditional networks ignore ``labels``; conditional ones require them.
+
+=========  ======================  =====================  ==========  =======================
+model      generator               discriminator          loss        modes
+=========  ======================  =====================  ==========  =======================
+mlp        fully connected         fully connected        bce         per_class, conditional
+dcgan      DCGAN                   DCGAN (BatchNorm)      bce         per_class, conditional
+wgan_gp    DCGAN                   critic, no norm        wgan_gp     per_class, conditional
+sngan      DCGAN                   spectral norm          hinge       per_class, conditional
+acgan      DCGAN, conditional      DCGAN + class head     acgan       conditional only
+bagan      decoder of an AE        encoder + K+1 head     bagan       conditional only
+=========  ======================  =====================  ==========  =======================
 
 DCGAN (Radford et al., 2016) is written after PyTorch's DCGAN example
-(github.com/pytorch/examples, ``dcgan/main.py``): a generator of transposed
-convolutions with BatchNorm and ReLU and a Tanh output, a discriminator of
-strided convolutions with LeakyReLU(0.2) and BatchNorm (none on the first
-layer), weights drawn from N(0, 0.02) and BatchNorm scales from N(1, 0.02).
-
-The example is written for 64 px. Here the number of stride-2 stages follows
-the resolution: the generator starts from a 4x4 map (7x7 for 28 px) and
-doubles it until it reaches the image size; the discriminator mirrors that.
+(github.com/pytorch/examples, ``dcgan/main.py``): transposed convolutions with
+BatchNorm and ReLU and a Tanh output for G; strided convolutions with
+LeakyReLU(0.2) and BatchNorm (none on the first layer) for D; weights from
+N(0, 0.02). The example is written for 64 px; here the number of stride-2
+stages follows the resolution:
 
     resolution  start  stages   generator maps
         28        7      2      7 -> 14 -> 28
@@ -16,33 +35,42 @@ doubles it until it reaches the image size; the discriminator mirrors that.
         64        4      4      4 -> 8 -> 16 -> 32 -> 64
        128        4      5      4 -> 8 -> 16 -> 32 -> 64 -> 128
 
-Widths halve on the way up (the first generator map has ``ngf * 2**(stages-1)``
-channels) and double on the way down (the discriminator's last map has
-``ndf * 2**(stages-1)`` channels), as in the example.
+Widths halve on the way up (G's first map has ``ngf * 2**(stages-1)`` channels)
+and double on the way down (D's last map has ``ndf * 2**(stages-1)``).
 
-Conditional form (``mode="conditional"``, cDCGAN):
+Conditioning:
 
-* generator: the class label is embedded as a vector of size ``nz``
-  (``nn.Embedding(num_classes, nz)``) and multiplied element-wise with ``z``;
-* discriminator: the label is embedded as one extra input channel — an
-  ``nn.Embedding(num_classes, R*R)`` row reshaped to ``1 x R x R`` and
-  concatenated to the image — so the first convolution sees the class at
-  every pixel.
+* DCGAN / WGAN-GP / MLP (``conditional``): G multiplies ``z`` by a learned
+  class embedding (MLP: concatenates a one-hot); D sees the label as one extra
+  R x R input channel (MLP: a concatenated one-hot).
+* SNGAN (``conditional``): a projection discriminator (Miyato & Koyama 2018):
+  ``D(x, y) = psi(phi(x)) + <embed(y), sum_pool(phi(x))>``.
+* ACGAN (Odena et al. 2017): G as conditional DCGAN; D gets no label and
+  predicts it with an auxiliary head.
+* BAGAN (Mariani et al. 2018): G is the decoder of an autoencoder and is
+  conditioned only through its latent: ``z`` ~ N(0, I) is mapped to
+  ``mu_y + L_y z``, a Gaussian fitted per class on the encoder's codes
+  (buffers ``class_mu`` / ``class_chol``, set after autoencoder pre-training).
+  D starts from the encoder and classifies into K classes + "fake".
 
-Both networks take ``(input, labels=None)`` in either mode, so one training
-loop serves both: unconditional networks ignore ``labels``, conditional ones
-require them. The discriminator returns logits of shape ``(N,)``.
+WGAN-GP's critic has no normalisation (Gulrajani et al. 2017: batch norm
+breaks the per-sample gradient penalty). SNGAN wraps every convolution,
+linear layer and embedding of D in
+``torch.nn.utils.parametrizations.spectral_norm``.
 
 To add a model, write a builder with the signature of :func:`build_dcgan` and
-register it in :data:`MODELS`.
+register a :class:`ModelSpec` in :data:`MODELS`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 MODES = ("per_class", "conditional")
 CHANNELS = (1, 3)
@@ -54,7 +82,7 @@ DCGAN_GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}
 def _geometry(resolution: int) -> tuple[int, int]:
     if resolution not in DCGAN_GEOMETRY:
         allowed = ", ".join(str(r) for r in DCGAN_GEOMETRY)
-        raise ValueError(f"resolution {resolution!r} is not supported by dcgan; allowed: {allowed}")
+        raise ValueError(f"resolution {resolution!r} is not supported; allowed: {allowed}")
     return DCGAN_GEOMETRY[resolution]
 
 
@@ -65,6 +93,15 @@ def weights_init(m: nn.Module) -> None:
     elif isinstance(m, nn.BatchNorm2d):
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
+
+
+def _need_labels(labels, who: str):
+    if labels is None:
+        raise ValueError(f"conditional {who}: labels are required")
+    return labels
+
+
+# --------------------------------------------------------------------------- generators
 
 
 class Generator(nn.Module):
@@ -78,8 +115,7 @@ class Generator(nn.Module):
 
         width = ngf * 2 ** (stages - 1)
         layers: list[nn.Module] = [
-            # z as a 1x1 map -> start x start
-            nn.ConvTranspose2d(nz, width, start, 1, 0, bias=False),
+            nn.ConvTranspose2d(nz, width, start, 1, 0, bias=False),  # z as a 1x1 map -> start x start
             nn.BatchNorm2d(width),
             nn.ReLU(True),
         ]
@@ -96,63 +132,253 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_emb is not None:
-            if labels is None:
-                raise ValueError("conditional generator: labels are required")
-            z = z * self.label_emb(labels)
+            z = z * self.label_emb(_need_labels(labels, "generator"))
         return self.main(z.reshape(z.size(0), self.nz, 1, 1))
 
 
-class Discriminator(nn.Module):
-    """DCGAN discriminator: image (N, channels, R, R) -> logits (N,)."""
+class MLPGenerator(nn.Module):
+    """Fully connected generator: widths ngf*8, ngf*16, ngf*32, LeakyReLU(0.2), Tanh output."""
 
-    def __init__(self, ndf: int, channels: int, resolution: int, num_classes: int | None = None):
+    def __init__(self, nz: int, ngf: int, channels: int, resolution: int, num_classes: int | None = None):
         super().__init__()
+        self.shape = (channels, resolution, resolution)
+        self.num_classes = num_classes or 0
+        widths = [nz + self.num_classes, ngf * 8, ngf * 16, ngf * 32]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Linear(widths[-1], channels * resolution * resolution), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(_need_labels(labels, "generator"), self.num_classes).to(z.dtype)], 1)
+        return self.main(z).reshape(z.size(0), *self.shape)
+
+
+class LatentGaussianGenerator(nn.Module):
+    """BAGAN generator: a DCGAN decoder fed ``mu_y + L_y z`` (class-conditional Gaussian latents).
+
+    ``class_mu`` (K, nz) and ``class_chol`` (K, nz, nz) are buffers, so they
+    travel in the state dict; until :meth:`set_class_gaussians` is called they
+    are 0 and the identity (the latent is plain N(0, I)).
+    """
+
+    def __init__(self, nz: int, ngf: int, channels: int, resolution: int, num_classes: int):
+        super().__init__()
+        self.decoder = Generator(nz, ngf, channels, resolution, None)
+        self.register_buffer("class_mu", torch.zeros(num_classes, nz))
+        self.register_buffer("class_chol", torch.eye(nz).repeat(num_classes, 1, 1))
+
+    @torch.no_grad()
+    def set_class_gaussians(self, mu: torch.Tensor, chol: torch.Tensor) -> None:
+        self.class_mu.copy_(mu)
+        self.class_chol.copy_(chol)
+
+    def latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.class_mu[labels] + torch.bmm(self.class_chol[labels], z.unsqueeze(-1)).squeeze(-1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(self.latent(z, _need_labels(labels, "generator")))
+
+
+# ------------------------------------------------------------------------ discriminators
+
+
+class ConvBody(nn.Module):
+    """DCGAN discriminator body: image (N, C, R, R) -> features (N, width, start, start).
+
+    ``norm``: 'batch' (DCGAN: BatchNorm after every conv but the first),
+    'none' (WGAN-GP critic) or 'spectral' (SNGAN: every conv spectrally
+    normalised, no BatchNorm).
+    """
+
+    def __init__(self, ndf: int, in_channels: int, resolution: int, norm: str = "batch"):
+        super().__init__()
+        if norm not in ("batch", "none", "spectral"):
+            raise ValueError(f"unknown discriminator norm {norm!r}")
         start, stages = _geometry(resolution)
-        self.resolution = resolution
-        # conditional: the label becomes one extra R x R input channel
-        self.label_map = nn.Embedding(num_classes, resolution * resolution) if num_classes else None
-        in_channels = channels + (1 if num_classes else 0)
+        spectral = norm == "spectral"
+
+        def conv(a: int, b: int) -> nn.Module:
+            layer = nn.Conv2d(a, b, 4, 2, 1, bias=norm != "batch")
+            weights_init(layer)  # before any parametrization, which would hide the raw weight
+            return spectral_norm(layer) if spectral else layer
 
         width = ndf
-        layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, width, 4, 2, 1, bias=False),  # no BatchNorm on the first layer
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        layers: list[nn.Module] = [conv(in_channels, width), nn.LeakyReLU(0.2, True)]
         for _ in range(stages - 1):  # each stage halves the size and doubles the width
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
+            layers.append(conv(width, width * 2))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(width * 2))
+                weights_init(layers[-1])
+            layers.append(nn.LeakyReLU(0.2, True))
             width *= 2
-        layers += [nn.Conv2d(width, 1, start, 1, 0, bias=False)]  # start x start -> 1x1 logit
         self.main = nn.Sequential(*layers)
-        self.apply(weights_init)
+        self.width, self.start = width, start
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class Discriminator(nn.Module):
+    """DCGAN-style discriminator / critic: image (N, C, R, R) -> logits (N,).
+
+    Conditional (``num_classes``): the label becomes one extra R x R input
+    channel (an ``nn.Embedding(num_classes, R*R)`` row), so the first
+    convolution sees the class at every pixel.
+    """
+
+    def __init__(
+        self, ndf: int, channels: int, resolution: int, num_classes: int | None = None, norm: str = "batch"
+    ):
+        super().__init__()
+        self.resolution = resolution
+        self.label_map = nn.Embedding(num_classes, resolution * resolution) if num_classes else None
+        self.body = ConvBody(ndf, channels + (1 if num_classes else 0), resolution, norm)
+        self.head = nn.Conv2d(self.body.width, 1, self.body.start, 1, 0, bias=False)  # start x start -> 1x1
+        weights_init(self.head)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_map is not None:
-            if labels is None:
-                raise ValueError("conditional discriminator: labels are required")
             r = self.resolution
-            maps = self.label_map(labels).reshape(-1, 1, r, r).to(x.dtype)
+            maps = self.label_map(_need_labels(labels, "discriminator")).reshape(-1, 1, r, r).to(x.dtype)
             x = torch.cat([x, maps], dim=1)
+        return self.head(self.body(x)).reshape(-1)
+
+
+class SNDiscriminator(nn.Module):
+    """SNGAN discriminator: every layer spectrally normalised; conditional form is a projection D."""
+
+    def __init__(self, ndf: int, channels: int, resolution: int, num_classes: int | None = None):
+        super().__init__()
+        self.body = ConvBody(ndf, channels, resolution, norm="spectral")
+        head = nn.Conv2d(self.body.width, 1, self.body.start, 1, 0)
+        weights_init(head)
+        self.head = spectral_norm(head)
+        self.embed = spectral_norm(nn.Embedding(num_classes, self.body.width)) if num_classes else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)
+        out = self.head(h).reshape(-1)
+        if self.embed is not None:
+            pooled = h.sum(dim=(2, 3))  # (N, width)
+            out = out + (self.embed(_need_labels(labels, "discriminator")) * pooled).sum(1)
+        return out
+
+
+class MLPDiscriminator(nn.Module):
+    """Fully connected discriminator: widths ndf*32, ndf*16, ndf*8, LeakyReLU(0.2) -> logits (N,)."""
+
+    def __init__(self, ndf: int, channels: int, resolution: int, num_classes: int | None = None):
+        super().__init__()
+        self.num_classes = num_classes or 0
+        widths = [channels * resolution * resolution + self.num_classes, ndf * 32, ndf * 16, ndf * 8]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
+        layers.append(nn.Linear(widths[-1], 1))
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = x.reshape(x.size(0), -1)
+        if self.num_classes:
+            x = torch.cat([x, F.one_hot(_need_labels(labels, "discriminator"), self.num_classes).to(x.dtype)], 1)
         return self.main(x).reshape(-1)
 
 
-def build_dcgan(
-    mode: str, channels: int, resolution: int, num_classes: int, nz: int, ngf: int, ndf: int
-) -> tuple[Generator, Discriminator]:
-    conditional = num_classes if mode == "conditional" else None
+class ClassifierDiscriminator(nn.Module):
+    """DCGAN body with linear heads on the flattened features; takes no label.
+
+    ACGAN: ``outputs = 1 + K`` (adversarial logit, then class logits).
+    BAGAN: ``outputs = K + 1`` (class logits, the last one meaning "fake").
+    """
+
+    def __init__(self, ndf: int, channels: int, resolution: int, outputs: int):
+        super().__init__()
+        self.body = ConvBody(ndf, channels, resolution, norm="batch")
+        self.head = nn.Linear(self.body.width * self.body.start**2, outputs)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.body(x).flatten(1))
+
+
+class Encoder(nn.Module):
+    """BAGAN encoder: the discriminator's body and a linear map to a latent code (N, nz)."""
+
+    def __init__(self, nz: int, ndf: int, channels: int, resolution: int):
+        super().__init__()
+        self.body = ConvBody(ndf, channels, resolution, norm="batch")
+        self.head = nn.Linear(self.body.width * self.body.start**2, nz)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).flatten(1))
+
+
+# ------------------------------------------------------------------------------ builders
+
+
+def build_dcgan(mode, channels, resolution, num_classes, nz, ngf, ndf):
+    cond = num_classes if mode == "conditional" else None
+    return Generator(nz, ngf, channels, resolution, cond), Discriminator(ndf, channels, resolution, cond)
+
+
+def build_mlp(mode, channels, resolution, num_classes, nz, ngf, ndf):
+    cond = num_classes if mode == "conditional" else None
+    return MLPGenerator(nz, ngf, channels, resolution, cond), MLPDiscriminator(ndf, channels, resolution, cond)
+
+
+def build_wgan_gp(mode, channels, resolution, num_classes, nz, ngf, ndf):
+    cond = num_classes if mode == "conditional" else None
+    return Generator(nz, ngf, channels, resolution, cond), Discriminator(ndf, channels, resolution, cond, norm="none")
+
+
+def build_sngan(mode, channels, resolution, num_classes, nz, ngf, ndf):
+    cond = num_classes if mode == "conditional" else None
+    return Generator(nz, ngf, channels, resolution, cond), SNDiscriminator(ndf, channels, resolution, cond)
+
+
+def build_acgan(mode, channels, resolution, num_classes, nz, ngf, ndf):
     return (
-        Generator(nz, ngf, channels, resolution, conditional),
-        Discriminator(ndf, channels, resolution, conditional),
+        Generator(nz, ngf, channels, resolution, num_classes),
+        ClassifierDiscriminator(ndf, channels, resolution, 1 + num_classes),
     )
 
 
-Builder = Callable[..., tuple[nn.Module, nn.Module]]
+def build_bagan(mode, channels, resolution, num_classes, nz, ngf, ndf):
+    return (
+        LatentGaussianGenerator(nz, ngf, channels, resolution, num_classes),
+        ClassifierDiscriminator(ndf, channels, resolution, num_classes + 1),
+    )
 
-#: model name -> builder(mode, channels, resolution, num_classes, nz, ngf, ndf) -> (G, D)
-MODELS: dict[str, Builder] = {"dcgan": build_dcgan}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable[..., tuple[nn.Module, nn.Module]]
+    loss: str
+    modes: tuple[str, ...] = MODES
+    description: str = ""
+
+
+#: model name -> spec (builder(mode, channels, resolution, num_classes, nz, ngf, ndf), loss, modes)
+MODELS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec(build_mlp, "bce", description="fully connected GAN (the fuzzy-image baseline)"),
+    "dcgan": ModelSpec(build_dcgan, "bce", description="DCGAN; conditional form = cDCGAN"),
+    "wgan_gp": ModelSpec(build_wgan_gp, "wgan_gp", description="WGAN-GP: critic without norm, gradient penalty"),
+    "sngan": ModelSpec(build_sngan, "hinge", description="spectral-norm D, hinge loss; conditional = projection D"),
+    "acgan": ModelSpec(build_acgan, "acgan", ("conditional",), "auxiliary-classifier GAN (inherently conditional)"),
+    "bagan": ModelSpec(build_bagan, "bagan", ("conditional",), "balancing GAN with AE init (inherently conditional)"),
+}
+
+
+def check_model_mode(model: str, mode: str) -> None:
+    """Raise ``ValueError`` if ``model`` is unknown or cannot run in ``mode``."""
+    if model not in MODELS:
+        raise ValueError(f"unknown GAN model {model!r}; allowed: {', '.join(MODELS)}")
+    if mode not in MODES:
+        raise ValueError(f"unknown GAN mode {mode!r}; allowed: {', '.join(MODES)}")
+    if mode not in MODELS[model].modes:
+        raise ValueError(f"GAN model {model!r} is inherently conditional: mode must be 'conditional', not {mode!r}")
 
 
 def build_gan(
@@ -162,17 +388,13 @@ def build_gan(
 
     Raises ``ValueError`` naming the offending value and the allowed ones.
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown GAN model {model!r}; allowed: {', '.join(sorted(MODELS))}")
-    if mode not in MODES:
-        raise ValueError(f"unknown GAN mode {mode!r}; allowed: {', '.join(MODES)}")
+    check_model_mode(model, mode)
     if channels not in CHANNELS:
         raise ValueError(f"channels {channels!r} not supported; allowed: {', '.join(map(str, CHANNELS))}")
+    _geometry(resolution)
     for name, value in (("nz", nz), ("ngf", ngf), ("ndf", ndf)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if mode == "conditional" and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"conditional GAN needs num_classes >= 1, got {num_classes!r}")
-    return MODELS[model](
-        mode=mode, channels=channels, resolution=resolution, num_classes=num_classes, nz=nz, ngf=ngf, ndf=ndf
-    )
+    return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf)

@@ -42,3 +42,36 @@ def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2:
 def fid_from_features(f1: np.ndarray, f2: np.ndarray) -> float:
     """FID between two feature matrices (N1, D) and (N2, D)."""
     return fid_from_stats(*feature_stats(f1), *feature_stats(f2))
+
+
+def fid_from_stats_and_features(mu1: np.ndarray, sigma1: np.ndarray, f2: np.ndarray) -> float:
+    """FID between cached statistics ``(mu1, sigma1)`` and features ``f2`` (N2, D), exactly, in O(N2^2 D).
+
+    With N2 <= D the second covariance is ``sigma2 = A A^T`` for the centred,
+    scaled features ``A`` (D x N2), and the non-zero eigenvalues of
+    ``sigma1 sigma2`` are those of the small symmetric PSD matrix
+    ``A^T sigma1 A`` (N2 x N2). So ``tr sqrt(sigma1 sigma2)`` is the sum of
+    their square roots, with no 2048x2048 ``sqrtm``: milliseconds instead of
+    ~20 s, for the per-checkpoint FID curves. Matches :func:`fid_from_stats`
+    (pytorch-fid) to ~1e-6 relative (``tests/test_gan.py``). Falls back to it
+    when N2 > D.
+    """
+    mu1, sigma1 = np.asarray(mu1, dtype=np.float64), np.asarray(sigma1, dtype=np.float64)
+    f2 = np.asarray(f2, dtype=np.float64)
+    n2, dim = f2.shape
+    if n2 < 2:
+        raise ValueError(f"FID needs >= 2 generated images, got {n2}")
+    if mu1.shape != (dim,) or sigma1.shape != (dim, dim):
+        raise ValueError(f"statistics of dimension {mu1.shape} do not match features of dimension {dim}")
+    if n2 > dim:
+        return fid_from_stats(mu1, sigma1, *feature_stats(f2))
+    mu2 = f2.mean(axis=0)
+    a = (f2 - mu2).T / np.sqrt(n2 - 1)  # D x N2, sigma2 = a @ a.T
+    small = a.T @ sigma1 @ a
+    eig = np.linalg.eigvalsh((small + small.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    diff = mu1 - mu2
+    value = float(diff @ diff + np.trace(sigma1) + np.sum(a * a) - 2.0 * tr_covmean)
+    if not np.isfinite(value):
+        raise ValueError(f"FID is not finite ({value})")
+    return value

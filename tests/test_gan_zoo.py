@@ -1,0 +1,317 @@
+"""The GAN zoo on real 32 px chest X-rays: every model x mode, resume after a kill, penalties, norms, heads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ganaug.gan import (
+    MODELS,
+    build_gan,
+    diff_augment,
+    generate_images,
+    gradient_penalty,
+    load_generator,
+    train_gan,
+)
+from ganaug.gan.selection import fid_curve, select_step
+from ganaug.io import read_json
+from helpers import load_xrays
+
+CLASSES = ["NORMAL", "PNEUMONIA"]
+N = 32
+CFG = dict(
+    model="dcgan", steps=4, batch_size=16, nz=16, ngf=8, ndf=8,
+    lr_g=2.0e-4, lr_d=2.0e-4, beta1=0.5, beta2=0.999, sample_every=2, seed=0, ae_steps=4,
+)  # fmt: skip
+MODEL_MODES = [(m, mode) for m, spec in MODELS.items() for mode in spec.modes]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def xray32():
+    """(images uint8 (2N, 32, 32, 1), labels): N real NORMAL then N real PNEUMONIA train X-rays."""
+    images = np.concatenate([load_xrays("train", c, N, 32) for c in CLASSES])
+    return images, np.repeat(np.arange(2, dtype=np.int64), N)
+
+
+def _data(xray32, mode, channels):
+    images, labels = xray32
+    if mode == "per_class":
+        images, labels = images[labels == 0], labels[labels == 0]
+    if channels == 3:
+        images = np.repeat(images, 3, axis=3)
+    return images, labels
+
+
+def test_registry_matches_config_layer():
+    from ganaug.config import CONDITIONAL_ONLY
+
+    assert sorted(m for m, s in MODELS.items() if s.modes == ("conditional",)) == sorted(CONDITIONAL_ONLY)
+    assert set(MODELS) == {"mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan"}
+
+
+@pytest.mark.parametrize(("model", "mode"), MODEL_MODES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_model_trains_on_xrays(xray32, tmp_path, model, mode, channels):
+    images, labels = _data(xray32, mode, channels)
+    summary = train_gan(images, labels, 2, {**CFG, "model": model}, tmp_path, "cpu", 0, mode, CLASSES, progress=False)
+    assert summary["status"] == "ok" and summary["steps"] == 4
+    losses = pd.read_csv(tmp_path / "losses.csv")
+    assert losses["step"].tolist() == [1, 2, 3, 4]
+    assert np.isfinite(losses.drop(columns="step").to_numpy()).all()
+    G, meta = load_generator(tmp_path / "checkpoint.pt", "cpu")
+    assert (meta["model"], meta["mode"], meta["channels"]) == (model, mode, channels)
+    with torch.no_grad():
+        y = torch.tensor([0, 1, 1]) if mode == "conditional" else None
+        x = G(torch.randn(3, 16), y)
+    assert x.shape == (3, channels, 32, 32) and x.min() >= -1 and x.max() <= 1
+    imgs = generate_images(G, meta, 4, 1 if mode == "conditional" else None, seed=0, device="cpu")
+    assert imgs.shape == (4, 32, 32, channels) and imgs.dtype == np.uint8
+    assert read_json(tmp_path / "status.json")["status"] == "ok"
+
+
+@pytest.mark.parametrize(("model", "mode"), [("acgan", "per_class"), ("bagan", "per_class")])
+def test_inherently_conditional_models_refuse_per_class(model, mode):
+    with pytest.raises(ValueError, match=f"'{model}' is inherently conditional"):
+        build_gan(model, mode, 1, 32, 2, 16, 8, 8)
+
+
+def _g_weights(path: Path, key: str = "G") -> dict:
+    return torch.load(path / "checkpoint.pt", weights_only=True)[key]
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_resume_equals_uninterrupted(xray32, tmp_path, model):
+    """2K steps straight vs K steps, stop, K more from the saved state: the same weights and losses."""
+    images, labels = xray32
+    mode = MODELS[model].modes[-1]
+    cfg = {**CFG, "model": model, "steps": 6, "sample_every": 3, "ema": 0.9, "n_critic": 2,
+           "diffaugment": ["color", "translation", "cutout"], "log_every": 2}  # fmt: skip
+    train_gan(images, labels, 2, cfg, tmp_path / "straight", "cpu", 0, mode, CLASSES, progress=False)
+    first = train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False, stop_after=3)
+    assert first["status"] == "stopped" and not (tmp_path / "split" / "checkpoint.pt").exists()
+    again = train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False)
+    assert again["resumed_from"] == 3
+    for key in ("G", "D", "G_ema"):
+        assert _max_diff(_g_weights(tmp_path / "straight", key), _g_weights(tmp_path / "split", key)) <= 1e-6
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "straight" / "losses.csv"), pd.read_csv(tmp_path / "split" / "losses.csv")
+    )
+
+
+def test_changed_settings_start_over(xray32, tmp_path):
+    images, labels = xray32
+    train_gan(images, labels, 2, CFG, tmp_path, "cpu", 0, "conditional", CLASSES, progress=False, stop_after=2)
+    summary = train_gan(images, labels, 2, {**CFG, "lr_g": 1.0e-4}, tmp_path, "cpu", 0, "conditional", CLASSES,
+                        progress=False)  # fmt: skip
+    assert summary["resumed_from"] == 0 and summary["steps"] == 4
+
+
+_KILL_SCRIPT = r"""
+import sys, numpy as np, torch
+sys.path.insert(0, {tests!r})
+from helpers import load_xrays
+from ganaug.gan import train_gan
+torch.set_num_threads(1)
+images = load_xrays("train", "NORMAL", 64, 32)
+cfg = dict(model="dcgan", steps=30, batch_size=32, nz=32, ngf=32, ndf=32, lr_g=2e-4, lr_d=2e-4, beta1=0.5,
+           beta2=0.999, sample_every=5, seed=0, ema=0.9, diffaugment=["translation"])
+train_gan(images, np.zeros(64, np.int64), 2, cfg, sys.argv[1], "cpu", 0, "per_class", ["NORMAL", "PNEUMONIA"],
+          progress=False)
+"""
+
+
+def test_kill_minus_9_then_rerun_resumes_to_the_same_weights(tmp_path):
+    """A training process SIGKILLed mid-run, rerun: resumes from its last checkpoint, ends as an uninterrupted run."""
+    script = tmp_path / "train.py"
+    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent)))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    subprocess.run([sys.executable, str(script), str(tmp_path / "straight")], check=True, env=env, timeout=600)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed)], env=env, stderr=subprocess.PIPE)
+    state = killed / "train_state" / "state.pt"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if state.exists() and torch.load(state, weights_only=True)["step"] >= 10:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "checkpoint.pt").exists()  # nothing that looks finished
+    saved_step = torch.load(state, weights_only=True)["step"]
+    assert 10 <= saved_step < 30
+
+    rerun = subprocess.run([sys.executable, str(script), str(killed)], env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming from {state} at step {saved_step} of 30" in rerun.stderr
+    for key in ("G", "D", "G_ema"):
+        assert _max_diff(_g_weights(tmp_path / "straight", key), _g_weights(killed, key)) <= 1e-6
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "straight" / "losses.csv"), pd.read_csv(killed / "losses.csv"))
+
+
+class _Linear(torch.nn.Module):
+    """D(x) = <w, x>: its input gradient is w everywhere, so the penalty is (||w|| - 1)^2 exactly."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x, labels=None):
+        return (x * self.w).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("norm", [0.5, 1.0, 3.0])
+def test_gradient_penalty_known_norm(norm):
+    w = torch.randn(1, 1, 8, 8)
+    w = w / w.norm() * norm
+    D = _Linear(w)
+    real, fake = torch.randn(5, 1, 8, 8), torch.randn(5, 1, 8, 8)
+    gp = gradient_penalty(D, real, fake, generator=torch.Generator().manual_seed(0))
+    assert gp.item() == pytest.approx((norm - 1.0) ** 2, abs=1e-5)
+    gp.backward()  # the penalty trains D: d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    expected = 2 * (norm - 1.0) * w / norm
+    assert torch.allclose(D.w.grad, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["per_class", "conditional"])
+def test_sngan_every_discriminator_layer_is_spectrally_normalised(mode):
+    from torch.nn.utils import parametrize
+
+    _, D = build_gan("sngan", mode, 1, 32, 2, 16, 8, 8)
+    layers = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedding))]
+    assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+    if mode == "conditional":
+        assert any(isinstance(m, torch.nn.Embedding) for m in layers)  # the projection
+
+
+def test_wgan_critic_has_no_batchnorm():
+    _, D = build_gan("wgan_gp", "per_class", 1, 32, 2, 16, 8, 8)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+
+
+def test_acgan_aux_head_beats_chance_on_two_distinct_classes(xray32, tmp_path):
+    """Real X-rays vs the same X-rays inverted: after a short run D's class head tells them apart."""
+    images, _ = xray32
+    x = np.concatenate([images, 255 - images])
+    y = np.repeat(np.arange(2, dtype=np.int64), len(images))
+    cfg = {**CFG, "model": "acgan", "steps": 30, "sample_every": 30}
+    train_gan(x[::2], y[::2], 2, cfg, tmp_path, "cpu", 0, "conditional", CLASSES, progress=False)
+    _, D = build_gan("acgan", "conditional", 1, 32, 2, 16, 8, 8)
+    D.load_state_dict(_g_weights(tmp_path, "D"))
+    D.eval()
+    held_out = torch.from_numpy(x[1::2]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        pred = D(held_out)[:, 1:].argmax(1).numpy()
+    accuracy = float((pred == y[1::2]).mean())
+    assert accuracy >= 0.8, f"aux-head accuracy {accuracy:.2f} on held-out images"
+
+
+def test_bagan_fits_class_gaussians_and_initialises_d_from_the_encoder(xray32, tmp_path):
+    images, labels = xray32
+    cfg = {**CFG, "model": "bagan", "steps": 1, "sample_every": 1, "ae_steps": 5}
+    train_gan(images, labels, 2, cfg, tmp_path, "cpu", 0, "conditional", CLASSES, progress=False)
+    G = _g_weights(tmp_path)
+    mu, chol = G["class_mu"], G["class_chol"]
+    assert mu.shape == (2, 16) and chol.shape == (2, 16, 16)
+    assert not torch.equal(mu[0], mu[1]) and mu.abs().sum() > 0  # fitted, not the N(0, I) placeholders
+    assert torch.allclose(chol, torch.tril(chol))
+    meta = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["meta"]
+    assert meta["ae_steps"] == 5 and np.isfinite(meta["ae_loss"])
+
+
+def test_ema_weights_are_used_for_sampling(xray32, tmp_path):
+    images, labels = xray32
+    train_gan(images, labels, 2, {**CFG, "ema": 0.5}, tmp_path, "cpu", 0, "conditional", CLASSES, progress=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert _max_diff(ckpt["G"], ckpt["G_ema"]) > 0
+    G, meta = load_generator(tmp_path / "checkpoint.pt", "cpu")
+    assert all(torch.equal(v, ckpt["G_ema"][k]) for k, v in G.state_dict().items())
+    snap = torch.load(tmp_path / "snapshots.pt", weights_only=True)
+    assert all(torch.equal(snap["weights"]["4"][k], v) for k, v in ckpt["G_ema"].items())
+
+
+def test_diffaugment_grayscale_safe_deterministic_differentiable():
+    x = (torch.rand(6, 1, 32, 32) * 2 - 1).requires_grad_(True)
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    a = diff_augment(x, ["color", "translation", "cutout"], gen())
+    b = diff_augment(x, ["color", "translation", "cutout"], gen())
+    assert a.shape == x.shape and torch.equal(a, b)
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    rgb = diff_augment(torch.zeros(2, 3, 32, 32), ["color"], gen())
+    assert rgb.shape == (2, 3, 32, 32)
+
+
+def test_translation_shifts_whole_pixels_and_cutout_zeros_a_square():
+    from ganaug.gan.augment import cutout, translation
+
+    x = torch.arange(64, dtype=torch.float32).reshape(1, 1, 8, 8) + 1
+    for seed in range(10):
+        out = translation(x, torch.Generator().manual_seed(seed))
+        kept = out[out != 0]
+        assert kept.numel() >= 36  # shifted by at most 1 px (1/8 of 8) each way
+        assert set(kept.tolist()) <= set(x.flatten().tolist())
+    out = cutout(torch.ones(4, 1, 8, 8), torch.Generator().manual_seed(0))
+    zeros = (out == 0).sum(dim=(1, 2, 3))
+    assert ((zeros > 0) & (zeros <= 16)).all()
+
+
+def test_fid_curve_and_selection(xray32, tmp_path):
+    from ganaug.metrics import extract_features, feature_stats
+
+    images, labels = xray32
+    train_gan(images, labels, 2, {**CFG, "steps": 4, "sample_every": 2}, tmp_path, "cpu", 0, "conditional",
+              CLASSES, progress=False)  # fmt: skip
+    stats = {}
+    for k, name in enumerate(CLASSES):
+        mu, sigma = feature_stats(extract_features(images[labels == k][:8], device="cpu"))
+        stats[name] = {"mu": mu, "sigma": sigma}
+    curve = fid_curve(tmp_path / "snapshots.pt", stats, n=4, seed=0, device="cpu", progress=False)
+    assert sorted(zip(curve["step"], curve["class"])) == [(s, c) for s in (2, 4) for c in CLASSES]
+    assert (curve["fid"] > 0).all() and (curve["n"] == 4).all()
+    assert select_step(curve, "last") == 4
+    fake = pd.DataFrame({"step": [2, 2, 4, 4], "class": CLASSES * 2, "fid": [10.0, 30.0, 25.0, 20.0], "n": 4})
+    assert select_step(fake, "best_fid") == 2  # lowest mean over classes: 20 vs 22.5
+    with pytest.raises(ValueError, match="select must be one of"):
+        select_step(fake, "median")
+
+
+def test_low_rank_fid_matches_pytorch_fid():
+    from ganaug.metrics.features import feature_stats
+    from ganaug.metrics.fid import fid_from_stats, fid_from_stats_and_features
+
+    rng = np.random.default_rng(0)
+    real = rng.gamma(2.0, 0.5, size=(120, 64))
+    fake = rng.gamma(2.5, 0.4, size=(30, 64))
+    mu, sigma = feature_stats(real)
+    fast = fid_from_stats_and_features(mu, sigma, fake)
+    ref = fid_from_stats(mu, sigma, *feature_stats(fake))
+    assert fast == pytest.approx(ref, rel=1e-6)
+    assert fid_from_stats_and_features(mu, sigma, real) == pytest.approx(fid_from_stats(mu, sigma, mu, sigma), abs=1e-6)
