@@ -12,7 +12,9 @@ from ganaug.config import (
     ConfigError,
     apply_replaced_mappings,
     canonical,
+    ClassifierCell,
     classifier_cells,
+    classifier_run_dir,
     fraction_label,
     gan_settings,
     validate_config,
@@ -107,14 +109,72 @@ def test_fid_n_must_not_exceed_generated(base):
 def test_sweep_cells(base):
     cfg = validate_config(base)
     cells = classifier_cells(cfg)
-    seeds = cfg["classifier"]["seeds"]
-    # f = 0 once per seed (real only); every other fraction once per GAN and seed
-    assert [c for c in cells if c[1] == "0"] == [("real", "0", s) for s in seeds]
-    n_other = len([f for f in cfg["classifier"]["synthetic_fractions"] if f > 0])
-    assert len(cells) == len(seeds) * (1 + n_other * len(cfg["gans"]))
+    c = cfg["classifier"]
+    seeds = c["seeds"]
+    assert len(seeds) >= 3 and c["gan_baselines"] == ["none"] and c["strategies"] == ["replace"] and c["n_real"] == ["all"]
+    # f = 0 once per baseline and seed (real only, no mixing); every other fraction once per GAN and seed
+    real = [x for x in cells if x.frac == "0"]
+    assert real == [ClassifierCell(b, "real", "none", "0", "all", s) for b in c["baselines"] for s in seeds]
+    assert set(c["baselines"]) == {"none", "classic", "oversample", "weighted_loss"}
+    n_other = len([f for f in c["synthetic_fractions"] if f > 0])
+    assert len(cells) == len(seeds) * (len(c["baselines"]) + n_other * len(cfg["gans"])) == 30
+    assert {(x.baseline, x.strategy) for x in cells if x.frac != "0"} == {("none", "replace")}
+    assert len(set(cells)) == len(cells)
+    assert classifier_run_dir(cells[0]) == "results/classifier/none/real/none/f0/nall/seed0"
     assert fraction_label(0.1) == "0.1" and fraction_label(1.0) == "1" and fraction_label(0) == "0"
     s = gan_settings(cfg, "cdcgan")
     assert s["mode"] == "conditional" and s["lr_g"] == cfg["gan_defaults"]["lr_g"]
+
+
+def test_sweep_cells_cross_product_and_extra_cells(base):
+    base["classifier"].update(
+        seeds=[0, 1, 2], synthetic_fractions=[0.0, 0.5], baselines=["none", "oversample"], gan_baselines=["none", "classic"],
+        strategies=["replace", "balance"], n_real=[50, "all"],
+        extra_cells=[{"fraction": 1.0, "strategy": "balance"}, {"fraction": 0.0, "n_real": 20, "baseline": "weighted_loss"},
+                     {"fraction": 0.5, "source": "dcgan"}],  # the last one is already in the cross product
+    )
+    cells = classifier_cells(validate_config(base))
+    gans = list(base["gans"])
+    assert len(set(cells)) == len(cells)
+    # f = 0: baselines ∪ gan_baselines (3) x n_real (2), never per GAN or strategy; + 1 extra real-only cell
+    real = {(x.baseline, x.n_real) for x in cells if x.source == "real"}
+    assert real == {(b, n) for b in ("none", "oversample", "classic") for n in ("50", "all")} | {("weighted_loss", "20")}
+    assert all(x.strategy == "none" and x.frac == "0" for x in cells if x.source == "real")
+    # f = 0.5: gan_baselines (2) x GANs x strategies (2) x n_real (2); extra f = 1 balance: every GAN
+    assert len([x for x in cells if x.frac == "0.5"]) == 3 * 2 * len(gans) * 2 * 2
+    assert {(x.baseline, x.source, x.strategy, x.n_real) for x in cells if x.frac == "1"} == {
+        ("none", g, "balance", "all") for g in gans
+    }
+    assert len(cells) == 3 * (7 + 8 * len(gans) + len(gans))
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ({"fraction": 0.5, "source": "real"}, r"extra_cells\.0\.source = 'real' needs fraction 0"),
+        ({"fraction": 0.0, "source": "dcgan"}, r"extra_cells\.0\.source = 'dcgan' with fraction 0"),
+        ({"fraction": 0.5, "source": "stylegan"}, r"extra_cells\.0\.source = 'stylegan' is neither"),
+    ],
+)
+def test_extra_cell_errors(base, extra, match):
+    base["classifier"]["extra_cells"] = [extra]
+    with pytest.raises(ConfigError, match=match):
+        classifier_cells(validate_config(base))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("baselines", ["smote"], r"classifier\.baselines\.0 = 'smote' is not allowed"),
+        ("strategies", ["mixup"], r"classifier\.strategies\.0 = 'mixup' is not allowed"),
+        ("n_real", [0], r"classifier\.n_real\.0"),
+        ("extra_cells", [{"fraction": 0.5, "strategy": "nope"}], r"classifier\.extra_cells\.0\.strategy = 'nope'"),
+    ],
+)
+def test_classifier_sweep_keys_validated(base, key, value, match):
+    base["classifier"][key] = value
+    with pytest.raises(ConfigError, match=match):
+        validate_config(base)
 
 
 def test_override_replaces_gan_cells_and_class_caps(tmp_path):

@@ -3,6 +3,9 @@
 Every output is written to a temporary file in the destination directory and
 then renamed over the target with :func:`os.replace`, which is atomic on POSIX
 file systems: a kill at any moment leaves either no file or a complete one.
+The temporary file is hidden and marked as such (``.NAME.tmp-XXXXXXXX.EXT``
+for target ``NAME``), so a kill that leaves one behind cannot pass for an
+output; the next write of the same target removes it.
 Readers refuse pickled content (``allow_pickle=False``, ``weights_only=True``).
 """
 
@@ -27,14 +30,22 @@ def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
-    ``suffix`` defaults to the target's own suffix so that libraries which
-    dispatch on the extension (matplotlib, PIL, numpy) write the right format.
+    The temporary file is ``.NAME.tmp-XXXXXXXX`` + ``suffix`` in the target's
+    folder; ``suffix`` defaults to the target's own suffix so that libraries
+    which dispatch on the extension (matplotlib, PIL, numpy) write the right
+    format. Leftovers of an earlier, killed write of the same target are
+    removed first (Snakemake never runs two jobs writing one output).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    prefix = temp_prefix(path)
+    for stale in os.listdir(path.parent):
+        if stale.startswith(prefix):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(path.parent / stale)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp creates 0600; give outputs the usual mode
@@ -42,10 +53,16 @@ def atomic_path(path: PathLike, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         _fsync_file(tmp_path)
         os.replace(tmp_path, path)
+        _fsync_file(path.parent)  # make the rename itself durable
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def temp_prefix(path: PathLike) -> str:
+    """Name prefix of the temporary files :func:`atomic_path` writes for ``path``."""
+    return f".{Path(path).name}.tmp-"
 
 
 def _fsync_file(path: Path) -> None:
@@ -55,6 +72,8 @@ def _fsync_file(path: Path) -> None:
         return
     try:
         os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a directory
+        pass
     finally:
         os.close(fd)
 
@@ -100,13 +119,21 @@ def load_npz(path: PathLike, required: tuple[str, ...] = ()) -> dict[str, np.nda
     Raises ``ValueError`` naming the file if a required key is missing or the
     file holds a pickled object.
     """
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array, not an npz archive
+            raise ValueError("a single .npy array, not an npz archive")
+        with data:
             out = {key: data[key] for key in data.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        text = " ".join(str(exc).split())
+        if "allow_pickle" in text or "Object arrays" in text:
             raise ValueError(f"{path}: contains a pickled object array; refusing to load it") from None
-        raise ValueError(f"{path}: not a valid npz file ({exc})") from None
+        raise ValueError(f"{path}: not a valid npz file ({type(exc).__name__}: {text})") from None
     missing = [k for k in required if k not in out]
     if missing:
         raise ValueError(f"{path}: missing array(s) {', '.join(missing)} (has: {', '.join(sorted(out)) or 'none'})")
@@ -128,15 +155,25 @@ def torch_save(path: PathLike, obj: Any) -> None:
 
 
 def torch_load(path: PathLike, map_location: Any = "cpu") -> Any:
-    """Load a checkpoint with ``weights_only=True`` (no arbitrary unpickling)."""
-    import pickle
+    """Load a checkpoint with ``weights_only=True`` (no arbitrary unpickling).
+
+    A checkpoint holding anything but tensors and plain containers / numbers /
+    strings is refused with a one-line ``ValueError`` naming the file; nothing
+    in it is executed.
+    """
+    import pickle  # only for the exception type torch raises; nothing is unpickled here
 
     import torch
 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path}: refusing to load a checkpoint with non-tensor objects ({exc})") from None
+        first = next((line.strip() for line in str(exc).splitlines() if "unsupported" in line.lower()), "")
+        detail = f" ({first})" if first else ""
+        raise ValueError(
+            f"{path}: refusing to load a checkpoint that holds non-tensor objects{detail}; "
+            "only tensors, numbers, strings and plain containers are loaded (weights_only=True)"
+        ) from None
 
 
 def save_figure(path: PathLike, fig, **kwargs) -> None:

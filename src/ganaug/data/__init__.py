@@ -1,7 +1,7 @@
 """Datasets: config checks, download, preparation (decode/resize/split) and subsampling."""
 
 from .download import download, md5sum
-from .prepare import decode_image, load_prepared, prepare_dataset
+from .prepare import decode_image, load_prepared, prepare_dataset, skipped_images
 from .sources import IMAGE_EXTENSIONS, SOURCES, SPLITS, validate_dataset_spec
 from .subsample import class_counts, subsample, write_subsample
 
@@ -15,6 +15,7 @@ __all__ = [
     "load_prepared",
     "md5sum",
     "prepare_dataset",
+    "skipped_images",
     "subsample",
     "validate_dataset_spec",
     "write_subsample",

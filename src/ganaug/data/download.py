@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -15,6 +16,8 @@ from ganaug.io import atomic_path
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_SCHEMES = ("https://", "file://")
+_MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 def md5sum(path: str | os.PathLike) -> str:
@@ -33,27 +36,29 @@ def _one_line(text: object) -> str:
 def download(
     url: str,
     dest: str | os.PathLike,
-    md5: str | None = None,
+    md5: str,
     progress: bool = True,
     timeout: float = 60.0,
 ) -> Path:
     """Fetch ``url`` to ``dest`` and return ``dest``.
 
-    The body is streamed to a temporary file next to ``dest``, its md5 is
-    checked against ``md5`` (when given) and only then is it renamed onto
-    ``dest``; an interrupted or failed download leaves no file behind. An
-    existing ``dest`` whose md5 matches is kept without downloading (with
-    ``md5=None`` any existing ``dest`` is kept).
+    Only ``https://`` (and ``file://``, for tests and local mirrors) URLs are
+    fetched, and only with an ``md5``: the body is streamed to a temporary
+    file next to ``dest``, its md5 is checked and only then is it renamed onto
+    ``dest``; a mismatching, interrupted or failed download leaves no file
+    behind. An existing ``dest`` whose md5 matches is kept without downloading.
 
-    Raises ``ValueError`` on an md5 mismatch and ``RuntimeError`` (one line,
-    saying how to fetch the file by hand) when the URL cannot be read.
+    Raises ``ValueError`` for another URL scheme, a missing or malformed md5
+    and an md5 mismatch, and ``RuntimeError`` (one line, saying how to fetch
+    the file by hand) when the URL cannot be read.
     """
     dest = Path(dest)
-    expected = md5.lower() if md5 else None
+    if not isinstance(url, str) or not url.lower().startswith(_SCHEMES):
+        raise ValueError(f"download: url {url!r} must start with https:// or file://")
+    if not isinstance(md5, str) or not _MD5_RE.match(md5):
+        raise ValueError(f"download: md5 {md5!r} for {url} must be 32 hex digits (a download is always checked)")
+    expected = md5.lower()
     if dest.is_file():
-        if expected is None:
-            log.info("%s exists (no md5 to check); not downloading", dest)
-            return dest
         actual = md5sum(dest)
         if actual == expected:
             log.info("%s exists with the expected md5; not downloading", dest)
@@ -61,14 +66,13 @@ def download(
         log.warning("%s exists but its md5 is %s, not %s; downloading it again", dest, actual, expected)
 
     def network_error(reason: object) -> RuntimeError:
-        hint = f" (md5 {md5})" if md5 else ""
         return RuntimeError(
-            f"could not download {url} ({_one_line(reason)}); fetch it by hand and save it as {dest}{hint}"
+            f"could not download {url} ({_one_line(reason)}); fetch it by hand and save it as {dest} (md5 {md5})"
         )
 
     log.info("downloading %s -> %s", url, dest)
     try:
-        response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - http(s)/file URLs from the config
+        response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - https/file URLs only (checked above)
     except urllib.error.URLError as exc:
         raise network_error(exc.reason) from exc
     except (OSError, ValueError) as exc:
@@ -104,7 +108,7 @@ def download(
         if total is not None and received != total:
             raise network_error(f"connection closed after {received} of {total} bytes")
         actual = h.hexdigest()
-        if expected is not None and actual != expected:
+        if actual != expected:
             raise ValueError(f"md5 mismatch for {dest} downloaded from {url}: expected {expected}, got {actual}")
     log.info("saved %s (%d bytes, md5 %s)", dest, received, actual)
     return dest

@@ -43,7 +43,7 @@ import numpy as np
 
 from ganaug.io import load_npz, save_dataframe, save_npz
 
-from .sources import SPLITS, Item, list_csv_items, list_folder_items, load_medmnist_arrays
+from .sources import SPLITS, Item, list_csv_items, list_folder_items, load_medmnist_arrays, non_image_reason
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,9 @@ def decode_image(path: str | os.PathLike, resolution: int, channels: int) -> np.
 
 def _decode_or_error(args: tuple[str, int, int]) -> np.ndarray | str:
     path, resolution, channels = args
+    reason = non_image_reason(path)
+    if reason is not None:
+        return reason
     try:
         return decode_image(path, resolution, channels)
     except MemoryError:
@@ -110,9 +113,28 @@ def _default_workers() -> int:
     return max(1, min(8, n))
 
 
-def _decode_all(paths: Sequence[str], resolution: int, channels: int, workers: int, progress: bool, desc: str):
+def _decode_all(
+    paths: Sequence[str],
+    resolution: int,
+    channels: int,
+    workers: int,
+    progress: bool,
+    desc: str,
+    stop_on_error: bool = False,
+):
+    """Decoded arrays, or a reason string for each bad file, in ``paths`` order.
+
+    With ``stop_on_error`` the list ends at the first bad file (the remaining
+    decodes are cancelled), so a bad file fails the job in seconds.
+    """
     from tqdm import tqdm
 
+    # files rejected by their extension alone fail before any decoding
+    if stop_on_error:
+        for i, p in enumerate(paths):
+            reason = non_image_reason(p)
+            if reason is not None:
+                return [np.empty(0, np.uint8)] * i + [reason]
     jobs = [(p, resolution, channels) for p in paths]
     bar = tqdm(total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=not progress)
     results: list[np.ndarray | str] = []
@@ -121,12 +143,19 @@ def _decode_all(paths: Sequence[str], resolution: int, channels: int, workers: i
             for job in jobs:
                 results.append(_decode_or_error(job))
                 bar.update(1)
+                if stop_on_error and isinstance(results[-1], str):
+                    break
         else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:
                 # map() yields in submission order, so the output order is fixed
                 for res in pool.map(_decode_or_error, jobs, chunksize=1):
                     results.append(res)
                     bar.update(1)
+                    if stop_on_error and isinstance(res, str):
+                        break
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
     return results
@@ -286,7 +315,10 @@ def prepare_dataset(
     if source in ("folder", "csv"):
         items, classes = (list_folder_items if source == "folder" else list_csv_items)(spec)
         log.info("%s dataset: %d images in %d classes %s", source, len(items), len(classes), classes)
-        results = _decode_all([it.path for it in items], resolution, channels, workers, progress, "decode")
+        results = _decode_all(
+            [it.path for it in items], resolution, channels, workers, progress, "decode",
+            stop_on_error=on_bad_image == "error",
+        )
         keep: list[int] = []
         for i, res in enumerate(results):
             if isinstance(res, str):
@@ -378,3 +410,17 @@ def load_prepared(npz_path: str | os.PathLike, split: str) -> tuple[np.ndarray, 
             "are not (N,R,R,C) uint8 images with N labels"
         )
     return images, labels.astype(np.int64), classes
+
+
+def skipped_images(manifest_path: str | os.PathLike):
+    """The images a prepare run left out (``on_bad_image: skip``): DataFrame ``file,class,reason``.
+
+    Read from the manifest's ``skipped`` rows; empty (header only) when nothing was skipped.
+    """
+    import pandas as pd
+
+    manifest = pd.read_csv(manifest_path, dtype=str, keep_default_na=False)
+    rows = manifest[manifest["split"] == "skipped"]
+    return pd.DataFrame(
+        {"file": rows["source"].tolist(), "class": rows["label_name"].tolist(), "reason": rows["note"].tolist()}
+    )

@@ -51,7 +51,11 @@ SPLIT_ALIASES = {
 }
 CSV_DEFAULTS = {"id_column": "image_id", "label_column": "dx", "extension": ".jpg"}
 _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
-_URL_SCHEMES = ("http://", "https://", "file://")
+_URL_SCHEMES = ("https://", "file://")
+_PATH_EXPECTED = {
+    "folder": "a folder of class folders, ROOT/CLASS/* or ROOT/{train,val,test}/CLASS/*",
+    "csv": "the folder holding the dataset's csv and images",
+}
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,9 @@ def validate_dataset_spec(name: str, spec: dict) -> None:
         root = _require_str(key, spec, "path")
         root_path = Path(root)
         if not root_path.exists():
-            raise ValueError(f"{key}.path: '{root}' does not exist")
+            raise ValueError(f"{key}.path: '{root}' does not exist (expected {_PATH_EXPECTED[source]})")
         if not root_path.is_dir():
-            raise ValueError(f"{key}.path: '{root}' is not a directory")
+            raise ValueError(f"{key}.path: '{root}' is not a directory (expected {_PATH_EXPECTED[source]})")
         _check_name_list(key, spec, "classes")
 
     if source == "csv":
@@ -122,15 +126,22 @@ def validate_dataset_spec(name: str, spec: dict) -> None:
             raise ValueError(f"{key}: a medmnist dataset needs 'path' (a local npz) or 'url' (to download it)")
         if url is not None:
             url = _require_str(key, spec, "url")
-            if not url.startswith(_URL_SCHEMES):
-                raise ValueError(f"{key}.url: '{url}' must start with http://, https:// or file://")
+            if not url.lower().startswith(_URL_SCHEMES):
+                raise ValueError(f"{key}.url: '{url}' must start with https:// or file://")
         if path is not None:
             path = _require_str(key, spec, "path")
             if url is None and not Path(path).is_file():
-                raise ValueError(f"{key}.path: '{path}' does not exist")
+                raise ValueError(
+                    f"{key}.path: '{path}' does not exist (expected a local MedMNIST npz file, "
+                    "or give url and md5 to download it)"
+                )
         md5 = spec.get("md5")
         if md5 is not None and (not isinstance(md5, str) or not _MD5_RE.match(md5)):
             raise ValueError(f"{key}.md5: {md5!r} is not a 32-digit hex md5")
+        if url is not None and md5 is None:
+            raise ValueError(
+                f"{key}.md5: missing; url '{url}' needs the file's md5 (32 hex digits) so the download can be checked"
+            )
         _check_name_list(key, spec, "class_names")
 
 
@@ -189,23 +200,27 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    files, ignored = [], []
-    for p in sorted(folder.iterdir(), key=lambda p: p.name):
-        if _is_hidden(p.name) or p.is_dir():
-            continue
-        if p.suffix.lower() in IMAGE_EXTENSIONS:
-            files.append(p)
-        else:
-            ignored.append(p.name)
-    if ignored:
-        log.warning(
-            "%s: ignoring %d file(s) without an image extension (%s%s)",
-            folder,
-            len(ignored),
-            ", ".join(ignored[:3]),
-            ", ..." if len(ignored) > 3 else "",
-        )
-    return files
+    """Every file of a class folder except hidden / system files, sorted by name.
+
+    Files without an image extension are listed too: the data stage reports
+    them as bad images (``on_bad_image``: an error naming the file, or skipped
+    and recorded in the manifest) instead of dropping them silently.
+    """
+    return sorted(
+        (p for p in folder.iterdir() if not _is_hidden(p.name) and not p.is_dir()),
+        key=lambda p: p.name,
+    )
+
+
+def non_image_reason(path: str | Path) -> str | None:
+    """Why ``path`` is not read as an image because of its extension, or None if the extension is fine."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return None
+    return (
+        f"not an image file (extension '{Path(path).suffix or '<none>'}'; "
+        f"expected one of {', '.join(sorted(IMAGE_EXTENSIONS))})"
+    )
 
 
 def list_folder_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
