@@ -1,9 +1,14 @@
-# Metrics stage: real Inception statistics (cached once per dataset × resolution × class × split),
-# the real-vs-real FID floor (train vs test) once per class, then FID and MS-SSIM
-# diversity per GAN × class.
+# Metrics stage: real Inception features and statistics (cached once per dataset × resolution ×
+# class × split), the features of the experiment's real training set (once per class, for the
+# memorisation check), the real-vs-real FID floor (train vs test) once per class, then per GAN × class
+# FID, KID, precision/recall, the 1-NN test, memorisation, full-reference scores and MS-SSIM
+# diversity, all from one extraction of the generated images' features.
 #
 # The feature batch size is read from the config inside the scripts, not passed as
 # a param: it does not change any output, so editing it must not rerun anything.
+
+
+REAL_TRAIN_FEATURES = "results/metrics/real_train/{cls}.npz"
 
 
 rule real_stats:
@@ -16,6 +21,22 @@ rule real_stats:
         seed=config["metrics"]["fid"]["seed"],
     log:
         "results/logs/real_stats/{dataset}_{res}px_{ch}ch/{split}_{cls}.log",
+    threads: config["threads"]["features"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/real_stats.py"
+
+
+rule real_train_features:
+    input:
+        REAL_TRAIN,
+    output:
+        REAL_TRAIN_FEATURES,
+    log:
+        "results/logs/real_train_features/{cls}.log",
     threads: config["threads"]["features"]
     resources:
         gpu=1,
@@ -45,12 +66,26 @@ rule gan_metrics:
         real=prepared_npz(),
         train_stats=real_stats("train", "{cls}"),
         floor=f"{REAL_METRICS}/floor_{{cls}}.json",
+        real_train=REAL_TRAIN,
+        train_features=REAL_TRAIN_FEATURES,
     output:
         metrics="results/metrics/gan/{gan}/{cls}.json",
         stats="results/metrics/gan/{gan}/{cls}_stats.npz",
+        nearest_csv="results/metrics/gan/{gan}/{cls}_nearest.csv",
+        nearest=report(
+            "results/metrics/gan/{gan}/{cls}_nearest.png",
+            caption="../report/nearest_pairs.rst",
+            category="Memorisation",
+            subcategory="{gan}",
+        ),
     params:
         fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
         msssim=canonical(config["metrics"]["msssim"]),
+        kid=canonical(config["metrics"]["kid"]),
+        pr=canonical(config["metrics"]["pr"]),
+        nn1=canonical(config["metrics"]["nn1"]),
+        memorisation=canonical(config["metrics"]["memorisation"]),
+        collapse_margin=config["metrics"]["collapse_margin"],
         model=lambda wc: gan_settings(config, wc.gan)["model"],
         mode=lambda wc: gan_mode(wc.gan),
     log:

