@@ -315,3 +315,26 @@ def test_low_rank_fid_matches_pytorch_fid():
     ref = fid_from_stats(mu, sigma, *feature_stats(fake))
     assert fast == pytest.approx(ref, rel=1e-6)
     assert fid_from_stats_and_features(mu, sigma, real) == pytest.approx(fid_from_stats(mu, sigma, mu, sigma), abs=1e-6)
+
+
+def test_report_marks_a_diverged_cell(xray32, tmp_path):
+    """A diverged job's outputs flow through selection into gan_scores with status 'diverged', not a crash."""
+    from ganaug import report
+    from ganaug.io import write_json
+
+    images, labels = xray32
+    part = tmp_path / "bad" / "NORMAL"
+    train_gan(images[labels == 0], labels[labels == 0], 2, {**CFG, "steps": 6, "sample_every": 2, "lr_d": 1.0e30,
+              "lr_g": 1.0e30, "log_every": 1}, part, "cpu", 0, "per_class", CLASSES, progress=False)  # fmt: skip
+    status = read_json(part / "status.json")
+    assert status["status"] == "diverged"
+    write_json(tmp_path / "bad" / "selection.json", {"NORMAL": {
+        "step": status["steps"], "select": "last", "status": status["status"], "message": status["message"]}})
+    write_json(tmp_path / "ok.json", {"PNEUMONIA": {"step": 6, "select": "last", "status": "ok", "message": "ok"}})
+    training = report.gan_training_table({"bad": tmp_path / "bad" / "selection.json", "ok": tmp_path / "ok.json"},
+                                         CLASSES)  # fmt: skip
+    scores = pd.DataFrame({"gan": ["bad", "ok"], "class": ["NORMAL", "PNEUMONIA"], "fid": [400.0, 90.0]})
+    merged = report.merge_training_status(scores, training)
+    assert merged["status"].tolist() == ["diverged", "ok"]
+    assert "diverged at step" in merged.loc[0, "status_message"] and merged.loc[1, "status_message"] == ""
+    assert merged.loc[0, "selected_step"] == status["steps"]

@@ -1,4 +1,5 @@
-# GAN stage: train (one job per class, or one conditional job) → generate N images per class.
+# GAN stage: train (one job per class, or one conditional job; resumable) → FID of every
+# checkpoint → generate N images per class from the selected checkpoint.
 
 
 rule train_gan:
@@ -6,10 +7,13 @@ rule train_gan:
         REAL_TRAIN,
     output:
         checkpoint="results/gan/{gan}/{part}/checkpoint.pt",
+        snapshots="results/gan/{gan}/{part}/snapshots.pt",
         losses="results/gan/{gan}/{part}/losses.csv",
+        status="results/gan/{gan}/{part}/status.json",
         grid="results/gan/{gan}/{part}/grid.png",
     params:
-        settings=lambda wc: gan_settings(config, wc.gan),
+        # everything training depends on (not `select`, which only changes generate)
+        settings=lambda wc: gan_train_settings(config, wc.gan),
         classes=CLASSES,
     log:
         "results/logs/train_gan/{gan}/{part}.log",
@@ -22,11 +26,39 @@ rule train_gan:
         "../scripts/train_gan.py"
 
 
+rule fid_curve:
+    input:
+        snapshots="results/gan/{gan}/{part}/snapshots.pt",
+        stats=lambda wc: [real_stats("train", cls) for cls in part_classes(wc.gan, wc.part)],
+    output:
+        csv="results/gan/{gan}/{part}/fid_curve.csv",
+        figure=report(
+            "results/gan/{gan}/{part}/fid_curve.png",
+            caption="../report/fid_curve.rst",
+            category="GAN training",
+            subcategory="{gan}",
+        ),
+    params:
+        curve=canonical(config["metrics"]["fid_curve"]),
+        classes=lambda wc: part_classes(wc.gan, wc.part),
+    log:
+        "results/logs/fid_curve/{gan}/{part}.log",
+    threads: config["threads"]["features"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/fid_curve.py"
+
+
 rule generate:
     input:
-        gan_checkpoints,
+        snapshots=gan_snapshots,
+        curves=gan_curves,
     output:
         samples="results/gan/{gan}/samples.npz",
+        selection="results/gan/{gan}/selection.json",
         grid=report(
             "results/gan/{gan}/samples_grid.png",
             caption="../report/samples_grid.rst",
@@ -35,6 +67,7 @@ rule generate:
         ),
     params:
         mode=lambda wc: gan_mode(wc.gan),
+        select=lambda wc: gan_settings(config, wc.gan).get("select", "last"),
         classes=CLASSES,
         n_per_class=config["generate"]["n_per_class"],
         seed=config["generate"]["seed"],

@@ -9,9 +9,17 @@ def main(sm):
     from ganaug import report
 
     scores = report.gan_scores_table(sm.input.metrics, minority_class=sm.params.minority_class)
-    report.write_table(scores, sm.output.csv, sm.output.md, title="GAN scores")
+    training = report.gan_training_table(dict(zip(sm.params.gans, sm.input.selections)), sm.params.classes)
+    scores = report.merge_training_status(scores, training)
+    report.write_table(
+        scores, sm.output.csv, sm.output.md, title="GAN scores", md_columns=report.GAN_MD_COLUMNS,
+        note="Headline columns; gan_scores.csv has every metric (KID std, PR k, 1-NN per side, memorisation "
+        "distances, full-reference scores). status: ok or diverged (training stopped at a non-finite loss).",
+    )
     curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.losses}
     report.plot_loss_curves(curves, sm.output.losses)
+    fid_curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.curves}
+    report.plot_fid_curves(fid_curves, sm.output.fid_curves)
     for gan, samples, out in zip(sm.params.gans, sm.input.samples, sm.output.grids):
         report.plot_sample_grid(samples, out, title=f"{gan}: real vs generated, per class", real_npz=sm.input.real)
     print(scores.to_string())

@@ -317,6 +317,8 @@ def train_gan(
     betas = (float(cfg["beta1"]), float(cfg["beta2"]))
     opt_g = torch.optim.Adam(G.parameters(), lr=float(cfg["lr_g"]), betas=betas, foreach=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=float(cfg["lr_d"]), betas=betas, foreach=True)
+    if cfg["amp"] != "none" and device.type != "cuda":
+        print(f"amp: {cfg['amp']} applies on CUDA only; training in float32 on {device}", file=sys.stderr)
     fp16 = device.type == "cuda" and cfg["amp"] == "fp16"
     scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
     scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)

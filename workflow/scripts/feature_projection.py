@@ -1,0 +1,21 @@
+"""2-D projection (PCA) of real vs synthetic Inception features, per GAN (rule feature_projection)."""
+
+from ganaug.runtime import run_script
+
+
+def main(sm):
+    from ganaug.metrics import load_stats
+    from ganaug.report import plot_feature_projection
+
+    classes, gans = list(sm.params.classes), list(sm.params.gans)
+    real = {cls: load_stats(path, require_features=True)["features"] for cls, path in zip(classes, sm.input.real)}
+    generated, paths = {}, iter(sm.input.generated)
+    for gan in gans:
+        generated[gan] = {cls: load_stats(next(paths), require_features=True)["features"] for cls in classes}
+    plot_feature_projection(real, generated, sm.output[0])
+    print(f"projected {sum(len(f) for f in real.values())} real and "
+          f"{sum(len(f) for g in generated.values() for f in g.values())} generated feature vectors")
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)  # noqa: F821 - injected by Snakemake
