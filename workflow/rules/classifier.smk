@@ -1,5 +1,11 @@
-# Classifier stage: ResNet-18 trained on real images with a fraction f replaced by
-# synthetic ones, selected on the real validation split, evaluated on the real test split.
+# Classifier stage: ResNet-18 trained on real images (n_real of the minority class, nested
+# subsets) mixed with synthetic ones by a strategy, under a baseline (none / classic
+# augmentation / class-balanced oversampling / class-weighted loss), selected on the real
+# validation split (AUC), evaluated on the real test split (with a bootstrap CI of the AUC).
+# Cell = path: {baseline}/{source}/{strategy}/f{frac}/n{nreal}/seed{seed}; real-only runs are
+# {baseline}/real/none/f0/... (no mixing, shared by every GAN and strategy).
+
+CLASSIFIER_RUN = "results/classifier/{baseline}/{source}/{strategy}/f{frac}/n{nreal}/seed{seed}"
 
 
 rule train_classifier:
@@ -8,15 +14,30 @@ rule train_classifier:
         data=prepared_npz(),
         synthetic=synthetic_input,
     output:
-        metrics="results/classifier/{source}/f{frac}/seed{seed}/metrics.json",
-        predictions="results/classifier/{source}/f{frac}/seed{seed}/predictions.csv",
-        history="results/classifier/{source}/f{frac}/seed{seed}/history.csv",
-        confusion="results/classifier/{source}/f{frac}/seed{seed}/confusion.png",
+        metrics=f"{CLASSIFIER_RUN}/metrics.json",
+        predictions=f"{CLASSIFIER_RUN}/predictions.csv",
+        history=f"{CLASSIFIER_RUN}/history.csv",
+        confusion=report(
+            f"{CLASSIFIER_RUN}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Classifier",
+            subcategory="confusion matrices",
+            labels={
+                "baseline": "{baseline}",
+                "source": "{source}",
+                "strategy": "{strategy}",
+                "fraction": "{frac}",
+                "n_real": "{nreal}",
+                "seed": "{seed}",
+            },
+        ),
     params:
         settings=CLASSIFIER_SETTINGS,
+        bootstrap=CLASSIFIER_BOOTSTRAP,
         positive_class=EXP["positive_class"],
+        n_real_class=n_real_class,
     log:
-        "results/logs/train_classifier/{source}/f{frac}/seed{seed}.log",
+        "results/logs/train_classifier/{baseline}/{source}/{strategy}/f{frac}/n{nreal}/seed{seed}.log",
     threads: config["threads"]["train_classifier"]
     resources:
         gpu=1,

@@ -1,21 +1,28 @@
 """Classifiers trained on real, synthetic and mixed images, and their evaluation.
 
 * :mod:`~ganaug.classifier.resnet` - ResNet-18 for small inputs, arch registry.
-* :mod:`~ganaug.classifier.mixing` - real/synthetic training-set mixing strategies.
+* :mod:`~ganaug.classifier.mixing` - real/synthetic training-set mixing strategies, n_real subsets.
+* :mod:`~ganaug.classifier.baselines` - none / classic / oversample / weighted_loss.
 * :mod:`~ganaug.classifier.train` - the training loop with validation model selection.
 * :mod:`~ganaug.classifier.evaluate` - probabilities, metrics, prediction tables, plots.
 """
 
+from ganaug.classifier.baselines import BASELINES, ClassicAugment, baseline_options, inverse_frequency_weights
 from ganaug.classifier.evaluate import evaluate, plot_confusion, predict_proba, predictions_frame
-from ganaug.classifier.mixing import STRATEGIES, mix_training_set, n_synthetic
+from ganaug.classifier.mixing import STRATEGIES, limit_class, mix_training_set, n_synthetic
 from ganaug.classifier.resnet import ARCHITECTURES, build_classifier, resnet18_small
 from ganaug.classifier.train import train_classifier
 
 __all__ = [
     "ARCHITECTURES",
+    "BASELINES",
+    "ClassicAugment",
     "STRATEGIES",
+    "baseline_options",
     "build_classifier",
     "evaluate",
+    "inverse_frequency_weights",
+    "limit_class",
     "mix_training_set",
     "n_synthetic",
     "plot_confusion",

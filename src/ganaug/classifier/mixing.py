@@ -7,14 +7,24 @@ added.  Strategies live in :data:`STRATEGIES` and share one signature::
 
 where ``rng`` is a seeded :class:`numpy.random.Generator`.  Input validation
 (shapes, dtypes, the fraction's range) is done once by
-:func:`mix_training_set`, so a new strategy (e.g. ``balance``: top the minority
-classes up to the majority count) is one function and one registry entry.
+:func:`mix_training_set`, so a new strategy is one function and one registry entry.
 
 ``replace`` (the default) keeps the training set's size and class proportions:
 for each class ``c`` with ``n_c`` real images, ``n_synthetic(fraction, n_c)``
 of them, chosen at random, are replaced *in place* by synthetic images of class
 ``c``, also chosen at random without replacement.  ``fraction=0`` is the
 real-only baseline; ``fraction=1`` is "train on synthetic, test on real".
+
+``balance`` keeps every real image and *adds* synthetic ones to the minority
+class(es): each class ``c`` with fewer real images than the largest class
+(``n_max``) gets ``n_synthetic(fraction, n_max - n_c)`` synthetic images of
+class ``c`` (drawn without replacement), appended after the real rows.
+``fraction=1`` balances the classes exactly; ``fraction=0.5`` closes half of
+each gap; the largest class is never touched.
+
+:func:`limit_class` draws the ``n_real`` subsets: the first ``n`` images of a
+seeded permutation of one class, so for a given seed ``n=50`` is a subset of
+``n=100`` (nested), and the other classes are untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["mix_training_set", "n_synthetic", "replace_strategy", "STRATEGIES"]
+__all__ = ["mix_training_set", "n_synthetic", "replace_strategy", "balance_strategy", "limit_class", "STRATEGIES"]
 
 MixResult = tuple[np.ndarray, np.ndarray, np.ndarray]
 Strategy = Callable[
@@ -61,12 +71,7 @@ def replace_strategy(
         k = n_synthetic(fraction, len(real_idx))
         if k == 0:
             continue
-        pool = np.flatnonzero(synth_y == c) if synth_y is not None else np.empty(0, dtype=np.intp)
-        if len(pool) < k:
-            raise ValueError(
-                f"not enough synthetic images for class {c}: fraction {fraction} of {len(real_idx)} "
-                f"real images needs {k}, but only {len(pool)} synthetic image(s) of class {c} are available"
-            )
+        pool = _synthetic_pool(synth_y, c, k, fraction, f"{len(real_idx)} real images")
         dest = np.sort(rng.choice(real_idx, size=k, replace=False))
         src = rng.choice(pool, size=k, replace=False)
         x[dest] = synth_x[src]
@@ -74,9 +79,71 @@ def replace_strategy(
     return x, y, is_synth
 
 
+def _synthetic_pool(synth_y: np.ndarray | None, c, k: int, fraction: float, what: str) -> np.ndarray:
+    pool = np.flatnonzero(synth_y == c) if synth_y is not None else np.empty(0, dtype=np.intp)
+    if len(pool) < k:
+        raise ValueError(
+            f"not enough synthetic images for class {c}: fraction {fraction} of {what} "
+            f"needs {k}, but only {len(pool)} synthetic image(s) of class {c} are available"
+        )
+    return pool
+
+
+def balance_strategy(
+    real_x: np.ndarray,
+    real_y: np.ndarray,
+    synth_x: np.ndarray | None,
+    synth_y: np.ndarray | None,
+    fraction: float,
+    rng: np.random.Generator,
+) -> MixResult:
+    """Keep all real images; add ``n_synthetic(fraction, n_max - n_c)`` synthetic images to each class ``c``."""
+    classes, counts = np.unique(real_y, return_counts=True)
+    n_max = int(counts.max()) if len(counts) else 0
+    xs, ys = [real_x], [real_y]
+    for c, n_c in zip(classes, counts):
+        k = n_synthetic(fraction, n_max - int(n_c))
+        if k == 0:
+            continue
+        pool = _synthetic_pool(synth_y, c, k, fraction, f"the gap {n_max} - {int(n_c)} to the largest class")
+        src = rng.choice(pool, size=k, replace=False)
+        xs.append(synth_x[src])
+        ys.append(np.full(k, c, dtype=real_y.dtype))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    is_synth = np.zeros(len(y), dtype=bool)
+    is_synth[len(real_y):] = True
+    return x, y, is_synth
+
+
 STRATEGIES: dict[str, Strategy] = {
     "replace": replace_strategy,
+    "balance": balance_strategy,
 }
+
+
+def limit_class(
+    x: np.ndarray, y: np.ndarray, cls: int, n: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep at most ``n`` images of class ``cls`` (all other images kept); ``n=None`` keeps all.
+
+    The kept images of ``cls`` are the first ``n`` of a permutation drawn from
+    ``numpy.random.default_rng([seed, cls, 1])``, so for one seed a smaller
+    ``n`` selects a subset of a larger one.  Returns ``(x, y, kept_indices)``
+    with the indices sorted (the original order of the rows is kept).
+    """
+    y = _as_labels(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels")
+    idx = np.flatnonzero(y == cls)
+    if n is None or int(n) >= len(idx):
+        keep = np.arange(len(y))
+    else:
+        if int(n) < 1:
+            raise ValueError(f"n_real must be >= 1, got {n}")
+        perm = np.random.default_rng([int(seed), int(cls), 1]).permutation(len(idx))
+        chosen = idx[perm[: int(n)]]
+        keep = np.sort(np.concatenate([np.flatnonzero(y != cls), chosen]))
+    return x[keep], y[keep], keep
 
 
 def mix_training_set(
