@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: the location of the real data under ../shared/data."""
+"""Shared pytest fixtures: the real data under ../shared/data, the workflow runs several test files read."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SHARED_DATA
+from helpers import SHARED_DATA, snakemake, tiny_config, write_config
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +19,32 @@ def shared_data() -> Path:
             pytrace=False,
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, shared_data):
+    """The whole DAG of config/tiny.yaml, run locally once per session (test_workflow.py, and the
+    reference test_slurm.py compares the SLURM run with)."""
+    work = tmp_path_factory.mktemp("tiny run with spaces ü")
+    write_config(work, tiny_config(), "tiny.yaml")
+    proc = snakemake(work, "--cores", "2", "--resources", "gpu=1")
+    return work, proc
+
+
+@pytest.fixture(scope="session")
+def slurm_installed():
+    """snakemake-executor-plugin-slurm importable and Debian's slurm-wlm + munge installed (apt-get if
+    needed). Fails, never skips, with the reason when that is impossible."""
+    import importlib.util
+
+    from slurm_cluster import ClusterError, ensure_installed
+
+    missing = [m for m in ("snakemake_executor_plugin_slurm", "snakemake_executor_plugin_slurm_jobstep")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: install the project with `pip install -e '.[slurm]'`",
+                    pytrace=False)
+    try:
+        ensure_installed()
+    except ClusterError as exc:
+        pytest.fail(f"cannot install SLURM for the cluster tests: {exc}", pytrace=False)
