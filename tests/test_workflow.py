@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,35 +12,12 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, snakemake
+
 SHARED = REPO.parent / "shared" / "data"
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable, "-m", "snakemake", "all",
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(workdir / "tiny.yaml"),
-        *args,
-    ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    data = SHARED / "chest_xray"
-    assert data.is_dir(), f"real data missing: {data} (see ../shared/data/README.md)"
-    work = tmp_path_factory.mktemp("tiny run with spaces ü")
-    cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())
-    cfg["datasets"]["chest_xray"]["path"] = str(data)
-    (work / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    proc = snakemake(work, "--cores", "2", "--resources", "gpu=1")
-    return work, proc
+# `tiny_run` (the whole tiny DAG, run once per session) is in conftest.py.
 
 
 def finite(values) -> bool:
@@ -63,27 +39,57 @@ def test_report_tables(tiny_run):
     assert finite(scores[["fid", "fid_floor", "msssim_generated", "msssim_real"]].to_numpy().ravel().tolist())
     assert (scores["fid"] > 0).all() and (scores["fid_n_generated"] == cfg["metrics"]["fid"]["n"]).all()
     assert scores["minority"].tolist() == [c == "NORMAL" for c in scores["class"]]
+    new_cols = ["kid_mean", "kid_std", "precision", "recall", "nn1_accuracy", "memo_near_copy_fraction",
+                "memo_pixel_nn_median", "memo_feature_nn_median", "fullref_psnr_mean", "fullref_ssim_mean",
+                "fullref_ms_gmsd_mean", "fullref_mdsi_mean", "fullref_haarpsi_mean"]
+    assert finite(scores[new_cols].to_numpy().ravel().tolist())
+    for col in ("precision", "recall", "nn1_accuracy", "memo_near_copy_fraction"):
+        assert scores[col].between(0, 1).all(), col
+    assert scores["mode_collapse"].isin([True, False]).all()
+    for gan in gans:
+        for cls in classes:
+            base = work / "results" / "metrics" / "gan" / gan / cls
+            assert Path(f"{base}_nearest.png").stat().st_size > 0
+            assert len(pd.read_csv(f"{base}_nearest.csv")) == cfg["metrics"]["fid"]["n"]
 
-    runs = pd.read_csv(report / "classifier_runs.csv")
-    n_expected = len(seeds) * (1 + (len(fractions) - 1) * len(gans))
-    assert len(runs) == n_expected
+    runs = pd.read_csv(report / "classifier_runs.csv", dtype={"n_real": str})
+    baselines, extra = cfg["classifier"]["baselines"], cfg["classifier"]["extra_cells"]
+    n_cells = len(baselines) + (len(fractions) - 1) * len(gans) + len(extra)
+    assert len(runs) == len(seeds) * n_cells
     assert set(runs.loc[runs["fraction"] == 0, "source"]) == {"real"}
+    assert set(runs.loc[runs["fraction"] == 0, "strategy"]) == {"none"}
+    assert set(runs["baseline"]) == {"none", "classic", "oversample", "weighted_loss"}  # every baseline ran
     assert finite(runs[["auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity"]].to_numpy().ravel().tolist())
     assert ((runs["auc"] >= 0) & (runs["auc"] <= 1)).all()
-    # f = 1 trains on synthetic images only; f = 0 on real only
-    full = runs[runs["fraction"] == 1.0]
-    assert (full["n_synthetic"] == full["n_train"]).all()
+    # bootstrap CI of each run's test AUC
+    assert ((runs["auc_ci_low"] <= runs["auc"]) & (runs["auc"] <= runs["auc_ci_high"])).all()
+    # replace at f = 1 trains on synthetic images only; f = 0 on real only
+    full = runs[(runs["fraction"] == 1.0) & (runs["strategy"] == "replace")]
+    assert len(full) and (full["n_synthetic"] == full["n_train"]).all()
     assert (runs.loc[runs["fraction"] == 0, "n_synthetic"] == 0).all()
+    # n_real = 50 keeps 50 real NORMAL images; balance at f = 1 then adds synthetic NORMAL ones up to PNEUMONIA's count
+    small = runs[runs["n_real"] == "50"]
+    assert len(small) == 3 * len(seeds) and (small["n_real_NORMAL"] == 50).all()
+    balanced = runs[runs["strategy"] == "balance"]
+    assert len(balanced) and (balanced["n_train_NORMAL"] == balanced["n_train_PNEUMONIA"]).all()
+    assert (balanced["n_synthetic_NORMAL"] == balanced["n_train_PNEUMONIA"] - 50).all()
 
     summary = pd.read_csv(report / "classifier_summary.csv")
-    assert len(summary) == 1 + (len(fractions) - 1) * len(gans)
+    assert len(summary) == n_cells
     assert (summary["n_seeds"] == len(seeds)).all()
-    assert finite(summary["auc_mean"].tolist()) and finite(summary["auc_std"].tolist())
+    assert finite(summary[["auc_mean", "auc_std", "auc_ci_low", "auc_ci_high"]].to_numpy().ravel().tolist())
+    assert (summary["auc_ci_low"] <= summary["auc_mean"]).all()
 
-    for md in ("gan_scores.md", "classifier_summary.md"):
+    paired = pd.read_csv(report / "paired_differences.csv", dtype={"n_real": str})
+    # every cell but the reference of each n_real (2 values), x AUC / balanced accuracy / NORMAL recall
+    assert len(paired) == 3 * (n_cells - 2)
+    assert set(paired["metric"]) == {"auc", "balanced_accuracy", "recall_NORMAL"}
+    assert set(paired["verdict"]) <= {"better", "worse", "inconclusive"}
+
+    for md in ("gan_scores.md", "classifier_summary.md", "paired_differences.md"):
         text = (report / md).read_text()
         assert text.startswith("# ") and "|" in text
-    for fig in ["loss_curves.png", "metrics_vs_fraction.png"] + [f"samples_{g}.png" for g in gans]:
+    for fig in ["loss_curves.png", "metrics_vs_fraction.png", "delta_vs_n_real.png"] + [f"samples_{g}.png" for g in gans]:
         path = report / "figures" / fig
         assert path.stat().st_size > 5000, path
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -96,9 +102,11 @@ def test_artefacts_and_logs(tiny_run):
     losses = pd.read_csv(res / "gan" / "dcgan" / "NORMAL" / "losses.csv")
     assert {"step", "loss_d", "loss_g"} <= set(losses.columns) and len(losses) > 0
     assert (res / "gan" / "cdcgan" / "conditional" / "checkpoint.pt").is_file()
-    metrics = json.loads((res / "classifier" / "real" / "f0" / "seed0" / "metrics.json").read_text())
-    assert metrics["source"] == "real" and metrics["n_synthetic"] == 0
-    history = pd.read_csv(res / "classifier" / "real" / "f0" / "seed0" / "history.csv")
+    run = res / "classifier" / "none" / "real" / "none" / "f0" / "nall" / "seed0"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["source"] == "real" and metrics["n_synthetic"] == 0 and metrics["baseline"] == "none"
+    assert metrics["auc_ci_low"] <= metrics["auc"] <= metrics["auc_ci_high"]
+    history = pd.read_csv(run / "history.csv")
     assert metrics["selected_epoch"] == int(history.loc[history["selected"], "epoch"].iloc[0])
     manifest = pd.read_csv(res / "data" / "chest_xray" / "32px_1ch_manifest.csv")
     assert set(manifest["split"]) == {"train", "val", "test"}
@@ -174,7 +182,7 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     work, _ = tiny_run
     cfg = yaml.safe_load((work / "tiny.yaml").read_text())
     # an override's `gans` replaces the default cells, so both cells are restated
-    cfg["gans"] = {"dcgan": {"mode": "per_class"}, "cdcgan": {"mode": "conditional", "lr_g": 1.0e-4}}
+    cfg["gans"]["cdcgan"]["lr_g"] = 1.0e-4
     def reversed_keys(obj):  # key order in a config file must not matter
         if isinstance(obj, dict):
             return {k: reversed_keys(obj[k]) for k in reversed(list(obj))}
@@ -194,14 +202,106 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     n_frac = len([f for f in cfg["classifier"]["synthetic_fractions"] if f > 0])
     n_seeds = len(cfg["classifier"]["seeds"])
     expected_cell = (
-        ["results/gan/cdcgan/conditional/checkpoint.pt", "results/gan/cdcgan/samples.npz"]
+        ["results/gan/cdcgan/conditional/checkpoint.pt", "results/gan/cdcgan/conditional/fid_curve.csv",
+         "results/gan/cdcgan/samples.npz"]
         + [f"results/metrics/gan/cdcgan/{c}.json" for c in ("NORMAL", "PNEUMONIA")]
     )
     for path in expected_cell:
         assert path in scheduled, (path, scheduled)
     classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
     assert len(classifier_jobs) == n_frac * n_seeds
-    assert all(o.startswith("results/classifier/cdcgan/") for o in classifier_jobs)
+    assert all(o.startswith("results/classifier/none/cdcgan/") for o in classifier_jobs)
     others = [o for o in scheduled if o not in expected_cell and o not in classifier_jobs]
     assert all(o.startswith("results/report/") for o in others), others
     assert "dcgan/" not in " ".join(o.replace("cdcgan/", "") for o in scheduled)
+
+
+def _dry_run(work: Path, cfg: dict, name: str) -> tuple[list[str], list[str]]:
+    """Rules and first outputs of the jobs `snakemake -n` schedules in ``work`` with ``cfg`` as the config."""
+    import re
+
+    edited = work / name
+    edited.write_text(yaml.safe_dump(cfg))
+    cmd = [
+        sys.executable, "-m", "snakemake", "all", "-n",
+        "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+        "--configfile", str(edited), "--cores", "2",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rules = re.findall(r"^rule (\w+):$", proc.stdout, flags=re.M)
+    outputs = re.findall(r"^\s+output: (.+)$", proc.stdout, flags=re.M)
+    return rules, sorted(o.split(",")[0].strip() for o in outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["edit", "add"])
+def test_one_per_class_cell_schedules_only_that_cell(tiny_run, change):
+    """Edit the per-class cell dcgan's lr_g, or add a cell `dcgan_lr` (dcgan with another lr_g):
+    exactly that cell's jobs (one GAN per class, generate, metrics, its classifiers) and the
+    aggregation are scheduled - no other GAN, no other classifier."""
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    classes = ["NORMAL", "PNEUMONIA"]
+    cell = "dcgan" if change == "edit" else "dcgan_lr"
+    cfg["gans"][cell] = {**cfg["gans"]["dcgan"], "lr_g": 1.0e-4}
+    rules, scheduled = _dry_run(work, cfg, f"{change}_cell.yaml")
+    must = (
+        [f"results/gan/{cell}/{c}/checkpoint.pt" for c in classes]
+        + [f"results/gan/{cell}/samples.npz"]
+        + [f"results/metrics/gan/{cell}/{c}.json" for c in classes]
+    )
+    for path in must:
+        assert path in scheduled, (path, scheduled)
+    assert rules.count("train_gan") == len(classes), rules
+    classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
+    assert classifier_jobs and all(f"/{cell}/" in o for o in classifier_jobs), classifier_jobs
+    cell_jobs = [o for o in scheduled if o.startswith((f"results/gan/{cell}/", f"results/metrics/gan/{cell}/"))]
+    others = [o for o in scheduled if o not in cell_jobs and o not in classifier_jobs]
+    assert others and all(o.startswith("results/report/") for o in others), others
+
+
+@pytest.mark.slow
+def test_changing_select_reruns_generation_not_training(tiny_run):
+    """`select` picks which checkpoint generate uses: editing it must not retrain the GAN or redo its FID curve."""
+    import re
+
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["gans"]["cdcgan"]["select"] = "last" if cfg["gans"]["cdcgan"].get("select") == "best_fid" else "best_fid"
+    edited = work / "select.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    cmd = [
+        sys.executable, "-m", "snakemake", "all", "-n",
+        "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+        "--configfile", str(edited), "--cores", "2",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rules = re.findall(r"^rule (\w+):$", proc.stdout, flags=re.M)
+    assert "generate" in rules
+    assert "train_gan" not in rules and "fid_curve" not in rules, rules
+    outputs = " ".join(re.findall(r"^\s+output: (.+)$", proc.stdout, flags=re.M))
+    assert "results/gan/dcgan/" not in outputs
+
+
+@pytest.mark.slow
+def test_gan_training_artefacts(tiny_run):
+    """Resumable state, snapshots, FID curve and the selection the report shows."""
+    work, _ = tiny_run
+    res = work / "results"
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    steps, every = cfg["gan_defaults"]["steps"], cfg["gan_defaults"]["sample_every"]
+    part = res / "gan" / "cdcgan" / "conditional"
+    assert (part / "train_state" / "state.pt").is_file()
+    curve = pd.read_csv(part / "fid_curve.csv")
+    assert sorted(set(curve["step"])) == list(range(every, steps + 1, every))
+    assert set(curve["class"]) == {"NORMAL", "PNEUMONIA"} and (curve["fid"] > 0).all()
+    selection = json.loads((res / "gan" / "cdcgan" / "selection.json").read_text())
+    best = int(curve.groupby("step")["fid"].mean().idxmin())
+    assert selection["conditional"]["step"] == best and selection["conditional"]["select"] == "best_fid"
+    scores = pd.read_csv(res / "report" / "gan_scores.csv")
+    assert set(scores["status"]) == {"ok"}
+    assert scores.loc[scores["gan"] == "cdcgan", "selected_step"].tolist() == [best, best]
+    assert (scores.loc[scores["gan"] == "dcgan", "selected_step"] == steps).all()
+    assert (res / "report" / "figures" / "fid_curves.png").stat().st_size > 5000

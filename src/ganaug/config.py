@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import yaml
 
@@ -19,6 +19,10 @@ _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 class ConfigError(ValueError):
     """An invalid configuration value; the message is one line naming the key."""
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def _key(path: Iterable[Any]) -> str:
@@ -60,6 +64,12 @@ def _describe(error) -> str:
     if v == "additionalProperties":
         return f"config key {key}: {error.message} (check the spelling against workflow/schemas/config.schema.yaml)"
     if v == "type":
+        allowed = error.schema.get("enum") if isinstance(error.schema, dict) else None
+        if allowed:
+            return (
+                f"config key {key} = {value!r} must be of type {error.validator_value}; "
+                f"choose one of {', '.join(repr(x) for x in allowed)}"
+            )
         return f"config key {key} = {value!r} must be of type {error.validator_value}"
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         rel = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
@@ -179,11 +189,11 @@ def check_semantics(config: dict) -> None:
         try:
             validate_dataset_spec(name, spec)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(f"config key {_one_line(exc)}") from None
     try:
         classes = known_class_names(datasets[exp["dataset"]])
     except ValueError as exc:
-        raise ConfigError(f"datasets.{exp['dataset']}: {exc}") from None
+        raise ConfigError(f"config key datasets.{exp['dataset']}: {_one_line(exc)}") from None
     if classes is not None:
         for key in ("positive_class", "minority_class"):
             if exp[key] not in classes:
@@ -198,6 +208,14 @@ def check_semantics(config: dict) -> None:
                     f"config key experiment.subsample.max_per_class.{cls}: {cls!r} is not a class of dataset "
                     f"{exp['dataset']!r} (classes: {', '.join(classes)})"
                 )
+    for gan in config["gans"]:
+        settings = gan_settings(config, gan)
+        model, mode = settings["model"], settings["mode"]
+        if model in CONDITIONAL_ONLY and mode != "conditional":
+            raise ConfigError(
+                f"config key gans.{gan}.mode = {mode!r}: model {model!r} is inherently conditional "
+                "(allowed modes: conditional)"
+            )
     if config["metrics"]["fid"]["n"] > config["generate"]["n_per_class"]:
         raise ConfigError(
             f"config key metrics.fid.n = {config['metrics']['fid']['n']} exceeds generate.n_per_class = "
@@ -219,11 +237,57 @@ def canonical(obj: Any) -> Any:
     return obj
 
 
+#: GAN models that only exist in conditional form (kept equal to ganaug.gan.models.MODELS by a test;
+#: not imported from there so that validating a config does not import torch)
+CONDITIONAL_ONLY = ("acgan", "bagan")
+
+
 def gan_settings(config: dict, gan: str) -> dict:
-    """The effective settings of one GAN cell: ``gan_defaults`` overridden by the cell (keys sorted)."""
+    """The effective settings of one GAN cell (keys sorted).
+
+    ``gan_defaults``, then ``model_defaults[model]`` for the cell's model, then
+    the cell itself: a model's own defaults (WGAN-GP's Adam(0, 0.9), say) beat
+    the generic ones, and anything written in the cell beats both.
+    """
+    cell = config["gans"][gan]
+    model = cell.get("model", config["gan_defaults"]["model"])
     settings = dict(config["gan_defaults"])
-    settings.update(config["gans"][gan])
+    settings.update((config.get("model_defaults") or {}).get(model) or {})
+    settings.update(cell)
     return canonical(settings)
+
+
+#: settings that change what ``generate`` draws but not the trained weights
+GENERATE_ONLY = ("select",)
+
+
+def gan_train_settings(config: dict, gan: str) -> dict:
+    """The settings a GAN cell's training depends on: :func:`gan_settings` without ``select``.
+
+    Used as the ``train_gan`` rule's params, so switching ``select`` reruns
+    generation, not training.
+    """
+    return {k: v for k, v in gan_settings(config, gan).items() if k not in GENERATE_ONLY}
+
+
+#: Classifier baselines and mixing strategies, as the classifier package registers them
+#: (``ganaug.classifier.BASELINES`` / ``STRATEGIES``; a test keeps them equal). Named here so
+#: that parse time needs no torch.
+CLASSIFIER_BASELINES = ("none", "classic", "oversample", "weighted_loss")
+MIXING_STRATEGIES = ("replace", "balance")
+#: The strategy segment of a real-only (f = 0) run's path: no mixing happens.
+NO_MIXING = "none"
+
+
+class ClassifierCell(NamedTuple):
+    """One classifier run; every field is a path segment (see :func:`classifier_run_dir`)."""
+
+    baseline: str
+    source: str    # 'real' (f = 0) or a GAN cell
+    strategy: str  # a mixing strategy, or 'none' for source 'real'
+    frac: str      # fraction_label
+    n_real: str    # n_real_label: 'all' or a count
+    seed: int
 
 
 def fraction_label(fraction: float) -> str:
@@ -231,17 +295,75 @@ def fraction_label(fraction: float) -> str:
     return f"{float(fraction):g}"
 
 
-def classifier_cells(config: dict) -> list[tuple[str, str, int]]:
-    """(source, fraction label, seed) of every classifier run.
+def n_real_label(n_real: int | str) -> str:
+    """Path form of an ``n_real`` value: ``'all'`` or the count, e.g. 50 → ``'50'``."""
+    if isinstance(n_real, str) and n_real == "all":
+        return "all"
+    if isinstance(n_real, bool) or int(n_real) != n_real or int(n_real) < 1:
+        raise ValueError(f"n_real must be 'all' or a positive integer, got {n_real!r}")
+    return str(int(n_real))
 
-    f = 0 uses real images only, so it is run once per seed under source 'real'
-    rather than once per GAN.
+
+def classifier_run_dir(cell: ClassifierCell) -> str:
+    """``results/classifier/{baseline}/{source}/{strategy}/f{frac}/n{n_real}/seed{seed}``."""
+    return (
+        f"results/classifier/{cell.baseline}/{cell.source}/{cell.strategy}/f{cell.frac}/n{cell.n_real}/seed{cell.seed}"
+    )
+
+
+def classifier_cells(config: dict) -> list[ClassifierCell]:
+    """Every classifier run of the sweep, in a stable order without duplicates.
+
+    * f = 0 (when 0 is in ``synthetic_fractions``) uses real images only, so it runs
+      once per baseline (``baselines`` and ``gan_baselines``), ``n_real`` and seed
+      under source ``real`` and strategy ``none`` - never once per GAN or strategy.
+    * every other fraction runs once per ``gan_baselines`` entry, GAN, strategy,
+      ``n_real`` and seed.
+    * ``extra_cells`` adds single cells, each for every seed: ``fraction``
+      (required), ``baseline`` (default ``none``), ``strategy`` (default
+      ``replace``), ``n_real`` (default ``all``) and ``source`` (default: every
+      GAN, or ``real`` when the fraction is 0).
+
+    Raises :class:`ConfigError` (one line) for an extra cell naming an unknown
+    source, or a real source with a fraction > 0.
     """
     cls_cfg = config["classifier"]
-    cells = []
+    gans = list(config["gans"])
+    seeds = [int(s) for s in cls_cfg["seeds"]]
+    baselines = list(cls_cfg.get("baselines", ["none"]))
+    gan_baselines = list(cls_cfg.get("gan_baselines", ["none"]))
+    strategies = list(cls_cfg.get("strategies", ["replace"]))
+    n_reals = [n_real_label(n) for n in cls_cfg.get("n_real", ["all"])]
+
+    combos: list[tuple[str, str, str, str, str]] = []
     for frac in cls_cfg["synthetic_fractions"]:
-        sources = ["real"] if float(frac) == 0.0 else list(config["gans"])
-        for source in sources:
-            for seed in cls_cfg["seeds"]:
-                cells.append((source, fraction_label(frac), int(seed)))
-    return cells
+        f = fraction_label(frac)
+        if float(frac) == 0.0:
+            for baseline in dict.fromkeys(baselines + gan_baselines):
+                combos += [(baseline, "real", NO_MIXING, f, n) for n in n_reals]
+            continue
+        for baseline in gan_baselines:
+            for gan in gans:
+                for strategy in strategies:
+                    combos += [(baseline, gan, strategy, f, n) for n in n_reals]
+    for i, extra in enumerate(cls_cfg.get("extra_cells") or []):
+        key = f"config key classifier.extra_cells.{i}"
+        f = fraction_label(extra["fraction"])
+        real_only = float(extra["fraction"]) == 0.0
+        source = extra.get("source")
+        if source is None:
+            sources = ["real"] if real_only else gans
+        elif source == "real":
+            if not real_only:
+                raise ConfigError(f"{key}.source = 'real' needs fraction 0 (got {extra['fraction']}): real-only runs use no synthetic images")
+            sources = ["real"]
+        elif source in gans:
+            if real_only:
+                raise ConfigError(f"{key}.source = {source!r} with fraction 0 is a real-only run: use source 'real' or leave source out")
+            sources = [source]
+        else:
+            raise ConfigError(f"{key}.source = {source!r} is neither 'real' nor a GAN cell (defined: {', '.join(gans)})")
+        strategy = NO_MIXING if real_only else extra.get("strategy", "replace")
+        n = n_real_label(extra.get("n_real", "all"))
+        combos += [(extra.get("baseline", "none"), s, strategy, f, n) for s in sources]
+    return [ClassifierCell(*combo, seed) for combo in dict.fromkeys(combos) for seed in seeds]

@@ -10,10 +10,15 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from ganaug.config import (  # noqa: E402
     ConfigError,
     apply_replaced_mappings,
+    CLASSIFIER_BASELINES,
+    MIXING_STRATEGIES,
+    NO_MIXING,
     canonical,
     classifier_cells,
+    classifier_run_dir,
     fraction_label,
     gan_settings,
+    gan_train_settings,
     known_class_names,
     validate_config,
 )
@@ -52,6 +57,9 @@ wildcard_constraints:
     ch=r"[13]",
     frac=r"[0-9.]+",
     seed=r"\d+",
+    baseline="|".join(CLASSIFIER_BASELINES),
+    strategy="|".join((NO_MIXING,) + MIXING_STRATEGIES),
+    nreal=r"all|[1-9]\d*",
 
 
 def prepared_npz(dataset=DATASET, res=RES, ch=CH):
@@ -100,6 +108,20 @@ def synthetic_input(wildcards):
 CLASSIFIER_SETTINGS = canonical(
     {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")}
 )
+# The bootstrap CI of each run's test AUC is part of its metrics.json.
+CLASSIFIER_BOOTSTRAP = canonical(dict(config["classifier"]["bootstrap"], level=config["classifier"]["ci_level"]))
+
+try:
+    CLASSIFIER_CELLS = classifier_cells(config)
+except ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
+# delta_vs_n_real.png is drawn only when the sweep has more than one n_real value
+N_REAL_VALUES = sorted({c.n_real for c in CLASSIFIER_CELLS})
+
+
+def n_real_class(wildcards):
+    """The class whose real images n_real limits; None for n_real = all (so that it is no param there)."""
+    return None if wildcards.nreal == "all" else EXP["minority_class"]
 
 
 def gan_mode(gan):
@@ -111,8 +133,21 @@ def gan_parts(gan):
     return list(CLASSES) if gan_mode(gan) == "per_class" else ["conditional"]
 
 
-def gan_checkpoints(wildcards):
-    return [f"results/gan/{wildcards.gan}/{part}/checkpoint.pt" for part in gan_parts(wildcards.gan)]
+def part_classes(gan, part):
+    """Classes one training job of a GAN cell generates: its class, or all (conditional)."""
+    return list(CLASSES) if part == "conditional" else [part]
+
+
+def gan_snapshots(wildcards):
+    return [f"results/gan/{wildcards.gan}/{part}/snapshots.pt" for part in gan_parts(wildcards.gan)]
+
+
+def gan_curves(wildcards):
+    return [f"results/gan/{wildcards.gan}/{part}/fid_curve.csv" for part in gan_parts(wildcards.gan)]
+
+
+def gan_statuses(gan):
+    return [f"results/gan/{gan}/{part}/status.json" for part in gan_parts(gan)]
 
 
 def gan_losses(gan):
@@ -120,10 +155,19 @@ def gan_losses(gan):
 
 
 def classifier_metrics():
-    return [
-        f"results/classifier/{source}/f{frac}/seed{seed}/metrics.json"
-        for source, frac, seed in classifier_cells(config)
-    ]
+    return [f"{classifier_run_dir(cell)}/metrics.json" for cell in CLASSIFIER_CELLS]
+
+
+CLASSIFIER_REPORT = {
+    "runs": "results/report/classifier_runs.csv",
+    "summary": "results/report/classifier_summary.csv",
+    "md": "results/report/classifier_summary.md",
+    "paired": "results/report/paired_differences.csv",
+    "paired_md": "results/report/paired_differences.md",
+    "figure": "results/report/figures/metrics_vs_fraction.png",
+}
+if len(N_REAL_VALUES) > 1:
+    CLASSIFIER_REPORT["delta_figure"] = "results/report/figures/delta_vs_n_real.png"
 
 
 def gan_metric_files():
@@ -136,11 +180,15 @@ REPORT_TABLES = [
     "results/report/classifier_runs.csv",
     "results/report/classifier_summary.csv",
     "results/report/classifier_summary.md",
+    "results/report/skipped_images.csv",
 ]
 
 
 def all_targets():
-    return REPORT_TABLES + [
+    targets = REPORT_TABLES + [
         "results/report/figures/loss_curves.png",
+        "results/report/figures/fid_curves.png",
+        "results/report/figures/feature_projection.png",
         "results/report/figures/metrics_vs_fraction.png",
     ] + [f"results/report/figures/samples_{gan}.png" for gan in GANS]
+    return targets + [p for p in CLASSIFIER_REPORT.values() if p not in targets]

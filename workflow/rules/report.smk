@@ -6,12 +6,17 @@ rule gan_report:
         metrics=gan_metric_files(),
         losses=[f for gan in GANS for f in gan_losses(gan)],
         samples=expand("results/gan/{gan}/samples.npz", gan=GANS),
+        selections=expand("results/gan/{gan}/selection.json", gan=GANS),
+        curves=[f"results/gan/{gan}/{part}/fid_curve.csv" for gan in GANS for part in gan_parts(gan)],
         real=REAL_TRAIN,
     output:
         csv=report("results/report/gan_scores.csv", caption="../report/gan_scores.rst", category="Tables"),
         md="results/report/gan_scores.md",
         losses=report(
             "results/report/figures/loss_curves.png", caption="../report/loss_curves.rst", category="GAN training"
+        ),
+        fid_curves=report(
+            "results/report/figures/fid_curves.png", caption="../report/fid_curve.rst", category="GAN training"
         ),
         grids=report(
             expand("results/report/figures/samples_{gan}.png", gan=GANS),
@@ -20,6 +25,7 @@ rule gan_report:
         ),
     params:
         gans=GANS,
+        classes=CLASSES,
         minority_class=EXP["minority_class"],
     log:
         "results/logs/gan_report.log",
@@ -29,26 +35,65 @@ rule gan_report:
         "../scripts/gan_report.py"
 
 
+rule feature_projection:
+    input:
+        real=[real_stats("train", cls) for cls in CLASSES],
+        generated=[f"results/metrics/gan/{gan}/{cls}_stats.npz" for gan in GANS for cls in CLASSES],
+    output:
+        report(
+            "results/report/figures/feature_projection.png",
+            caption="../report/feature_projection.rst",
+            category="GAN samples",
+        ),
+    params:
+        gans=GANS,
+        classes=CLASSES,
+    log:
+        "results/logs/feature_projection.log",
+    conda:
+        ENV
+    script:
+        "../scripts/feature_projection.py"
+
+
 rule classifier_report:
     input:
         classifier_metrics(),
     output:
-        runs=report("results/report/classifier_runs.csv", caption="../report/classifier_runs.rst", category="Tables"),
-        summary=report(
-            "results/report/classifier_summary.csv", caption="../report/classifier_summary.rst", category="Tables"
-        ),
-        md="results/report/classifier_summary.md",
+        runs=report(CLASSIFIER_REPORT["runs"], caption="../report/classifier_runs.rst", category="Tables"),
+        summary=report(CLASSIFIER_REPORT["summary"], caption="../report/classifier_summary.rst", category="Tables"),
+        md=CLASSIFIER_REPORT["md"],
+        paired=report(CLASSIFIER_REPORT["paired"], caption="../report/paired_differences.rst", category="Tables"),
+        paired_md=CLASSIFIER_REPORT["paired_md"],
         figure=report(
-            "results/report/figures/metrics_vs_fraction.png",
-            caption="../report/metrics_vs_fraction.rst",
-            category="Classifiers",
+            CLASSIFIER_REPORT["figure"], caption="../report/metrics_vs_fraction.rst", category="Classifier"
         ),
+        # only when the sweep has more than one n_real value
+        **{
+            key: report(CLASSIFIER_REPORT[key], caption="../report/delta_vs_n_real.rst", category="Classifier")
+            for key in ("delta_figure",)
+            if key in CLASSIFIER_REPORT
+        },
     params:
         positive_class=EXP["positive_class"],
         minority_class=EXP["minority_class"],
+        ci_level=config["classifier"]["ci_level"],
     log:
         "results/logs/classifier_report.log",
     conda:
         ENV
     script:
         "../scripts/classifier_report.py"
+
+
+rule skipped_images:
+    input:
+        f"results/data/{DATASET}/{RES}px_{CH}ch_manifest.csv",
+    output:
+        report("results/report/skipped_images.csv", caption="../report/skipped_images.rst", category="Data"),
+    log:
+        "results/logs/skipped_images.log",
+    conda:
+        ENV
+    script:
+        "../scripts/skipped_images.py"
