@@ -26,7 +26,7 @@ the time goes; and how many times real features are extracted in a full sweep
 ``real_stats`` job per dataset x resolution x class x split, one
 ``real_train_features`` job per class), against how many jobs read them.
 
-    python benchmarks/fid_speed.py                        # N = 200 vs 200, 64 px, 3 repeats (~10 min on 2 cores)
+    python benchmarks/fid_speed.py                        # N = 200 vs 200, 64 px, 3 repeats (~7 min on 2 idle cores)
     python benchmarks/fid_speed.py --n 50 --repeats 1 --no-sqrtm --no-count     # smoke test
 
 On a machine with CUDA both sides run on the GPU (``torch.cuda.is_available()``).
