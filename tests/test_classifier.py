@@ -115,6 +115,27 @@ def test_resnet_standard_width_on_real_images():
     assert feats.shape == (1, 64, 28, 28)
 
 
+def test_basic_block_matches_torchvision(monkeypatch):
+    """The local BasicBlock is torchvision's: same parameter names, same seeded init, same outputs."""
+    import torchvision.models.resnet as tv
+
+    from ganaug.classifier import resnet as local
+
+    def build(block):
+        monkeypatch.setattr(local, "BasicBlock", block)
+        torch.manual_seed(3)
+        return local.resnet18_small(num_classes=2, in_channels=1, width=8).eval()
+
+    ours, theirs = build(local.BasicBlock), build(tv.BasicBlock)
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    x = torch.from_numpy(_load_chest("test", "NORMAL", 4, 28, "L")).float().permute(0, 3, 1, 2) / 127.5 - 1
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+
+
 def test_build_classifier_unknown_arch():
     with pytest.raises(ValueError, match="unknown classifier arch 'vgg'"):
         build_classifier("vgg", 2, 1, 16)

@@ -5,7 +5,9 @@ max-pool, which shrink a 28 px image to 7 px before the first residual stage.
 For small inputs the usual adaptation (He et al. 2016, CIFAR section; the
 MedMNIST v2 "ResNet-18 (28)" baseline) replaces that stem with one 3x3
 stride-1 convolution and drops the max-pool.  The four stages keep the
-standard layout: two :class:`torchvision.models.resnet.BasicBlock` each, with
+standard layout: two :class:`BasicBlock` each (the same layers, parameter names
+and forward pass as ``torchvision.models.resnet.BasicBlock``, kept here so a
+classifier job does not pay for importing torchvision), with
 ``width, 2*width, 4*width, 8*width`` channels and stride 2 at the start of
 stages 2-4; then global average pooling and a linear layer.
 
@@ -20,9 +22,40 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, conv1x1, conv3x3
 
-__all__ = ["SmallResNet", "resnet18_small", "build_classifier", "ARCHITECTURES"]
+__all__ = ["BasicBlock", "SmallResNet", "resnet18_small", "build_classifier", "ARCHITECTURES"]
+
+
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with padding 1 and no bias."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
+    """1x1 convolution without bias (the projection shortcut)."""
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or projected) shortcut."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
 
 
 class SmallResNet(nn.Module):
