@@ -20,7 +20,7 @@ def main(sm):
     from ganaug.metrics import (
         extract_features,
         feature_stats,
-        fid_from_stats,
+        fid_from_stats_and_features,
         fullref_scores,
         fullref_summary,
         kid,
@@ -53,7 +53,7 @@ def main(sm):
 
     # ---- distribution metrics vs the real train split (FID reference)
     train, floor = load_stats(sm.input.train_stats, require_features=True), read_json(sm.input.floor)
-    fid = fid_from_stats(mu, sigma, train["mu"], train["sigma"])
+    fid = fid_from_stats_and_features(train["mu"], train["sigma"], feats)  # exact; no 2048x2048 sqrtm
     kid_res = kid(train["features"], feats, subset_size=int(kid_cfg["subset_size"]), n_subsets=int(kid_cfg["n_subsets"]), seed=int(kid_cfg["seed"]))
     pr_res = precision_recall(train["features"], feats, k=int(pr_cfg["k"]), device=device)
     nn1_res = nn1_accuracy(train["features"], feats, seed=int(nn1_cfg["seed"]), device=device)
