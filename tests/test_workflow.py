@@ -46,6 +46,13 @@ def test_report_tables(tiny_run):
     for col in ("precision", "recall", "nn1_accuracy", "memo_near_copy_fraction"):
         assert scores[col].between(0, 1).all(), col
     assert scores["mode_collapse"].isin([True, False]).all()
+    # the pipeline's exact low-rank FID is pytorch-fid's value (one cell: a 2048x2048 sqrtm takes ~20 s)
+    from ganaug.metrics import fid_from_stats, load_stats
+
+    gen = load_stats(work / "results/metrics/gan/dcgan/NORMAL_stats.npz")
+    ref = load_stats(next((work / "results/metrics/real").glob("*/*/train_NORMAL.npz")))
+    row = scores[(scores["gan"] == "dcgan") & (scores["class"] == "NORMAL")].iloc[0]
+    assert row["fid"] == pytest.approx(fid_from_stats(gen["mu"], gen["sigma"], ref["mu"], ref["sigma"]), rel=1e-5)
     for gan in gans:
         for cls in classes:
             base = work / "results" / "metrics" / "gan" / gan / cls
