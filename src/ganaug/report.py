@@ -344,6 +344,7 @@ def plot_loss_curves(curves: Mapping[str, PathLike], out: PathLike, window: int 
 GAN_MD_COLUMNS = [
     "gan", "class", "status", "minority", "selected_step", "fid", "fid_floor", "kid_mean", "precision", "recall",
     "nn1_accuracy", "msssim_generated", "msssim_real", "mode_collapse", "memo_near_copy_fraction",
+    "domain_fid", "domain_fid_floor", "class_agreement", "classifier_score",
 ]  # fmt: skip
 
 
@@ -416,6 +417,35 @@ def gan_training_table(selections: Mapping[str, PathLike], classes: list[str]) -
                     "status_message": rec.get("message", "") if rec["status"] != "ok" else "",
                 })  # fmt: skip
     return pd.DataFrame(rows, columns=["gan", "class", "status", "selected_step", "select", "status_message"])
+
+
+DOMAIN_COLUMNS = [
+    "domain_fid", "domain_fid_floor", "class_agreement", "class_confidence", "domain_n_generated",
+    "classifier_score", "classifier_score_real", "classifier_score_n_per_class", "domain_classifier_test_auc",
+]  # fmt: skip
+
+
+def domain_table(domain_files: Iterable[PathLike]) -> pd.DataFrame:
+    """One row per GAN × class from the ``domain_metrics`` JSON files.
+
+    The per-GAN entries (classifier score, its real reference, the domain
+    classifier's test AUC) are repeated on each class row of the GAN.
+    """
+    rows = []
+    for p in domain_files:
+        rec = read_json(p)
+        shared = {k: v for k, v in rec.items() if not isinstance(v, (list, dict)) and k != "gan"}
+        for cls, per_class in rec["classes"].items():
+            rows.append({"gan": rec["gan"], "class": cls, **per_class, **shared})
+    df = pd.DataFrame(rows, columns=["gan", "class", *DOMAIN_COLUMNS] if not rows else None)
+    return df[["gan", "class"] + [c for c in DOMAIN_COLUMNS if c in df.columns]]
+
+
+def merge_domain(scores: pd.DataFrame, domain: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with the domain-classifier columns of :func:`domain_table` appended."""
+    if scores.empty or domain.empty:
+        return scores
+    return scores.merge(domain, on=["gan", "class"], how="left")
 
 
 def merge_training_status(scores: pd.DataFrame, training: pd.DataFrame) -> pd.DataFrame:

@@ -108,6 +108,8 @@ def synthetic_input(wildcards):
 CLASSIFIER_SETTINGS = canonical(
     {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")}
 )
+# The domain classifier (domain FID, classifier score): the experiment's classifier, its own epochs and seed.
+DOMAIN_SETTINGS = canonical(dict(CLASSIFIER_SETTINGS, epochs=config["metrics"]["domain"]["epochs"]))
 # The bootstrap CI of each run's test AUC is part of its metrics.json.
 CLASSIFIER_BOOTSTRAP = canonical(dict(config["classifier"]["bootstrap"], level=config["classifier"]["ci_level"]))
 

@@ -2,7 +2,9 @@
 # class × split), the features of the experiment's real training set (once per class, for the
 # memorisation check), the real-vs-real FID floor (train vs test) once per class, then per GAN × class
 # FID, KID, precision/recall, the 1-NN test, memorisation, full-reference scores and MS-SSIM
-# diversity, all from one extraction of the generated images' features.
+# diversity, all from one extraction of the generated images' features. Beside them, the domain
+# classifier (trained once on the real training set) gives per GAN a domain FID, the class
+# agreement and the classifier score (ganaug.metrics.domain).
 #
 # The feature batch size is read from the config inside the scripts, not passed as
 # a param: it does not change any output, so editing it must not rerun anything.
@@ -97,3 +99,52 @@ rule gan_metrics:
         ENV
     script:
         "../scripts/gan_metrics.py"
+
+
+DOMAIN = "results/metrics/domain"
+
+
+rule domain_classifier:
+    input:
+        real_train=REAL_TRAIN,
+        data=prepared_npz(),
+    output:
+        model=f"{DOMAIN}/classifier.pt",
+        info=f"{DOMAIN}/classifier.json",
+        reference=f"{DOMAIN}/real_reference.npz",
+        history=f"{DOMAIN}/history.csv",
+    params:
+        settings=DOMAIN_SETTINGS,
+        seed=config["metrics"]["domain"]["seed"],
+        fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
+        positive_class=EXP["positive_class"],
+    log:
+        "results/logs/domain_classifier.log",
+    threads: config["threads"]["train_classifier"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/domain_classifier.py"
+
+
+rule domain_metrics:
+    input:
+        samples="results/gan/{gan}/samples.npz",
+        model=f"{DOMAIN}/classifier.pt",
+        info=f"{DOMAIN}/classifier.json",
+        reference=f"{DOMAIN}/real_reference.npz",
+    output:
+        f"{DOMAIN}/gan/{{gan}}.json",
+    params:
+        fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
+    log:
+        "results/logs/domain_metrics/{gan}.log",
+    threads: config["threads"]["features"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/domain_metrics.py"

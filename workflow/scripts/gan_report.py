@@ -11,10 +11,16 @@ def main(sm):
     scores = report.gan_scores_table(sm.input.metrics, minority_class=sm.params.minority_class)
     training = report.gan_training_table(dict(zip(sm.params.gans, sm.input.selections)), sm.params.classes)
     scores = report.merge_training_status(scores, training)
+    scores = report.merge_domain(scores, report.domain_table(sm.input.domain))
     report.write_table(
         scores, sm.output.csv, sm.output.md, title="GAN scores", md_columns=report.GAN_MD_COLUMNS,
         note="Headline columns; gan_scores.csv has every metric (KID std, PR k, 1-NN per side, memorisation "
-        "distances, full-reference scores). status: ok or diverged (training stopped at a non-finite loss).",
+        "distances, full-reference scores). status: ok or diverged (training stopped at a non-finite loss). "
+        "domain_*, class_agreement and classifier_score use a classifier trained on the real data "
+        "(results/metrics/domain/classifier.json): domain FID on its penultimate features, the share of "
+        "generated images it assigns to the intended class, and exp E[KL(p(y|x) || p(y))] per GAN "
+        "(1 = no class information, the number of classes = confident and balanced; real test images: "
+        "classifier_score_real). Inception Score is not offered: ImageNet classes mean nothing on these images.",
     )
     curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.losses}
     report.plot_loss_curves(curves, sm.output.losses)

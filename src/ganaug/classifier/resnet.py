@@ -114,11 +114,14 @@ class SmallResNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features: the globally pooled output of the last stage, ``(N, 8 * width)``."""
         x = self.stem(x)
         x = self.stages(x)
-        x = torch.flatten(self.pool(x), 1)
-        return self.fc(x)
+        return torch.flatten(self.pool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.embed(x))
 
 
 def resnet18_small(num_classes: int, in_channels: int, width: int = 64) -> SmallResNet:

@@ -17,7 +17,7 @@ set are extracted once and shared by all of them.
 """
 
 from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
-from ganaug.metrics.fid import fid_from_features, fid_from_stats
+from ganaug.metrics.fid import fid_from_features, fid_from_stats, fid_from_stats_and_features
 from ganaug.metrics.fullref import fullref_scores, fullref_summary
 from ganaug.metrics.inception import build_fid_inception, weights_path
 from ganaug.metrics.kid import kid
@@ -32,6 +32,7 @@ __all__ = [
     "feature_stats",
     "fid_from_features",
     "fid_from_stats",
+    "fid_from_stats_and_features",
     "fullref_scores",
     "fullref_summary",
     "kid",
