@@ -125,12 +125,13 @@ def reference_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, w
     return (time.perf_counter() - start) / steps
 
 
-def ganaug_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int) -> float:
+def ganaug_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int,
+               amp: str = "none") -> float:
     """Seconds per step of ganaug.gan.train_gan (timed from its losses' own step after ``warmup``)."""
     from ganaug.gan import train_gan
 
     cfg = dict(model="dcgan", steps=warmup + steps, batch_size=batch, nz=nz, ngf=ngf, ndf=ngf, lr_g=2e-4,
-               lr_d=2e-4, beta1=0.5, beta2=0.999, sample_every=warmup + steps, seed=0)  # fmt: skip
+               lr_d=2e-4, beta1=0.5, beta2=0.999, sample_every=warmup + steps, seed=0, amp=amp)  # fmt: skip
     labels = np.zeros(len(images), np.int64)
     with tempfile.TemporaryDirectory() as tmp:
         # time the whole loop with the warmup run separately: two calls, the difference is `steps` steps
@@ -153,13 +154,15 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--amp", default="none", choices=["none", "bf16"], help="ganaug's amp setting (the reference stays float32)")
     args = ap.parse_args()
 
     from helpers import load_xrays
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, ngf=ndf={args.ngf}, "
-          f"{args.steps} timed steps after {args.warmup}, {args.repeats} alternating repeats", file=sys.stderr)  # fmt: skip
+          f"{args.steps} timed steps after {args.warmup}, {args.repeats} alternating repeats, ganaug amp {args.amp}",
+          file=sys.stderr)  # fmt: skip
     print("| res | reference ms/step (median, min-max) | ganaug ms/step (median, min-max) | speed-up (median ratio) |")
     print("|---|---|---|---|")
     for res in args.res:
@@ -167,7 +170,7 @@ def main() -> None:
         ref, ours = [], []
         for _ in range(args.repeats):
             ref.append(1000 * reference_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps))
-            ours.append(1000 * ganaug_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps))
+            ours.append(1000 * ganaug_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, args.amp))
             print(f"{res} px: reference {ref[-1]:.0f} ms, ganaug {ours[-1]:.0f} ms", file=sys.stderr)
         r, o = statistics.median(ref), statistics.median(ours)
         print(f"| {res} | {r:.0f} ({min(ref):.0f}-{max(ref):.0f}) | {o:.0f} ({min(ours):.0f}-{max(ours):.0f}) | "

@@ -76,6 +76,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(CELLS), choices=list(CELLS))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--csv", type=Path)
+    ap.add_argument("--amp", default="none", choices=["none", "bf16"], help="mixed precision of every model")
     args = ap.parse_args()
 
     from ganaug.gan import generate_images, load_generator, train_gan
@@ -96,7 +97,7 @@ def main() -> None:
     rows = []
     for name in args.models:
         cell = CELLS[name]
-        cfg = settings(cell, args.steps)
+        cfg = dict(settings(cell, args.steps), amp=args.amp)
         conditional = cell["mode"] == "conditional"
         images = np.concatenate([normal, pneumonia]) if conditional else normal
         labels = np.repeat([0, 1], [150, 600]).astype(np.int64) if conditional else np.zeros(150, np.int64)
@@ -110,7 +111,7 @@ def main() -> None:
         feats = extract_features(fake, device=device)
         k = kid(real_feats, feats, subset_size=min(100, args.n), n_subsets=50, seed=0)
         rows.append({
-            "gan": name, "model": cell["model"], "mode": cell["mode"], "steps": args.steps,
+            "gan": name, "model": cell["model"], "mode": cell["mode"], "steps": args.steps, "amp": args.amp,
             "status": summary["status"],
             "fid": fid_from_stats_and_features(mu, sigma, feats),
             "kid_x1000": 1000 * k["kid_mean"], "kid_std_x1000": 1000 * k["kid_std"],

@@ -257,6 +257,24 @@ def test_ema_weights_are_used_for_sampling(xray32, tmp_path):
     assert all(torch.equal(snap["weights"]["4"][k], v) for k, v in ckpt["G_ema"].items())
 
 
+def test_bf16_amp_runs_on_cpu_and_fp16_falls_back(xray32, tmp_path, capfd):
+    """amp: bf16 trains under CPU autocast (float32 weights, finite losses, other numbers than
+    float32); amp: fp16 is CUDA-only and trains in float32 on the CPU, saying so."""
+    images, labels = xray32
+
+    def run(amp):
+        out = tmp_path / amp
+        train_gan(images, labels, 2, {**CFG, "amp": amp}, out, "cpu", 0, "conditional", CLASSES, progress=False)
+        return torch.load(out / "checkpoint.pt", weights_only=True), pd.read_csv(out / "losses.csv")
+
+    (fp32, l32), (bf16, l16), (fp16, l_fp16) = run("none"), run("bf16"), run("fp16")
+    assert all(v.dtype == torch.float32 for v in bf16["G"].values() if v.is_floating_point())
+    assert np.isfinite(l16.drop(columns="step").to_numpy()).all()
+    assert _max_diff(fp32["G"], bf16["G"]) > 0  # autocast was on
+    assert _max_diff(fp32["G"], fp16["G"]) == 0 and l32.equals(l_fp16)
+    assert "amp: fp16 applies on CUDA only" in capfd.readouterr().err
+
+
 def test_diffaugment_grayscale_safe_deterministic_differentiable():
     x = (torch.rand(6, 1, 32, 32) * 2 - 1).requires_grad_(True)
     gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731

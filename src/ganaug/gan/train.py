@@ -20,7 +20,7 @@ Options (``cfg``, per sweep cell): ``n_critic``, ``gp_lambda`` (wgan_gp),
 to every image D sees, see ``augment.py``), ``ema`` (decay of an exponential
 moving average of G's weights, used for sampling; 0 = off), separate
 ``lr_g`` / ``lr_d`` (TTUR), ``ae_steps`` / ``ae_lr`` (BAGAN's autoencoder
-pre-training), and on CUDA ``amp`` ('none' | 'bf16' | 'fp16') and
+pre-training), ``amp`` ('none' | 'bf16' on CPU or CUDA | 'fp16' on CUDA) and
 ``channels_last``.
 
 Checkpoints and resume: every ``sample_every`` steps (and at the last step)
@@ -198,9 +198,10 @@ def fingerprint(cfg: dict, mode: str, seed: int, images: np.ndarray, labels: np.
 
 
 def _autocast(device: torch.device, amp: str):
-    if device.type != "cuda" or amp == "none":
+    """Mixed precision: bf16 on CUDA and on CPU (oneDNN bf16 kernels), fp16 on CUDA only."""
+    if amp == "none" or (amp == "fp16" and device.type != "cuda") or device.type not in ("cuda", "cpu"):
         return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def pretrain_bagan(G, D, data, label_t, cfg, device, seed, memory_format, log=print) -> dict:
@@ -317,8 +318,8 @@ def train_gan(
     betas = (float(cfg["beta1"]), float(cfg["beta2"]))
     opt_g = torch.optim.Adam(G.parameters(), lr=float(cfg["lr_g"]), betas=betas, foreach=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=float(cfg["lr_d"]), betas=betas, foreach=True)
-    if cfg["amp"] != "none" and device.type != "cuda":
-        print(f"amp: {cfg['amp']} applies on CUDA only; training in float32 on {device}", file=sys.stderr)
+    if cfg["amp"] == "fp16" and device.type != "cuda":
+        print(f"amp: fp16 applies on CUDA only; training in float32 on {device} (bf16 runs on CPU)", file=sys.stderr)
     fp16 = device.type == "cuda" and cfg["amp"] == "fp16"
     scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
     scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
