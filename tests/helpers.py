@@ -66,18 +66,23 @@ def write_config(work: Path, cfg: dict, name: str) -> Path:
     return path
 
 
-def snakemake(
-    workdir: Path, *args: str, check: bool = True, configfile: str = "tiny.yaml", env: dict | None = None,
-    timeout: float = 1800,
-) -> subprocess.CompletedProcess:
-    """``snakemake all`` on the repository's Snakefile in ``workdir`` with ``workdir/configfile``."""
-    cmd = [
-        sys.executable, "-m", "snakemake", "all",
+def snakemake_cmd(workdir: Path, *args: str, configfile: str = "tiny.yaml", targets: tuple[str, ...] = ("all",)) -> list[str]:
+    """The command line of ``snakemake TARGETS`` on the repository's Snakefile in ``workdir``."""
+    return [
+        sys.executable, "-m", "snakemake", *targets,
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--configfile", str(workdir / configfile),
         *args,
     ]
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, configfile: str = "tiny.yaml", env: dict | None = None,
+    timeout: float = 1800, targets: tuple[str, ...] = ("all",),
+) -> subprocess.CompletedProcess:
+    """``snakemake all`` (or ``targets``) on the repository's Snakefile in ``workdir`` with ``workdir/configfile``."""
+    cmd = snakemake_cmd(workdir, *args, configfile=configfile, targets=targets)
     env = dict(env or os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:

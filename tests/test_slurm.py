@@ -7,6 +7,10 @@ reason). The micro sub-sweep of the tiny config (helpers.micro_config) runs thro
 (conftest.tiny_run: same rule, params and inputs, another directory), so the SLURM run's table
 rows and per-job results must equal the tiny run's byte for byte - which also checks that the
 pipeline is deterministic on the CPU, without paying for a second local run.
+
+Requeue and resume: a GAN job with a longer schedule is requeued with `scontrol requeue` while
+it runs (after its first checkpoint); SLURM kills it and starts the same job again, which
+resumes from train_state/ and must end with the weights and losses of an uninterrupted local run.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, job_counts, micro_config, snakemake, write_config
+from helpers import MICRO_GAN, REPO, job_counts, micro_config, snakemake, snakemake_cmd, write_config
 
 PROFILE = REPO / "profiles" / "slurm"
 # Without an accounting daemon (slurmdbd) there is no sacct history: poll squeue, submit without
@@ -216,3 +220,88 @@ def test_slurm_run_reproduces_the_local_run(slurm_run, tiny_run):
             compared.append(rel)
     # one GAN's samples, its metrics per class, two classifier runs' predictions and metrics
     assert len(compared) >= 7, compared
+
+
+# ----------------------------------------------------------------------------- requeue and resume
+REQUEUE_STEPS, REQUEUE_EVERY = 400, 40
+
+
+def requeue_config() -> dict:
+    """The micro config with a longer GAN schedule, so a checkpoint exists while the job still runs."""
+    cfg = micro_config()
+    cfg["gans"][MICRO_GAN] = dict(cfg["gans"][MICRO_GAN], steps=REQUEUE_STEPS, sample_every=REQUEUE_EVERY)
+    return cfg
+
+
+def _wait(predicate, timeout: float, what: str, proc=None, poll: float = 0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"snakemake ended ({proc.returncode}) while waiting for {what}:\n{out[-3000:]}\n{err[-6000:]}")
+        time.sleep(poll)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_requeued_gan_job_resumes_to_the_same_weights(slurm_cluster, tmp_path, shared_data):
+    """`scontrol requeue` of a running GAN job: SLURM kills it mid-training and starts it again;
+    the second run resumes from the last checkpoint in train_state/ and ends with the same G, D
+    and EMA weights and losses as the same job run locally without interruption."""
+    import subprocess
+
+    import torch
+
+    from ganaug.io import torch_load
+
+    target = f"results/gan/{MICRO_GAN}/conditional/checkpoint.pt"
+    work = tmp_path / "requeued"
+    work.mkdir()
+    write_config(work, requeue_config(), "micro.yaml")
+    cmd = snakemake_cmd(work, *CLUSTER_ARGS, configfile="micro.yaml", targets=(target,))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(slurm_cluster.env, PYTHONUNBUFFERED="1"))  # fmt: skip
+    try:
+        job_id = _wait(
+            lambda: next((j for r, j, _ in slurm_jobs(work) if r == "train_gan"), None), 300, "the train_gan job", proc
+        )
+        state_dir = work / "results" / "gan" / MICRO_GAN / "conditional" / "train_state"
+        first = state_dir / f"g_step{REQUEUE_EVERY:06d}.pt"
+        _wait(first.exists, 300, f"{first.name} (the first checkpoint of the running job)", proc)
+        assert slurm_cluster.scontrol_job(job_id)["JobState"] == "RUNNING"
+        requeue = subprocess.run(["scontrol", "requeue", job_id], env=slurm_cluster.env, capture_output=True, text=True)
+        assert requeue.returncode == 0, requeue.stderr
+        # a requeued job waits (BeginTime) before it may start again; let it start now
+        _wait(lambda: slurm_cluster.scontrol_job(job_id)["JobState"] == "PENDING", 60, "the requeued job to be PENDING")
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=slurm_cluster.env, check=True)
+        out, err = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, f"{out[-3000:]}\n{err[-6000:]}\n{slurm_cluster.logs()}"
+    info = slurm_cluster.scontrol_job(job_id)
+    assert info["Restarts"] == "1" and info["JobState"] == "COMPLETED", info
+    assert [j for r, j, _ in slurm_jobs(work) if r == "train_gan"] == [job_id]  # the same job, not a resubmission
+    log = (work / "results" / "logs" / "train_gan" / MICRO_GAN / "conditional.log").read_text()
+    resumed = re.search(r"resuming from \S*train_state/state\.pt at step (\d+) of (\d+)", log)
+    assert resumed, log[-3000:]
+    step = int(resumed.group(1))
+    assert REQUEUE_EVERY <= step < REQUEUE_STEPS and step % REQUEUE_EVERY == 0, step
+    print(f"SLURM job {job_id} requeued (Restarts {info['Restarts']}); resumed at step {step} of {REQUEUE_STEPS}")
+
+    # the same job locally, uninterrupted
+    ref = tmp_path / "uninterrupted"
+    ref.mkdir()
+    write_config(ref, requeue_config(), "micro.yaml")
+    snakemake(ref, "--cores", "2", configfile="micro.yaml", targets=(target,))
+    resumed_ckpt, ref_ckpt = torch_load(work / target), torch_load(ref / target)
+    for part in ("G", "D", "G_ema"):  # the micro GAN trains with an EMA
+        assert resumed_ckpt[part].keys() == ref_ckpt[part].keys(), part
+        for k, v in ref_ckpt[part].items():
+            assert torch.equal(resumed_ckpt[part][k], v), (part, k)
+    losses = f"results/gan/{MICRO_GAN}/conditional/losses.csv"
+    assert (work / losses).read_bytes() == (ref / losses).read_bytes()
