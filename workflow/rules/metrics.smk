@@ -102,6 +102,7 @@ rule gan_metrics:
 
 
 DOMAIN = "results/metrics/domain"
+DOMAIN_GAN = f"{DOMAIN}/gan/{{gan}}.json"  # per GAN: domain FID, class agreement, classifier score
 
 
 rule domain_classifier:
@@ -136,7 +137,7 @@ rule domain_metrics:
         info=f"{DOMAIN}/classifier.json",
         reference=f"{DOMAIN}/real_reference.npz",
     output:
-        f"{DOMAIN}/gan/{{gan}}.json",
+        DOMAIN_GAN,
     params:
         fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
     log:

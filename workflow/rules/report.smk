@@ -4,7 +4,7 @@
 rule gan_report:
     input:
         metrics=gan_metric_files(),
-        domain=expand("results/metrics/domain/gan/{gan}.json", gan=GANS),
+        domain=expand(DOMAIN_GAN, gan=GANS),
         losses=[f for gan in GANS for f in gan_losses(gan)],
         samples=expand("results/gan/{gan}/samples.npz", gan=GANS),
         selections=expand("results/gan/{gan}/selection.json", gan=GANS),

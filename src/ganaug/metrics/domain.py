@@ -155,7 +155,7 @@ def real_reference(model: torch.nn.Module, train: tuple, test: tuple, classes: S
 
     Returns ``(arrays, summary)``: arrays ``train_features_<k>`` /
     ``test_features_<k>`` per class index ``k`` and ``test_probs``; summary
-    per class ``domain_fid_floor`` and ``agreement`` on the test subset, and
+    per class ``domain_fid_floor``, ``n_train``, ``n_test`` and ``test_agreement``, and
     ``classifier_score_real``.
     """
     from ganaug.metrics.features import select_subset
