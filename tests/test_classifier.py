@@ -294,6 +294,63 @@ def test_train_without_validation_keeps_last_epoch(breast):
     assert predict_proba(model, x[:4], "cpu").shape == (4, 2)
 
 
+def test_train_bf16_autocast(breast):
+    """amp: bf16 trains under autocast: float32 weights and logits, numbers other than
+    float32's, the same AUC quality (BreastMNIST, width 16, 3 epochs), and the test images
+    scored under the same autocast give the recorded validation AUC back."""
+    x, y = breast["train_images"], breast["train_labels"]
+    out = {}
+    for amp in ("none", "bf16"):
+        model, hist = train_classifier(
+            x, y, breast["val_images"], breast["val_labels"], 2, {**CFG, "amp": amp}, "cpu", seed=0, progress=False
+        )
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        probs = predict_proba(model, breast["test_images"], "cpu", amp=amp)
+        val_probs = predict_proba(model, breast["val_images"], "cpu", amp=amp)
+        val_auc, _ = evaluate(val_probs, breast["val_labels"], BREAST_CLASSES, "malignant")
+        assert val_auc["auc"] == pytest.approx(hist.loc[hist["selected"], "val_auc"].iloc[0], abs=1e-9)
+        out[amp] = (probs, evaluate(probs, breast["test_labels"], BREAST_CLASSES, "malignant")[0]["auc"])
+    assert not np.array_equal(out["none"][0], out["bf16"][0])  # autocast was on
+    assert out["bf16"][1] > 0.7 and abs(out["bf16"][1] - out["none"][1]) < 0.1, out
+    # float32 head: bf16 logits would leave at most 256 distinct values per octave and tie the ranks
+    assert len(np.unique(out["bf16"][0][:, 1])) == len(breast["test_images"])
+
+
+def test_resnet_head_runs_in_float32_under_autocast():
+    model = build_classifier("resnet18", 2, in_channels=1, width=8).eval()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x)
+        feats = model.embed(x)
+    assert feats.dtype == torch.bfloat16 and logits.dtype == torch.float32
+    with torch.inference_mode():
+        np.testing.assert_allclose(logits.numpy(), model.fc(feats.float()).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_amp_resolution(monkeypatch):
+    from ganaug import runtime
+
+    assert runtime.resolve_amp("none", "cpu") == "none"
+    assert runtime.resolve_amp("bf16", "cpu") == "bf16"
+    assert runtime.resolve_amp("fp16", "cpu") == "none"  # fp16 autocast is CUDA-only
+    with pytest.raises(ValueError, match="amp must be one of"):
+        runtime.resolve_amp("fp8", "cpu")
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    assert runtime.resolve_amp("auto", "cpu") == "bf16"
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+    assert runtime.resolve_amp("auto", "cpu") == "none"
+    a = torch.ones(2, 2)
+    with runtime.autocast(torch.device("cpu"), "bf16"):
+        assert (a @ a).dtype == torch.bfloat16
+    with runtime.autocast(torch.device("cpu"), "none"):
+        assert (a @ a).dtype == torch.float32
+    # what this machine says matches its CPU flags (Linux)
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if "flags" in flags:
+        monkeypatch.undo()
+        assert runtime.native_bf16("cpu") == ("avx512_bf16" in flags or "amx_tile" in flags)
+
+
 def test_is_better_ties_and_nan():
     a = {"val_auc": 0.8, "val_acc": 0.7, "val_loss": 0.5}
     assert _is_better("auc", a, None)
@@ -315,6 +372,8 @@ def test_train_config_errors(breast):
         train_classifier(x, y, None, None, 2, {**CFG, "arch": "vgg"}, "cpu", 0, progress=False)
     with pytest.raises(ValueError, match="labels must be in"):
         train_classifier(x, y + 5, None, None, 2, CFG, "cpu", 0, progress=False)
+    with pytest.raises(ValueError, match="classifier amp must be one of"):
+        train_classifier(x, y, None, None, 2, {**CFG, "amp": "float8"}, "cpu", 0, progress=False)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -25,6 +25,61 @@ def resolve_device(spec: str = "auto"):
     return torch.device(spec)
 
 
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+def native_bf16(device) -> bool:
+    """Whether ``device`` does bfloat16 matrix work in hardware.
+
+    CUDA: ``torch.cuda.is_bf16_supported`` without emulation (Ampere and newer).
+    CPU: an x86 CPU with AVX512-BF16 or AMX tiles (oneDNN's native bf16 kernels);
+    elsewhere bf16 convolutions are emulated and no faster than float32.
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # older torch: no including_emulation argument
+            return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+    return False
+
+
+def resolve_amp(amp: str, device) -> str:
+    """The mixed precision a job uses: ``amp`` ('auto' | 'none' | 'bf16' | 'fp16') on ``device``.
+
+    'auto' is 'bf16' where :func:`native_bf16` holds and 'none' elsewhere;
+    'fp16' needs CUDA and is 'none' (float32) on other devices.
+    """
+    import torch
+
+    device = torch.device(device)
+    amp = str(amp)
+    if amp == "auto":
+        return "bf16" if native_bf16(device) else "none"
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp must be one of auto, {', '.join(AMP_MODES)}; got {amp!r}")
+    if amp == "fp16" and device.type != "cuda":
+        return "none"
+    return amp
+
+
+def autocast(device, amp: str):
+    """Autocast context for a resolved ``amp`` mode (a no-op for 'none' and devices without autocast)."""
+    from contextlib import nullcontext
+
+    import torch
+
+    device = torch.device(device)
+    if amp == "none" or device.type not in ("cuda", "cpu") or (amp == "fp16" and device.type != "cuda"):
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) RNGs."""
     import torch

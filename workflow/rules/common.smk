@@ -106,7 +106,7 @@ def synthetic_input(wildcards):
 
 
 CLASSIFIER_SETTINGS = canonical(
-    {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")}
+    {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay", "amp")}
 )
 # The domain classifier (domain FID, classifier score): the experiment's classifier, its own epochs and seed.
 DOMAIN_SETTINGS = canonical(dict(CLASSIFIER_SETTINGS, epochs=config["metrics"]["domain"]["epochs"]))

@@ -14,7 +14,7 @@ def main(sm):
     from ganaug.data import load_prepared
     from ganaug.io import load_npz, save_dataframe, save_npz, write_json
     from ganaug.metrics.domain import real_reference, save_domain_classifier
-    from ganaug.runtime import resolve_device, seed_everything, set_threads
+    from ganaug.runtime import resolve_amp, resolve_device, seed_everything, set_threads
 
     settings, seed = dict(sm.params.settings), int(sm.params.seed)
     real = load_npz(sm.input.real_train, required=("images", "labels", "classes"))
@@ -32,7 +32,7 @@ def main(sm):
     model, history = train_classifier(
         real["images"], real["labels"].astype("int64"), val_x, val_y, len(classes), settings, device, seed, progress=True
     )
-    probs = predict_proba(model, test_x, device)
+    probs = predict_proba(model, test_x, device, amp=settings["amp"])
     metrics, _ = evaluate(probs, test_y, classes, sm.params.positive_class)
     fid = dict(sm.params.fid)
     arrays, summary = real_reference(
@@ -49,6 +49,7 @@ def main(sm):
         "n_train": int(len(real["images"])),
         "epochs": int(settings["epochs"]),
         "seed": seed,
+        "amp": resolve_amp(settings["amp"], device),
         "selected_epoch": int(history.loc[history["selected"], "epoch"].iloc[0]),
         "test_auc": float(metrics["auc"]),
         "test_balanced_accuracy": float(metrics["balanced_accuracy"]),

@@ -19,7 +19,7 @@ def main(sm):
     from ganaug.config import NO_MIXING
     from ganaug.data import load_prepared
     from ganaug.io import load_npz, save_dataframe, write_json
-    from ganaug.runtime import resolve_device, seed_everything, set_threads
+    from ganaug.runtime import resolve_amp, resolve_device, seed_everything, set_threads
     from ganaug.stats import bootstrap_auc_ci
 
     wc = sm.wildcards
@@ -63,7 +63,7 @@ def main(sm):
         f"baseline options {options}, device {device}"
     )
     model, history = train_classifier(x, y, val_x, val_y, len(classes), settings, device, seed, progress=True, **options)
-    probs = predict_proba(model, test_x, device)
+    probs = predict_proba(model, test_x, device, amp=settings["amp"])
     metrics, confusion = evaluate(probs, test_y, classes, sm.params.positive_class)
     boot = dict(sm.params.bootstrap)
     pos = classes.index(sm.params.positive_class) if len(classes) == 2 else None
@@ -89,6 +89,8 @@ def main(sm):
         "auc_ci_level": float(boot["level"]),
         "auc_ci_bootstrap_n": int(boot["n"]),
         "selected_epoch": int(history.loc[history["selected"], "epoch"].iloc[0]),
+        "amp": resolve_amp(settings["amp"], device),
+        "device": str(device),
         "confusion": np.asarray(confusion).tolist(),
         "classes": classes,
     }

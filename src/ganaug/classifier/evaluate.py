@@ -30,6 +30,7 @@ from sklearn.metrics import (
 )
 
 from ganaug.io import PathLike, save_figure
+from ganaug.runtime import autocast, resolve_amp
 
 __all__ = [
     "images_to_tensor",
@@ -67,10 +68,15 @@ def scale_images(xb: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_logits(model: torch.nn.Module, xt: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Logits for a uint8 NCHW tensor already on the model's device (model put in eval mode)."""
+def predict_logits(model: torch.nn.Module, xt: torch.Tensor, batch_size: int = 256, amp: str = "none") -> torch.Tensor:
+    """Float32 logits for a uint8 NCHW tensor already on the model's device (model put in eval mode).
+
+    ``amp``: a resolved mixed-precision mode (see :func:`ganaug.runtime.resolve_amp`)
+    under which the network body runs; the logits are float32 either way.
+    """
     model.eval()
-    out = [model(scale_images(xt[i : i + batch_size])) for i in range(0, len(xt), batch_size)]
+    with autocast(xt.device, amp):
+        out = [model(scale_images(xt[i : i + batch_size])).float() for i in range(0, len(xt), batch_size)]
     if not out:
         raise ValueError("no images to predict")
     return torch.cat(out)
@@ -81,12 +87,17 @@ def predict_proba(
     x: np.ndarray,
     device: torch.device | str,
     batch_size: int = 256,
+    amp: str = "none",
 ) -> np.ndarray:
-    """Softmax class probabilities ``(N, K)`` (float64) for uint8 images ``(N, H, W, C)``."""
+    """Softmax class probabilities ``(N, K)`` (float64) for uint8 images ``(N, H, W, C)``.
+
+    ``amp`` ('none', 'auto', 'bf16', 'fp16'): the classifier setting the model was
+    trained with, so that test images are scored as the validation images were.
+    """
     device = torch.device(device)
     model.to(device)
     xt = images_to_tensor(x, device)
-    logits = predict_logits(model, xt, batch_size=batch_size)
+    logits = predict_logits(model, xt, batch_size=batch_size, amp=resolve_amp(amp, device))
     return torch.softmax(logits.double(), dim=1).cpu().numpy()
 
 

@@ -121,7 +121,11 @@ class SmallResNet(nn.Module):
         return torch.flatten(self.pool(x), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.embed(x))
+        # The head runs in float32 even under autocast, so logits (and the AUC ranks
+        # made from them) keep float32 resolution when the body runs in bf16/fp16.
+        features = self.embed(x)
+        with torch.autocast(features.device.type, enabled=False):
+            return self.fc(features.float())
 
 
 def resnet18_small(num_classes: int, in_channels: int, width: int = 64) -> SmallResNet:

@@ -63,6 +63,7 @@ import torch
 from tqdm import tqdm
 
 from ganaug.io import save_dataframe, save_image, torch_load, torch_save, write_json
+from ganaug.runtime import autocast
 
 from .augment import check_policy, diff_augment
 from .generate import to_uint8
@@ -195,13 +196,6 @@ def fingerprint(cfg: dict, mode: str, seed: int, images: np.ndarray, labels: np.
     h.update(np.ascontiguousarray(images).tobytes())
     h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
     return h.hexdigest()
-
-
-def _autocast(device: torch.device, amp: str):
-    """Mixed precision: bf16 on CUDA and on CPU (oneDNN bf16 kernels), fp16 on CUDA only."""
-    if amp == "none" or (amp == "fp16" and device.type != "cuda") or device.type not in ("cuda", "cpu"):
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def pretrain_bagan(G, D, data, label_t, cfg, device, seed, memory_format, log=print) -> dict:
@@ -442,7 +436,7 @@ def train_gan(
         torch_save(state_path, full_state(step))
 
     d_params = list(D.parameters())
-    autocast = _autocast(device, cfg["amp"])
+    amp_ctx = autocast(device, cfg["amp"])
     desc = f"{model} {mode}" + (f" {meta.get('class_name')}" if not conditional else "")
     bar = tqdm(total=steps, initial=start_step, disable=not progress, file=sys.stderr, desc=desc, unit="step")
     start = time.perf_counter()
@@ -461,12 +455,12 @@ def train_gan(
                 else:
                     fake_labels = real_labels
                 last = k == n_critic - 1
-                with autocast, (nullcontext() if last else torch.no_grad()):
+                with amp_ctx, (nullcontext() if last else torch.no_grad()):
                     fake = G(z, fake_labels)  # the last critic step's fake batch also trains G
 
                 # (1) update D on a real and a fake batch
                 opt_d.zero_grad(set_to_none=True)
-                with autocast:
+                with amp_ctx:
                     loss_d, d_real, d_fake = loss_fn.d_loss(D_seen, real, real_labels, fake.detach(), fake_labels)
                 scaler_d.scale(loss_d).backward()
                 scaler_d.step(opt_d)
@@ -476,7 +470,7 @@ def train_gan(
             for p in d_params:
                 p.requires_grad_(False)
             opt_g.zero_grad(set_to_none=True)
-            with autocast:
+            with amp_ctx:
                 loss_g = loss_fn.g_loss(D_seen, fake, fake_labels)
             scaler_g.scale(loss_g).backward()
             scaler_g.step(opt_g)
