@@ -16,6 +16,11 @@ Prints medians, min-max and the ratio of medians (images/s ganaug / reference).
 
     python benchmarks/gan_step.py                       # 32 and 64 px
     python benchmarks/gan_step.py --res 32 --repeats 5
+
+On a machine with CUDA both loops run on the GPU (``--device auto``, the default): the
+reference moves each batch from the CPU to the GPU as the example's DataLoader loop does,
+ganaug keeps its (small, uint8) training set on the GPU. GPU steps are short, so use more
+of them there (``--steps 300 --warmup 30``); ``--amp fp16`` is CUDA-only.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import benchlib  # noqa: F401 - puts src/ and tests/ on sys.path
 
 GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}
 
@@ -77,11 +82,12 @@ class RefDiscriminator(nn.Module):
         return self.main(input).view(-1, 1).squeeze(1)
 
 
-def reference_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int) -> float:
+def reference_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int,
+                  device=None) -> float:
     """Seconds per step of the example's loop (after ``warmup`` steps)."""
     torch.manual_seed(0)
-    device = torch.device("cpu")
-    netG, netD = RefGenerator(nz, ngf, 1, res), RefDiscriminator(ngf, 1, res)
+    device = torch.device(device or "cpu")
+    netG, netD = RefGenerator(nz, ngf, 1, res).to(device), RefDiscriminator(ngf, 1, res).to(device)
     netG.apply(weights_init)
     netD.apply(weights_init)
     criterion = nn.BCELoss()
@@ -122,11 +128,12 @@ def reference_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, w
         D_G_z2 = output.mean().item()
         optimizerG.step()
         _ = (errD.item(), errG.item(), D_x, D_G_z1, D_G_z2)
+    benchlib.sync(device)
     return (time.perf_counter() - start) / steps
 
 
 def ganaug_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int,
-               amp: str = "none") -> float:
+               amp: str = "none", device=None) -> float:
     """Seconds per step of ganaug.gan.train_gan (timed from its losses' own step after ``warmup``)."""
     from ganaug.gan import train_gan
 
@@ -136,10 +143,12 @@ def ganaug_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warm
     with tempfile.TemporaryDirectory() as tmp:
         # time the whole loop with the warmup run separately: two calls, the difference is `steps` steps
         t0 = time.perf_counter()
-        train_gan(images, labels, 1, {**cfg, "steps": warmup, "sample_every": warmup}, Path(tmp) / "w", "cpu", 0,
+        train_gan(images, labels, 1, {**cfg, "steps": warmup, "sample_every": warmup}, Path(tmp) / "w", device, 0,
                   "per_class", ["x"], progress=False)  # fmt: skip
+        benchlib.sync(device)
         t1 = time.perf_counter()
-        train_gan(images, labels, 1, cfg, Path(tmp) / "f", "cpu", 0, "per_class", ["x"], progress=False)
+        train_gan(images, labels, 1, cfg, Path(tmp) / "f", device, 0, "per_class", ["x"], progress=False)
+        benchlib.sync(device)
         t2 = time.perf_counter()
     return ((t2 - t1) - (t1 - t0)) / steps
 
@@ -154,13 +163,19 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--amp", default="none", choices=["none", "bf16"], help="ganaug's amp setting (the reference stays float32)")
+    ap.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
+                    help="ganaug's amp setting (the reference stays float32)")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
     args = ap.parse_args()
 
     from helpers import load_xrays
 
+    from ganaug.runtime import resolve_device
+
+    device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, ngf=ndf={args.ngf}, "
+    print(f"{benchlib.device_name() if device.type == 'cuda' else 'CPU'}: "
+          f"torch {torch.__version__}, {args.threads} threads, batch {args.batch}, ngf=ndf={args.ngf}, "
           f"{args.steps} timed steps after {args.warmup}, {args.repeats} alternating repeats, ganaug amp {args.amp}",
           file=sys.stderr)  # fmt: skip
     print("| res | reference ms/step (median, min-max) | ganaug ms/step (median, min-max) | speed-up (median ratio) |")
@@ -169,12 +184,13 @@ def main() -> None:
         images = load_xrays("train", "NORMAL", 256, res)
         ref, ours = [], []
         for _ in range(args.repeats):
-            ref.append(1000 * reference_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps))
-            ours.append(1000 * ganaug_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, args.amp))
-            print(f"{res} px: reference {ref[-1]:.0f} ms, ganaug {ours[-1]:.0f} ms", file=sys.stderr)
+            ref.append(1000 * reference_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, device))
+            ours.append(1000 * ganaug_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, args.amp,
+                                          device))  # fmt: skip
+            print(f"{res} px: reference {ref[-1]:.1f} ms, ganaug {ours[-1]:.1f} ms", file=sys.stderr)
         r, o = statistics.median(ref), statistics.median(ours)
-        print(f"| {res} | {r:.0f} ({min(ref):.0f}-{max(ref):.0f}) | {o:.0f} ({min(ours):.0f}-{max(ours):.0f}) | "
-              f"{r / o:.2f}x |")  # fmt: skip
+        f = "{:.1f}" if max(ref + ours) < 100 else "{:.0f}"  # GPU steps take a few ms
+        print(f"| {res} | {benchlib.mmm(ref, f)} | {benchlib.mmm(ours, f)} | {r / o:.2f}x |")
 
 
 if __name__ == "__main__":

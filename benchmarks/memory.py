@@ -8,7 +8,7 @@ from ``os.wait4`` (``ru_maxrss``). Settings:
 
 * ``default``: config.yaml at 64 px (``experiment.resolution: 64``): DCGAN ngf = ndf = 32,
   batch 64, conditional (150 NORMAL + 600 PNEUMONIA images); FID batch 50;
-  ResNet-18 width 32, batch 64, eval batch 512, 750 training images;
+  ResNet-18 width 32, batch 64, eval batch 512, 750 training images, ``amp: auto`` (``--clf-amp``);
 * ``paper``: config/paper_gpu.yaml (64 px): DCGAN ngf = ndf = 64, batch 64, conditional
   (300 + 2000 images); FID batch 100; ResNet-18 width 64, batch 128.
 
@@ -110,9 +110,10 @@ def child_train_classifier(args, s):
     x, y = x[keep], y[keep]
     t = load_npz(args.test)
     tx, ty = t["images"], t["labels"].astype(np.int64)
-    cfg = dict(arch="resnet18", width=s["width"], epochs=1, batch_size=s["clf_batch"], lr=1e-3, weight_decay=1e-4)
+    cfg = dict(arch="resnet18", width=s["width"], epochs=1, batch_size=s["clf_batch"], lr=1e-3, weight_decay=1e-4,
+               amp=args.clf_amp)  # fmt: skip
     model, _ = train_classifier(x, y, tx, ty, 2, cfg, args.device, 0, progress=False)
-    probs = predict_proba(model, tx, args.device)
+    probs = predict_proba(model, tx, args.device, amp=args.clf_amp)
     metrics, confusion = evaluate(probs, ty, CLASSES, "PNEUMONIA")
     bootstrap_auc_ci(probs, ty, n_boot=1000, level=0.95, seed=0, positive_index=1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -144,7 +145,7 @@ def measure_rss(job: str, settings: str, data: Path, test: Path, args) -> dict:
     """Run the child, reap it with os.wait4 to get its own peak RSS (ru_maxrss, KiB on Linux)."""
     cmd = [sys.executable, __file__, "--child", job, "--settings", settings, "--data", str(data), "--test", str(test),
            "--device", args.device, "--gan-steps", str(args.gan_steps), "--fid-n", str(args.fid_n),
-           "--clf-batches", str(args.clf_batches)]  # fmt: skip
+           "--clf-batches", str(args.clf_batches), "--clf-amp", args.clf_amp]  # fmt: skip
     with tempfile.TemporaryFile("w+") as fout, tempfile.TemporaryFile("w+") as ferr:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=fout, stderr=ferr, text=True)
@@ -191,6 +192,8 @@ def main() -> None:
     ap.add_argument("--gan-steps", type=int, default=10)
     ap.add_argument("--fid-n", type=int, default=200, help="images per side (default 200 = 2 batches at batch 100)")
     ap.add_argument("--clf-batches", type=int, default=4)
+    ap.add_argument("--clf-amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
+                    help="classifier.amp (default auto, as config.yaml)")
     ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     ap.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
