@@ -225,6 +225,7 @@ def train_classifier(
     amp = resolve_amp(opts["amp"], device)
     if amp != opts["amp"]:
         log.info("amp: %s resolves to %s on %s", opts["amp"], amp, device)
+    amp_ctx = autocast(device, amp)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
 
     rows: list[dict[str, Any]] = []
@@ -251,7 +252,7 @@ def train_classifier(
             xb = scale_images(xtr[idx]).contiguous(memory_format=memory_format)
             if augment is not None:
                 xb = augment(xb, gen).contiguous(memory_format=memory_format)
-            with autocast(device, amp):
+            with amp_ctx:
                 logits = model(xb)
             loss = F.cross_entropy(logits.float(), ytr[idx], weight=weight)
             optimizer.zero_grad(set_to_none=True)

@@ -63,7 +63,7 @@ import torch
 from tqdm import tqdm
 
 from ganaug.io import save_dataframe, save_image, torch_load, torch_save, write_json
-from ganaug.runtime import autocast
+from ganaug.runtime import AMP_MODES, autocast
 
 from .augment import check_policy, diff_augment
 from .generate import to_uint8
@@ -179,8 +179,8 @@ def resolve_settings(cfg: dict) -> dict:
         raise ValueError(f"GAN setting ema (decay) must be in [0, 1), got {cfg['ema']!r}")
     if not 0.0 <= float(cfg["label_smoothing"]) < 0.5:
         raise ValueError(f"GAN setting label_smoothing must be in [0, 0.5), got {cfg['label_smoothing']!r}")
-    if cfg["amp"] not in ("none", "bf16", "fp16"):
-        raise ValueError(f"GAN setting amp must be none, bf16 or fp16, got {cfg['amp']!r}")
+    if cfg["amp"] not in AMP_MODES:
+        raise ValueError(f"GAN setting amp must be one of {', '.join(AMP_MODES)}; got {cfg['amp']!r}")
     if cfg["fake_labels"] not in ("real", "uniform"):
         raise ValueError(f"GAN setting fake_labels must be 'real' or 'uniform', got {cfg['fake_labels']!r}")
     cfg["diffaugment"] = list(check_policy(cfg["diffaugment"]))
