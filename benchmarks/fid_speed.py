@@ -12,7 +12,8 @@ offline mapping, :func:`ganaug.metrics.inception.build_pytorch_fid_inception`):
   ``calculate_frechet_distance`` (scipy ``sqrtm`` of a 2048 x 2048 matrix).
 * **ganaug**: the uint8 arrays read from an npz (as every pipeline job reads the
   cached ``results/data/...npz``) -> :func:`ganaug.metrics.extract_features`
-  (batch 50, ``inference_mode``, channels_last) -> mean / covariance ->
+  (batch 50, ``inference_mode``, channels_last, batch norms folded into the
+  convolutions) -> mean / covariance ->
   :func:`ganaug.metrics.fid.fid_from_stats_and_features` (the exact low-rank form:
   an N x N eigenproblem instead of the 2048 x 2048 ``sqrtm``).
 
@@ -100,7 +101,7 @@ def breakdown(files, images, ref_model, batch, device, repeats):
             ref_model(x_ref)
         benchlib.sync(device)
 
-    def net_ours():  # ganaug: channels_last, inference_mode
+    def net_ours():  # ganaug: batch norms folded, channels_last, inference_mode
         with torch.inference_mode():
             ours(x_cl)
         benchlib.sync(device)
@@ -118,7 +119,7 @@ def breakdown(files, images, ref_model, batch, device, repeats):
         "bilinear resize to 299 alone": resize,
         "network, contiguous NCHW, no_grad (pytorch-fid)": net_ref,
         "network, channels_last, no_grad": net_ref_cl,
-        "network, channels_last, inference_mode (ganaug)": net_ours,
+        "network, batch norms folded, channels_last, inference_mode (ganaug)": net_ours,
     }
     for f in stages.values():
         f()  # warm-up
@@ -276,7 +277,7 @@ def main() -> None:
     print("| pipeline | images/s, median (min-max) |")
     print("|---|---|")
     print(f"| pytorch-fid (PNG files, ImagePathDataset, contiguous NCHW, no_grad) | {mmm(rate['pytorch-fid'])} |")
-    print(f"| ganaug (npz -> uint8, channels_last, inference_mode) | {mmm(rate['ganaug'])} |")
+    print(f"| ganaug (npz -> uint8, batch norms folded, channels_last, inference_mode) | {mmm(rate['ganaug'])} |")
     print(f"| **ratio ganaug / pytorch-fid** (goal >= 1.5x) | **{ratio:.2f}x** {'PASS' if ratio >= 1.5 else 'FAIL'} |")
     mu_diff = max(np.abs(ma - mu1).max(), np.abs(mb - mu2).max())
     print("\n| Fréchet distance | FID | time |")

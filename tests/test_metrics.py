@@ -109,6 +109,37 @@ def test_build_never_touches_the_network(monkeypatch):
     assert not any(p.requires_grad for p in model.parameters())
 
 
+def test_fold_batchnorm_keeps_the_function():
+    """conv (with and without bias) -> batch norm with running statistics, folded into one
+    conv: the same outputs to float32 rounding; the FID extractor folds all 94; a batch norm
+    in training mode is refused."""
+    from torchvision.models.inception import BasicConv2d
+
+    g = torch.Generator().manual_seed(0)
+    block = BasicConv2d(3, 8, kernel_size=3, padding=1)
+    plain = torch.nn.Module()
+    plain.conv, plain.bn = torch.nn.Conv2d(8, 4, 1, bias=True), torch.nn.BatchNorm2d(4, eps=1e-5)
+    for bn in (block.bn, plain.bn):
+        with torch.no_grad():
+            bn.running_mean.copy_(torch.randn(bn.num_features, generator=g))
+            bn.running_var.copy_(torch.rand(bn.num_features, generator=g) + 0.1)
+            bn.weight.copy_(torch.rand(bn.num_features, generator=g) + 0.5)
+            bn.bias.copy_(torch.randn(bn.num_features, generator=g))
+    x = torch.randn(2, 3, 9, 9, generator=g)
+    with torch.no_grad():
+        block.eval(), plain.eval()
+        ref = plain.bn(plain.conv(block(x)))
+        assert inc.fold_batchnorm(block) == 1 and inc.fold_batchnorm(plain) == 1
+        assert isinstance(block.bn, torch.nn.Identity) and block.conv.bias is not None
+        torch.testing.assert_close(plain.bn(plain.conv(block(x))), ref, rtol=1e-5, atol=1e-5)
+    train_mode = BasicConv2d(3, 4, kernel_size=1)
+    with pytest.raises(ValueError, match="eval mode"):
+        inc.fold_batchnorm(train_mode)
+    extractor = feat_mod.get_model("cpu")
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in extractor.modules()) == 0
+    assert sum(isinstance(m, BasicConv2d) for m in extractor.modules()) == inc.N_CONVS
+
+
 def test_mapped_model_matches_torchscript():
     """pytorch-fid's InceptionV3 with the mapped weights == fid-helper's TorchScript on random input.
 

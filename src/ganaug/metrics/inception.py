@@ -29,9 +29,13 @@ state dict is then loaded, strictly, into pytorch-fid's own ``InceptionV3``
 matches TF's), so the network *and* its preprocessing are pytorch-fid's code: a
 bilinear resize to 299x299 (``align_corners=False``) and ``2x - 1``.
 
-``tests/test_metrics.py`` checks the result against the TorchScript itself
-(pool3 features agree to ~1e-6 on random input) and ``tests/test_fid_parity.py``
-checks ganaug's FID against pytorch-fid's file-based pipeline.
+The extractor the metrics use (:func:`build_fid_inception`) then folds each batch
+norm into its convolution (:func:`fold_batchnorm`: the same function up to float32
+rounding, 1.13x faster on the CPU) and stores the network channels_last.
+``tests/test_metrics.py`` checks that extractor against the TorchScript itself
+(pool3 features agree to ~1e-5 at a feature scale of ~5 on random input) and
+``tests/test_fid_parity.py`` checks ganaug's FID against pytorch-fid's file-based
+pipeline (unfolded, contiguous): 102.050208 vs 102.050216 on 200 vs 200 X-rays.
 
 The mapping takes well under a second (the TorchScript loads in ~0.2 s), so it is
 rebuilt once per process and kept in memory; nothing is written to disk.
@@ -218,8 +222,46 @@ class FIDInceptionFeatures(nn.Module):
         return self.inception(x)[0].flatten(1)
 
 
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every inference-mode ``BasicConv2d``'s batch norm into its convolution, in place.
+
+    ``relu(bn(conv(x)))`` with running statistics is ``relu(conv'(x))`` for the
+    convolution with weight ``w * g / sqrt(var + eps)`` and bias
+    ``beta - mean * g / sqrt(var + eps)`` (computed in float64, stored in the
+    conv's dtype); the batch norm becomes an identity. The same function up to
+    float32 rounding (pool3 features move by ~1e-5 at a scale of ~10), without
+    the per-layer batch-norm pass. Returns how many were folded.
+    """
+    folded = 0
+    for module in model.modules():
+        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+        if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+            continue
+        if bn.training or not bn.track_running_stats:
+            raise ValueError("fold_batchnorm needs batch norms in eval mode with running statistics")
+        scale = bn.running_var.double().add(bn.eps).rsqrt()
+        if bn.weight is not None:
+            scale = scale * bn.weight.double()
+        shift = (bn.bias.double() if bn.bias is not None else 0.0) - bn.running_mean.double() * scale
+        if conv.bias is not None:
+            shift = shift + conv.bias.double() * scale
+        fused = nn.Conv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+            dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode,
+        ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+        fused.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype))
+        fused.bias.copy_(shift.to(conv.weight.dtype))
+        module.conv, module.bn = fused, nn.Identity()
+        folded += 1
+    return folded
+
+
 def build_fid_inception(device: str | torch.device = "cpu") -> FIDInceptionFeatures:
-    """The FID feature extractor in eval mode on ``device`` (channels_last memory format)."""
-    model = FIDInceptionFeatures(build_pytorch_fid_inception((3,), True, True, device))
+    """The FID feature extractor in eval mode on ``device``: pytorch-fid's network with its
+    batch norms folded into the convolutions (:func:`fold_batchnorm`), channels_last."""
+    model = FIDInceptionFeatures(build_pytorch_fid_inception((3,), True, True, device)).eval()
+    if fold_batchnorm(model) != N_CONVS:
+        raise RuntimeError(f"expected to fold {N_CONVS} batch norms into the FID Inception's convolutions")
     model = model.to(device=device, memory_format=torch.channels_last)
     return model.eval().requires_grad_(False)
