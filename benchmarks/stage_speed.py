@@ -49,16 +49,11 @@ CLASSES = ["NORMAL", "PNEUMONIA"]
 
 def merged_config(scale: str) -> dict:
     """config.yaml with config/chest_xray.yaml (and for ``paper`` config/paper_gpu.yaml) merged over it."""
-
-    def merge(a: dict, b: dict) -> dict:
-        out = dict(a)
-        for k, v in b.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
+    from helpers import deep_update
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     for name in ["chest_xray.yaml"] + (["paper_gpu.yaml"] if scale == "paper" else []):
-        cfg = merge(cfg, yaml.safe_load((REPO / "config" / name).read_text()))
+        deep_update(cfg, yaml.safe_load((REPO / "config" / name).read_text()))
     return cfg
 
 
@@ -126,7 +121,7 @@ def main() -> None:
     modes = args.amp or (["none", "bf16", "fp16"] if device.type == "cuda" else ["none", "bf16"])
     res = int(config["experiment"]["resolution"])
     n_train = {c: int(config["experiment"]["subsample"]["max_per_class"][c]) for c in CLASSES}
-    gan_cfg = {k: v for k, v in config["gan_defaults"].items()}
+    gan_cfg = dict(config["gan_defaults"])
     if args.gan_steps:
         gan_cfg.update(steps=args.gan_steps, sample_every=max(1, args.gan_steps // 3))
     clf_cfg = {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")}
@@ -140,9 +135,9 @@ def main() -> None:
     sets = load_sets(res, n_train)
     normal = sets[0][0][sets[0][1] == 0]
 
+    small = tuple((x[::8], y[::8]) for x, y in sets)  # every 8th image of each split, for the warm-up
     for amp in modes:  # untimed warm-up of every mode (allocator, oneDNN/cuDNN kernel choice, CUDA context)
         gan_job(normal[:64], {**gan_cfg, "steps": 5, "sample_every": 5}, device, amp)
-        small = ((sets[0][0][::8], sets[0][1][::8]), (sets[1][0][::8], sets[1][1][::8]), (sets[2][0][::8], sets[2][1][::8]))
         classifier_job(small, {**clf_cfg, "epochs": 1}, device, amp)
     times: dict[tuple[str, str], list[float]] = {}
     peak: dict[tuple[str, str], float] = {}

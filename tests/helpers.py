@@ -34,6 +34,17 @@ def load_xrays(split: str, cls: str, n: int, res: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- workflow runs
 
 
+def deep_update(base: dict, over: dict) -> dict:
+    """Merge ``over`` into ``base`` in place, key by key in nested dicts (as Snakemake merges
+    ``--configfile`` files over config.yaml); returns ``base``."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
 def tiny_config() -> dict:
     """config/tiny.yaml with the chest X-ray path made absolute (the runs happen in temp dirs)."""
     cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

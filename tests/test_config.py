@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers import deep_update
+
 from ganaug.config import (
     ConfigError,
     apply_replaced_mappings,
@@ -22,15 +24,6 @@ from ganaug.config import (
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
-
-
-def deep_update(base: dict, over: dict) -> dict:
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            deep_update(base[k], v)
-        else:
-            base[k] = v
-    return base
 
 
 def load(*names: str) -> dict:

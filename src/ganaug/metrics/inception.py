@@ -230,7 +230,7 @@ def fold_batchnorm(model: nn.Module) -> int:
     convolution with weight ``w * g / sqrt(var + eps)`` and bias
     ``beta - mean * g / sqrt(var + eps)`` (computed in float64, stored in the
     conv's dtype); the batch norm becomes an identity. The same function up to
-    float32 rounding (pool3 features move by ~1e-5 at a scale of ~10), without
+    float32 rounding (pool3 features move by ~1e-5 at a feature scale of ~5), without
     the per-layer batch-norm pass. Returns how many were folded.
     """
     folded = 0
