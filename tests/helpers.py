@@ -16,6 +16,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 CHEST = SHARED_DATA / "chest_xray"
+#: the config schema, as the workflow passes it to ganaug.config.validate_config
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_xrays(split: str, cls: str, n: int, res: int) -> np.ndarray:

@@ -7,12 +7,10 @@ Real chest X-rays from ../shared/data (a missing folder fails, never skips). Abo
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
 import ganaug.classifier.train as train_mod
 from ganaug.classifier import (
@@ -27,8 +25,9 @@ from ganaug.classifier import (
 )
 from ganaug.classifier.evaluate import scale_images
 from ganaug.classifier.train import balanced_indices, milestone_epochs
-from ganaug.config import CLASSIFIER_BASELINES, MIXING_STRATEGIES, SCHEMA_PATH
-from helpers import load_xrays
+from ganaug.config import load_schema
+from ganaug.names import CLASSIFIER_BASELINES, MIXING_STRATEGIES
+from helpers import SCHEMA, load_xrays
 
 N_NORMAL, N_PNEU = 45, 135  # the imbalance of the default experiment (1 : 3)
 
@@ -55,8 +54,7 @@ def xrays():
 
 
 def test_registries_match_config_and_schema():
-    schema = yaml.safe_load(Path(SCHEMA_PATH).read_text())
-    defs = schema["definitions"]
+    defs = load_schema(SCHEMA)["definitions"]
     assert tuple(BASELINES) == CLASSIFIER_BASELINES == tuple(defs["classifier_baseline"]["enum"])
     assert tuple(STRATEGIES) == MIXING_STRATEGIES == tuple(defs["mixing_strategy"]["enum"])
 

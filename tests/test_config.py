@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import deep_update
+from helpers import SCHEMA, deep_update
 
 from ganaug.config import (
     ConfigError,
@@ -43,7 +43,7 @@ def base() -> dict:
 
 @pytest.mark.parametrize("names", [(), ("chest_xray.yaml",), ("tiny.yaml",), ("chest_xray.yaml", "paper_gpu.yaml")])
 def test_shipped_configs_validate(names):
-    cfg = validate_config(load(*names))
+    cfg = validate_config(load(*names), SCHEMA)
     assert cfg["metrics"]["fid"]["n"] >= 2
     assert cfg["device"] == "auto"
 
@@ -52,7 +52,7 @@ def test_defaults_are_filled():
     cfg = load()
     del cfg["metrics"]
     del cfg["threads"]
-    validate_config(cfg)
+    validate_config(cfg, SCHEMA)
     assert cfg["metrics"]["fid"]["n"] == 250
     assert cfg["threads"]["train_gan"] == 2
     assert cfg["experiment"]["on_bad_image"] == "error"
@@ -83,24 +83,24 @@ def test_bad_values_fail_with_one_line(base, path, value, match):
         node = node[key]
     node[path[-1]] = value
     with pytest.raises(ConfigError, match=match) as info:
-        validate_config(cfg)
+        validate_config(cfg, SCHEMA)
     assert "\n" not in str(info.value)
 
 
 def test_unknown_key_is_named(base):
     base["classifier"]["epochz"] = 3
     with pytest.raises(ConfigError, match=r"config key classifier: .*'epochz'"):
-        validate_config(base)
+        validate_config(base, SCHEMA)
 
 
 def test_fid_n_must_not_exceed_generated(base):
     base["metrics"]["fid"]["n"] = base["generate"]["n_per_class"] + 1
     with pytest.raises(ConfigError, match=r"metrics\.fid\.n"):
-        validate_config(base)
+        validate_config(base, SCHEMA)
 
 
 def test_sweep_cells(base):
-    cfg = validate_config(base)
+    cfg = validate_config(base, SCHEMA)
     cells = classifier_cells(cfg)
     c = cfg["classifier"]
     seeds = c["seeds"]
@@ -126,7 +126,7 @@ def test_sweep_cells_cross_product_and_extra_cells(base):
         extra_cells=[{"fraction": 1.0, "strategy": "balance"}, {"fraction": 0.0, "n_real": 20, "baseline": "weighted_loss"},
                      {"fraction": 0.5, "source": "dcgan"}],  # the last one is already in the cross product
     )
-    cells = classifier_cells(validate_config(base))
+    cells = classifier_cells(validate_config(base, SCHEMA))
     gans = list(base["gans"])
     assert len(set(cells)) == len(cells)
     # f = 0: baselines ∪ gan_baselines (3) x n_real (2), never per GAN or strategy; + 1 extra real-only cell
@@ -152,7 +152,7 @@ def test_sweep_cells_cross_product_and_extra_cells(base):
 def test_extra_cell_errors(base, extra, match):
     base["classifier"]["extra_cells"] = [extra]
     with pytest.raises(ConfigError, match=match):
-        classifier_cells(validate_config(base))
+        classifier_cells(validate_config(base, SCHEMA))
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_extra_cell_errors(base, extra, match):
 def test_classifier_sweep_keys_validated(base, key, value, match):
     base["classifier"][key] = value
     with pytest.raises(ConfigError, match=match):
-        validate_config(base)
+        validate_config(base, SCHEMA)
 
 
 def test_override_replaces_gan_cells_and_class_caps(tmp_path):
@@ -186,12 +186,12 @@ def test_override_replaces_gan_cells_and_class_caps(tmp_path):
     cfg = deep_update(load(), copy.deepcopy(override))  # what Snakemake's merge gives
     assert set(cfg["gans"]) == {"dcgan", "cdcgan", "wgan_like"}
     with pytest.raises(ConfigError, match=r"max_per_class\.NORMAL"):
-        validate_config(copy.deepcopy(cfg))
+        validate_config(copy.deepcopy(cfg), SCHEMA)
     apply_replaced_mappings(cfg, [path])
     assert set(cfg["gans"]) == {"wgan_like"}
     assert cfg["experiment"]["subsample"]["max_per_class"] == {"nv": 500}
     assert cfg["experiment"]["subsample"]["seed"] == 0  # other keys still merge
-    validate_config(cfg)
+    validate_config(cfg, SCHEMA)
 
 
 def test_canonical_sorts_keys_recursively():
@@ -224,3 +224,67 @@ def test_class_names_at_parse_time_match_the_data_stage(tmp_path):
             (root / split / cls / src.name).symlink_to(src)
     folder_spec = {"source": "folder", "path": str(root)}
     assert known_class_names(folder_spec) == list_folder_items(folder_spec)[1] == ["NORMAL", "PNEUMONIA"]
+
+
+# ----------------------------------------------------------------------------- names written once
+
+
+def test_schema_enums_come_from_ganaug_names():
+    """The schema file lists none of the registry names; load_schema fills each from ganaug.names."""
+    from ganaug import names
+    from ganaug.config import load_schema
+
+    text = SCHEMA.read_text()
+    for values in (names.GAN_MODELS, names.CLASSIFIER_BASELINES, names.MIXING_STRATEGIES, names.SOURCE_TYPES):
+        assert f"[{', '.join(values)}]" not in text
+    defs = load_schema(SCHEMA)["definitions"]
+    assert defs["gan_model"]["enum"] == ["mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan"]
+    assert defs["source_type"]["enum"] == ["folder", "csv", "medmnist"]
+    assert defs["classifier_amp"]["enum"] == ["auto", "none", "bf16", "fp16"]
+    for name, values in names.SCHEMA_ENUMS.items():
+        assert defs[name]["enum"] == list(values)
+
+
+@pytest.mark.parametrize(
+    ("definition", "message"),
+    [({"type": "string", "enum": ["mlp"]}, "lists an enum"), (None, "is missing")],
+)
+def test_load_schema_refuses_a_second_list_of_names(tmp_path, definition, message):
+    from ganaug.config import load_schema
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    if definition is None:
+        del schema["definitions"]["gan_model"]
+    else:
+        schema["definitions"]["gan_model"] = definition
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump(schema))
+    with pytest.raises(RuntimeError, match=f"definitions.gan_model {message}"):
+        load_schema(path)
+
+
+def test_registries_read_the_names():
+    from ganaug import names
+    from ganaug.classifier import BASELINES, STRATEGIES
+    from ganaug.classifier.resnet import ARCHITECTURES
+    from ganaug.data import SOURCES
+    from ganaug.gan import MODELS, MODES
+    from ganaug.gan.augment import POLICIES
+    from ganaug.runtime import AMP_MODES
+
+    assert tuple(MODELS) == names.GAN_MODELS and MODES == names.GAN_MODES
+    assert tuple(STRATEGIES) == names.MIXING_STRATEGIES and BASELINES == names.CLASSIFIER_BASELINES
+    assert tuple(ARCHITECTURES) == names.CLASSIFIER_ARCHS and SOURCES == names.SOURCE_TYPES
+    assert POLICIES == names.DIFFAUGMENT_POLICIES and AMP_MODES == names.AMP_MODES
+    with pytest.raises(RuntimeError, match=r"GAN model registry \('mlp',\) differs from ganaug.names"):
+        names.check_registry("GAN model", {"mlp": None}, names.GAN_MODELS)
+
+
+def test_an_unknown_model_names_the_allowed_ones(base):
+    base["gans"] = {"x": {"model": "stylegan", "mode": "per_class"}}
+    with pytest.raises(ConfigError) as err:
+        validate_config(base, SCHEMA)
+    assert str(err.value) == (
+        "config key gans.x.model = 'stylegan' is not allowed; "
+        "choose one of 'mlp', 'dcgan', 'wgan_gp', 'sngan', 'acgan', 'bagan'"
+    )

@@ -61,7 +61,7 @@ def _data(xray32, mode, channels):
 
 
 def test_registry_matches_config_layer():
-    from ganaug.config import CONDITIONAL_ONLY
+    from ganaug.names import CONDITIONAL_ONLY
 
     assert sorted(m for m, s in MODELS.items() if s.modes == ("conditional",)) == sorted(CONDITIONAL_ONLY)
     assert set(MODELS) == {"mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan"}

@@ -13,7 +13,8 @@ from typing import Any, Iterable, NamedTuple
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from ganaug.names import CONDITIONAL_ONLY, NO_MIXING, SCHEMA_ENUMS
+
 _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
@@ -111,15 +112,33 @@ def apply_replaced_mappings(config: dict, override_files: Iterable[str | Path]) 
     return config
 
 
-def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
-    """Validate ``config`` in place (filling defaults) and run the semantic checks.
+def load_schema(schema_path: str | Path) -> dict:
+    """The config schema at ``schema_path`` with its name enums filled in from :mod:`ganaug.names`.
+
+    Each definition named in ``names.SCHEMA_ENUMS`` must exist in the file and
+    must not list an ``enum`` of its own (the names live in one place only).
+    """
+    with open(schema_path, encoding="utf-8") as fh:
+        schema = yaml.safe_load(fh)
+    definitions = schema.get("definitions") or {}
+    for name, values in SCHEMA_ENUMS.items():
+        if name not in definitions:
+            raise RuntimeError(f"{schema_path}: definitions.{name} is missing (its enum comes from ganaug.names)")
+        if "enum" in definitions[name]:
+            raise RuntimeError(f"{schema_path}: definitions.{name} lists an enum; its names come from ganaug.names")
+        definitions[name]["enum"] = list(values)
+    return schema
+
+
+def validate_config(config: dict, schema_path: str | Path) -> dict:
+    """Validate ``config`` in place (filling defaults) against the schema at ``schema_path``
+    (the workflow passes its ``workflow/schemas/config.schema.yaml``), then run the semantic checks.
 
     Raises :class:`ConfigError` with one line naming the first offending key.
     """
     from jsonschema import Draft7Validator
 
-    with open(schema_path, encoding="utf-8") as fh:
-        schema = yaml.safe_load(fh)
+    schema = load_schema(schema_path)
     validator = _extend_with_default(Draft7Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
@@ -237,11 +256,6 @@ def canonical(obj: Any) -> Any:
     return obj
 
 
-#: GAN models that only exist in conditional form (kept equal to ganaug.gan.models.MODELS by a test;
-#: not imported from there so that validating a config does not import torch)
-CONDITIONAL_ONLY = ("acgan", "bagan")
-
-
 def gan_settings(config: dict, gan: str) -> dict:
     """The effective settings of one GAN cell (keys sorted).
 
@@ -268,15 +282,6 @@ def gan_train_settings(config: dict, gan: str) -> dict:
     generation, not training.
     """
     return {k: v for k, v in gan_settings(config, gan).items() if k not in GENERATE_ONLY}
-
-
-#: Classifier baselines and mixing strategies, as the classifier package registers them
-#: (``ganaug.classifier.BASELINES`` / ``STRATEGIES``; a test keeps them equal). Named here so
-#: that parse time needs no torch.
-CLASSIFIER_BASELINES = ("none", "classic", "oversample", "weighted_loss")
-MIXING_STRATEGIES = ("replace", "balance")
-#: The strategy segment of a real-only (f = 0) run's path: no mixing happens.
-NO_MIXING = "none"
 
 
 class ClassifierCell(NamedTuple):

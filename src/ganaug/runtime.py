@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ganaug.names import AMP_MODES
+
 
 def resolve_device(spec: str = "auto"):
     """Return a ``torch.device`` for ``spec`` ('auto', 'cpu', 'cuda', 'cuda:1', 'mps')."""
@@ -25,7 +27,6 @@ def resolve_device(spec: str = "auto"):
     return torch.device(spec)
 
 
-AMP_MODES = ("none", "bf16", "fp16")
 
 
 def native_bf16(device) -> bool:

@@ -10,9 +10,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from ganaug.config import (  # noqa: E402
     ConfigError,
     apply_replaced_mappings,
-    CLASSIFIER_BASELINES,
-    MIXING_STRATEGIES,
-    NO_MIXING,
     canonical,
     classifier_cells,
     classifier_run_dir,
@@ -22,6 +19,7 @@ from ganaug.config import (  # noqa: E402
     known_class_names,
     validate_config,
 )
+from ganaug.names import CLASSIFIER_BASELINES, MIXING_STRATEGIES, NO_MIXING  # noqa: E402
 
 # GAN cells and per-class caps given in a --configfile replace the defaults' instead of merging.
 apply_replaced_mappings(config, workflow.overwrite_configfiles)

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganaug.names import CLASSIFIER_BASELINES as BASELINES
+
 __all__ = ["BASELINES", "ClassicAugment", "baseline_options", "inverse_frequency_weights"]
 
-BASELINES = ("none", "classic", "oversample", "weighted_loss")
 
 
 def inverse_frequency_weights(y, num_classes: int) -> np.ndarray:

@@ -34,6 +34,8 @@ from typing import Callable
 
 import numpy as np
 
+from ganaug.names import MIXING_STRATEGIES, check_registry
+
 __all__ = ["mix_training_set", "n_synthetic", "replace_strategy", "balance_strategy", "limit_class", "STRATEGIES"]
 
 MixResult = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -119,6 +121,7 @@ STRATEGIES: dict[str, Strategy] = {
     "replace": replace_strategy,
     "balance": balance_strategy,
 }
+check_registry("mixing strategy", STRATEGIES, MIXING_STRATEGIES)
 
 
 def limit_class(

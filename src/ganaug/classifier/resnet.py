@@ -23,6 +23,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ganaug.names import CLASSIFIER_ARCHS, check_registry
+
 __all__ = ["BasicBlock", "SmallResNet", "resnet18_small", "build_classifier", "ARCHITECTURES"]
 
 
@@ -136,6 +138,7 @@ def resnet18_small(num_classes: int, in_channels: int, width: int = 64) -> Small
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18_small,
 }
+check_registry("classifier arch", ARCHITECTURES, CLASSIFIER_ARCHS)
 
 
 def build_classifier(arch: str, num_classes: int, in_channels: int, width: int = 64) -> nn.Module:

@@ -35,9 +35,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ganaug.names import SOURCE_TYPES as SOURCES
+
 log = logging.getLogger(__name__)
 
-SOURCES = ("folder", "csv", "medmnist")
 SPLITS = ("train", "val", "test")
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
 SPLIT_ALIASES = {

@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("color", "translation", "cutout")
+from ganaug.names import DIFFAUGMENT_POLICIES as POLICIES
 
 
 def _rand(n: int, x: torch.Tensor, generator) -> torch.Tensor:

@@ -72,7 +72,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-MODES = ("per_class", "conditional")
+from ganaug.names import CONDITIONAL_ONLY, GAN_MODELS, check_registry
+from ganaug.names import GAN_MODES as MODES
+
 CHANNELS = (1, 3)
 
 # resolution -> (size of the generator's first map, number of stride-2 stages)
@@ -369,6 +371,8 @@ MODELS: dict[str, ModelSpec] = {
     "acgan": ModelSpec(build_acgan, "acgan", ("conditional",), "auxiliary-classifier GAN (inherently conditional)"),
     "bagan": ModelSpec(build_bagan, "bagan", ("conditional",), "balancing GAN with AE init (inherently conditional)"),
 }
+check_registry("GAN model", MODELS, GAN_MODELS)
+check_registry("conditional-only GAN model", (m for m, s in MODELS.items() if s.modes == ("conditional",)), CONDITIONAL_ONLY)
 
 
 def check_model_mode(model: str, mode: str) -> None:

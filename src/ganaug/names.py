@@ -1,0 +1,62 @@
+"""The names a configuration may use, written once.
+
+Each tuple here is the one list of a kind of name: the config schema's enum
+(filled in by :func:`ganaug.config.load_schema`, so the schema file does not
+list them again) and the package's registry of that kind (checked with
+:func:`check_registry` when the registry's module is imported) both read it.
+Torch-free, so that validating a config at parse time stays light.
+
+Adding a GAN model, a baseline, a mixing strategy, a source type, ... means:
+add its name here, then its entry in the one registry named beside the tuple.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+#: GAN architectures: ``ganaug.gan.models.MODELS``
+GAN_MODELS = ("mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan")
+#: the models that exist only in conditional form (``MODELS[m].modes == ('conditional',)``)
+CONDITIONAL_ONLY = ("acgan", "bagan")
+#: GAN modes: one unconditional GAN per class, or one label-conditioned GAN
+GAN_MODES = ("per_class", "conditional")
+#: DiffAugment policies: ``ganaug.gan.augment.POLICIES``
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
+#: mixed-precision modes (GAN and classifier); the classifier also takes ``auto``
+AMP_MODES = ("none", "bf16", "fp16")
+#: classifier baselines: ``ganaug.classifier.baselines.BASELINES``
+CLASSIFIER_BASELINES = ("none", "classic", "oversample", "weighted_loss")
+#: classifier networks: ``ganaug.classifier.resnet.ARCHITECTURES``
+CLASSIFIER_ARCHS = ("resnet18",)
+#: ways to mix synthetic images into the training set: ``ganaug.classifier.mixing.STRATEGIES``
+MIXING_STRATEGIES = ("replace", "balance")
+#: the strategy segment of a real-only (f = 0) run's path: no mixing happens
+NO_MIXING = "none"
+#: dataset source types: ``ganaug.data.sources.SOURCES``
+SOURCE_TYPES = ("folder", "csv", "medmnist")
+
+#: schema definition -> the names its ``enum`` gets (see ``ganaug.config.load_schema``)
+SCHEMA_ENUMS: dict[str, tuple[str, ...]] = {
+    "gan_model": GAN_MODELS,
+    "gan_mode": GAN_MODES,
+    "diffaugment_policy": DIFFAUGMENT_POLICIES,
+    "gan_amp": AMP_MODES,
+    "classifier_amp": ("auto", *AMP_MODES),
+    "classifier_arch": CLASSIFIER_ARCHS,
+    "classifier_baseline": CLASSIFIER_BASELINES,
+    "mixing_strategy": MIXING_STRATEGIES,
+    "source_type": SOURCE_TYPES,
+}
+
+
+def check_registry(kind: str, registry: Iterable[str], names: Iterable[str]) -> None:
+    """Raise ``RuntimeError`` unless ``registry`` holds exactly ``names`` in the same order.
+
+    Called by each registry's module at import, so a name added in one place
+    and not the other fails at once, naming both lists.
+    """
+    have, want = tuple(registry), tuple(names)
+    if have != want:
+        raise RuntimeError(
+            f"the {kind} registry {have} differs from ganaug.names {want}: add or remove the name in both"
+        )
