@@ -90,7 +90,7 @@ def n_real_sort_key(value) -> float:
 
 
 def _baseline_rank(name) -> int:
-    from ganaug.config import CLASSIFIER_BASELINES
+    from ganaug.names import CLASSIFIER_BASELINES
 
     return CLASSIFIER_BASELINES.index(name) if name in CLASSIFIER_BASELINES else len(CLASSIFIER_BASELINES)
 
