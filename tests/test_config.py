@@ -224,3 +224,40 @@ def test_class_names_at_parse_time_match_the_data_stage(tmp_path):
             (root / split / cls / src.name).symlink_to(src)
     folder_spec = {"source": "folder", "path": str(root)}
     assert known_class_names(folder_spec) == list_folder_items(folder_spec)[1] == ["NORMAL", "PNEUMONIA"]
+
+
+def _schema_defaults(schema: dict, node: dict, path: tuple = ()):
+    """(key path, default) of every schema property with a ``default`` that is not itself an
+    object of defaulted properties (those are walked into instead)."""
+    while "$ref" in node:
+        node = {**schema["definitions"][node["$ref"].split("/")[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    for sub in node.get("allOf", []):
+        yield from _schema_defaults(schema, sub, path)
+    for key, sub in (node.get("properties") or {}).items():
+        if "properties" in sub:
+            yield from _schema_defaults(schema, sub, path + (key,))
+        elif "default" in sub:
+            yield path + (key,), sub["default"]
+
+
+#: keys config.yaml sets on purpose to other values than the schema's default
+CONFIG_YAML_DIFFERS_FROM_SCHEMA = {"model_defaults", "classifier.width", "classifier.epochs", "classifier.baselines"}
+
+
+def test_config_yaml_shows_every_schema_default():
+    """The file users edit lists every knob the schema fills in, with the schema's value,
+    so listing it there changes nothing (the validated config is the same)."""
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    defaults = dict(_schema_defaults(schema, schema))
+    assert ("metrics", "kid", "subset_size") in defaults and ("experiment", "on_bad_image") in defaults
+    missing = []
+    for path, default in defaults.items():
+        node = cfg
+        for key in path:
+            node = node.get(key, KeyError) if isinstance(node, dict) else KeyError
+        if node is KeyError:
+            missing.append(".".join(path))
+        elif ".".join(path) not in CONFIG_YAML_DIFFERS_FROM_SCHEMA:
+            assert (type(node), node) == (type(default), default), f"{'.'.join(path)}: {node!r} != default {default!r}"
+    assert not missing, f"config.yaml lacks these schema-defaulted keys: {', '.join(missing)}"
