@@ -1,4 +1,4 @@
-"""Bad input and faults: every case of the README's "Failure modes" table, as the user meets it.
+"""Bad input and faults: every case of the tables in docs/failure-modes.md, as the user meets it.
 
 Config cases run `snakemake -n` on a bad config (built from config/tiny.yaml) and check
 that it stops at once with one line naming the key, the value and what is allowed, before
