@@ -11,6 +11,8 @@
 * :mod:`~ganaug.metrics.memorisation` - nearest training image per generated image, near-copy flags.
 * :mod:`~ganaug.metrics.fullref` - full-reference scores (piq) against the nearest training image.
 * :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM.
+* :mod:`~ganaug.metrics.utils` - helpers several metrics share (feature-matrix and image
+  checks, blockwise exact distances).
 
 The feature-based metrics take feature matrices, so the Inception features of a
 set are extracted once and shared by all of them.
