@@ -29,10 +29,10 @@ from ganaug.metrics.memorisation import (
     pixel_vectors,
     plot_nearest_pairs,
 )
-from ganaug.metrics.msssim import msssim_diversity
+from ganaug.metrics.msssim import DEFAULT_COLLAPSE_MARGIN, mode_collapse, msssim_diversity
 from ganaug.metrics.nn1 import nn1_accuracy
 from ganaug.metrics.precision_recall import knn_radii, precision_recall
-from ganaug.report import DEFAULT_COLLAPSE_MARGIN, gan_scores_table, mode_collapse
+from ganaug.report import gan_scores_table
 from helpers import load_xrays
 
 torch.set_num_threads(2)

@@ -19,12 +19,6 @@ GAN_COLUMNS = [
     "fullref_psnr_mean", "fullref_ssim_mean", "fullref_ms_gmsd_mean", "fullref_mdsi_mean", "fullref_haarpsi_mean",
 ]
 
-# Mode collapse: generated MS-SSIM diversity this far above the real one. Real 28-32 px chest X-ray
-# subsets differ by up to ~0.07 from one another (pairs=200); a set that is half one repeated image
-# scores ~+0.08-0.10 and a fully collapsed one ~+0.3-0.4 (real ~0.57-0.71, collapsed ~1.0).
-DEFAULT_COLLAPSE_MARGIN = 0.1
-
-
 def _plt():
     import matplotlib
 
@@ -37,24 +31,20 @@ def _plt():
 # ----------------------------------------------------------------------------- tables
 
 
-def mode_collapse(msssim_generated: float, msssim_real: float, margin: float = DEFAULT_COLLAPSE_MARGIN) -> bool:
-    """Whether the generated images' MS-SSIM exceeds the real images' by more than ``margin`` (less diverse)."""
-    if margin < 0:
-        raise ValueError(f"collapse margin must be >= 0, got {margin}")
-    return bool(float(msssim_generated) - float(msssim_real) > float(margin))
-
-
 def gan_scores_table(metric_files: Iterable[PathLike], minority_class: str | None = None) -> pd.DataFrame:
     """One row per GAN × class from the ``gan_metrics`` JSON files (their scalar entries).
 
     ``mode_collapse`` comes from the JSON; for a file without it, it is computed
-    by :func:`mode_collapse` with the file's ``collapse_margin`` or
-    :data:`DEFAULT_COLLAPSE_MARGIN`.
+    by :func:`~ganaug.metrics.msssim.mode_collapse` with the file's
+    ``collapse_margin`` or :data:`~ganaug.metrics.msssim.DEFAULT_COLLAPSE_MARGIN`.
     """
     rows = []
     for p in metric_files:
         rec = {k: v for k, v in read_json(p).items() if not isinstance(v, (list, dict))}
         if "mode_collapse" not in rec and "msssim_generated" in rec and "msssim_real" in rec:
+            # imported here, for older files only: ganaug.metrics imports torch, which the report jobs need not load
+            from ganaug.metrics.msssim import DEFAULT_COLLAPSE_MARGIN, mode_collapse
+
             rec.setdefault("collapse_margin", DEFAULT_COLLAPSE_MARGIN)
             rec["mode_collapse"] = mode_collapse(rec["msssim_generated"], rec["msssim_real"], rec["collapse_margin"])
         rows.append(rec)

@@ -26,6 +26,7 @@ def main(sm):
         kid,
         load_stats,
         memorisation,
+        mode_collapse,
         msssim_diversity,
         nn1_accuracy,
         plot_nearest_pairs,
@@ -33,7 +34,6 @@ def main(sm):
         save_stats,
         select_subset,
     )
-    from ganaug.report import mode_collapse
     from ganaug.runtime import resolve_device, set_threads
 
     gan, cls = sm.wildcards.gan, sm.wildcards.cls

@@ -10,7 +10,7 @@
 * :mod:`~ganaug.metrics.nn1` - 1-nearest-neighbour two-sample test.
 * :mod:`~ganaug.metrics.memorisation` - nearest training image per generated image, near-copy flags.
 * :mod:`~ganaug.metrics.fullref` - full-reference scores (piq) against the nearest training image.
-* :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM.
+* :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM, and the mode-collapse flag.
 * :mod:`~ganaug.metrics.utils` - helpers several metrics share (feature-matrix and image
   checks, blockwise exact distances).
 
@@ -24,7 +24,7 @@ from ganaug.metrics.fullref import fullref_scores, fullref_summary
 from ganaug.metrics.inception import build_fid_inception, weights_path
 from ganaug.metrics.kid import kid
 from ganaug.metrics.memorisation import memorisation, nearest_neighbours, plot_nearest_pairs
-from ganaug.metrics.msssim import msssim_diversity, msssim_pairs, msssim_settings
+from ganaug.metrics.msssim import mode_collapse, msssim_diversity, msssim_pairs, msssim_settings
 from ganaug.metrics.nn1 import nn1_accuracy
 from ganaug.metrics.precision_recall import precision_recall
 
@@ -40,6 +40,7 @@ __all__ = [
     "kid",
     "load_stats",
     "memorisation",
+    "mode_collapse",
     "msssim_diversity",
     "msssim_pairs",
     "msssim_settings",
