@@ -13,11 +13,14 @@
 * :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM, and the mode-collapse flag.
 * :mod:`~ganaug.metrics.utils` - helpers several metrics share (feature-matrix and image
   checks, blockwise exact distances).
+* :mod:`~ganaug.metrics.evaluate` - every metric above for one GAN × class, files in, files out
+  (rule gan_metrics).
 
 The feature-based metrics take feature matrices, so the Inception features of a
 set are extracted once and shared by all of them.
 """
 
+from ganaug.metrics.evaluate import evaluate_gan
 from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
 from ganaug.metrics.fid import fid_from_features, fid_from_stats, fid_from_stats_and_features
 from ganaug.metrics.fullref import fullref_scores, fullref_summary
@@ -30,6 +33,7 @@ from ganaug.metrics.precision_recall import precision_recall
 
 __all__ = [
     "build_fid_inception",
+    "evaluate_gan",
     "extract_features",
     "feature_stats",
     "fid_from_features",
