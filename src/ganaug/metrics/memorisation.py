@@ -48,7 +48,10 @@ well below 1 means generated images sit closer to training images than training
 images sit to each other.
 
 :func:`plot_nearest_pairs` draws the ``top_k`` closest generated / training pairs
-side by side for visual inspection.
+side by side for visual inspection. It lives here, not in
+:mod:`ganaug.report.figures`: each gan_metrics job draws it from the per-image
+table :func:`memorisation` returns, and the report layer may import the metrics,
+never the reverse.
 """
 
 from __future__ import annotations
