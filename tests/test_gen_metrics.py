@@ -29,10 +29,10 @@ from ganaug.metrics.memorisation import (
     pixel_vectors,
     plot_nearest_pairs,
 )
-from ganaug.metrics.msssim import msssim_diversity
+from ganaug.metrics.msssim import DEFAULT_COLLAPSE_MARGIN, mode_collapse, msssim_diversity
 from ganaug.metrics.nn1 import nn1_accuracy
 from ganaug.metrics.precision_recall import knn_radii, precision_recall
-from ganaug.report import DEFAULT_COLLAPSE_MARGIN, gan_scores_table, mode_collapse
+from ganaug.report import gan_scores_table
 from helpers import load_xrays
 
 torch.set_num_threads(2)
@@ -331,6 +331,91 @@ def test_gan_scores_table_new_columns(tmp_path):
     assert df["mode_collapse"].tolist() == [True, False, False]
     assert df["minority"].tolist() == [True, False, True]
     assert pd.isna(df.loc[0, "fullref_ms_gmsd_mean"])
+
+
+# ------------------------------------------------------------------- evaluate_gan (rule gan_metrics)
+
+
+def block_features(images, device="cpu", batch_size=50):
+    """Stand-in for the Inception features: mean grey level of each 8 x 8 block of a 32 px image (16-D)."""
+    x = np.asarray(images, dtype=np.float64)[..., 0]
+    return x.reshape(len(x), 4, 8, 4, 8).mean(axis=(2, 4)).reshape(len(x), 16) / 255.0
+
+
+def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path, monkeypatch):
+    """evaluate_gan on small files: every metric gets the image set it should (generated subset, all generated
+    images of the class, real train split, the GAN's training images), the nearest table points at rows of
+    samples.npz / real_train.npz, and the record holds every column of the GAN table."""
+    from ganaug.io import read_json, save_npz, write_json
+    from ganaug.metrics import evaluate as ev
+    from ganaug.metrics.features import feature_stats, load_stats, save_stats, select_subset
+    from ganaug.metrics.fid import fid_from_stats_and_features
+    from ganaug.report import GAN_COLUMNS
+
+    monkeypatch.setattr(ev, "extract_features", block_features)
+    classes = np.array(["NORMAL", "PNEUMONIA"])
+    other = xrays[60:80]  # stands in for every image of the other class
+    # real_train.npz: the GAN's 25 NORMAL training images at the odd rows
+    train = xrays[:25]
+    rt_images = np.empty((50, 32, 32, 1), np.uint8)
+    rt_images[0::2], rt_images[1::2] = other[np.arange(25) % 20], train
+    rt_labels = np.tile([1, 0], 25)
+    # samples.npz: 12 NORMAL images (6 exact copies of training images, 6 unseen real ones) after each PNEUMONIA one
+    copied = [0, 5, 10, 15, 20, 24]
+    gen_all = np.concatenate([train[copied], xrays[40:46]])
+    s_images = np.empty((24, 32, 32, 1), np.uint8)
+    s_images[0::2], s_images[1::2] = other[:12], gen_all
+    real_split = xrays[25:60]  # the prepared train split's NORMAL images (the FID / MS-SSIM reference)
+    paths = {k: tmp_path / f"{k}.npz" for k in ("samples", "real", "train_stats", "real_train", "train_features")}
+    save_npz(paths["samples"], {"images": s_images, "labels": np.tile([1, 0], 12), "classes": classes})
+    save_npz(paths["real_train"], {"images": rt_images, "labels": rt_labels, "classes": classes})
+    save_npz(paths["real"], {"train_images": np.concatenate([real_split, other]), "classes": classes,
+                             "train_labels": np.repeat([0, 1], [len(real_split), len(other)])})  # fmt: skip
+    real_feats = block_features(real_split)
+    save_stats(paths["train_stats"], *feature_stats(real_feats), len(real_feats), features=real_feats)
+    train_feats = block_features(train)
+    save_stats(paths["train_features"], *feature_stats(train_feats), 25, features=train_feats, indices=np.arange(25))
+    paths["floor"] = tmp_path / "floor.json"
+    write_json(paths["floor"], {"fid_floor": 1.5, "n_test": 30})
+    outputs = {"metrics": tmp_path / "m.json", "stats": tmp_path / "s.npz", "nearest_csv": tmp_path / "n.csv",
+               "nearest": tmp_path / "n.png"}  # fmt: skip
+    settings = {"fid": {"n": 8, "seed": 0}, "msssim": {"pairs": 20, "seed": 0}, "kid": {"subset_size": 5, "n_subsets": 3, "seed": 0},
+                "pr": {"k": 3}, "nn1": {"seed": 0}, "memorisation": {"near_copy_quantile": 0.01, "top_k": 4}}  # fmt: skip
+    rec = ev.evaluate_gan(paths, outputs, gan="g", cls="NORMAL", model="dcgan", mode="per_class", settings=settings,
+                          collapse_margin=0.1)  # fmt: skip
+
+    idx = select_subset(12, 8, 0)
+    gen_feats = block_features(gen_all[idx])
+    ref = load_stats(paths["train_stats"], require_features=True)  # features stored as float32
+    real_feats = ref["features"]
+    assert rec["fid"] == fid_from_stats_and_features(ref["mu"], ref["sigma"], gen_feats)
+    assert rec["kid_mean"] == kid(real_feats, gen_feats, subset_size=5, n_subsets=3, seed=0)["kid_mean"]
+    pr = precision_recall(real_feats, gen_feats, k=3)
+    assert (rec["precision"], rec["recall"]) == (pr["precision"], pr["recall"])
+    assert rec["nn1_accuracy"] == nn1_accuracy(real_feats, gen_feats, seed=0)["nn1_accuracy"]
+    assert rec["msssim_generated"] == msssim_diversity(gen_all, pairs=20, seed=0)  # all 12, not the subset
+    assert rec["msssim_real"] == msssim_diversity(real_split, pairs=20, seed=0)
+    assert rec["mode_collapse"] is mode_collapse(rec["msssim_generated"], rec["msssim_real"], 0.1)
+    assert (rec["fid_n_generated"], rec["fid_n_real"], rec["fid_floor"], rec["fid_floor_n_test"]) == (8, 35, 1.5, 30)
+    assert rec["memo_n_generated"] == 8 and rec["memo_n_train"] == 25
+    assert rec == read_json(outputs["metrics"])
+    assert set(GAN_COLUMNS) - set(rec) == {"minority"}  # the report's table finds every column it lists
+    stats = load_stats(outputs["stats"], require_features=True)
+    np.testing.assert_array_equal(stats["features"], gen_feats.astype(np.float32))
+    np.testing.assert_array_equal(stats["indices"], idx)
+    assert stats["meta"] == {"gan": "g", "cls": "NORMAL"}
+
+    table = pd.read_csv(outputs["nearest_csv"])
+    np.testing.assert_array_equal(table["sample_row"], 2 * idx + 1)  # rows of samples.npz
+    copies = idx < len(copied)
+    assert 0 < copies.sum() < len(idx)
+    train_row = 2 * np.asarray(copied)[idx[copies]] + 1  # rows of real_train.npz
+    np.testing.assert_array_equal(table["pixel_nn_train_row"][copies], train_row)
+    np.testing.assert_array_equal(table["feature_nn_train_row"][copies], train_row)
+    assert table["near_copy"][copies].all() and (table["pixel_nn_dist"][copies] == 0).all()
+    np.testing.assert_allclose(table.loc[copies, ["psnr", "ssim"]], [[80.0, 1.0]] * copies.sum(), atol=1e-6)  # piq's cap
+    assert rec["memo_near_copy_count"] == int(table["near_copy"].sum()) >= copies.sum()
+    assert outputs["nearest"].stat().st_size > 0
 
 
 # ------------------------------------------------------------------------------ feature cache

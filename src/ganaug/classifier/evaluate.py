@@ -10,6 +10,11 @@ All metrics come from scikit-learn.  Conventions:
 * ``precision_<cls>``, ``recall_<cls>``, ``f1_<cls>`` - per class.  A ratio
   whose denominator is zero (e.g. the precision of a class never predicted)
   is NaN rather than a fabricated 0 or 1.
+
+:func:`plot_confusion` lives here, not in :mod:`ganaug.report.figures`: each
+classifier job (rule train_classifier) draws it next to the confusion matrix
+:func:`evaluate` computes, and per-job code never imports the report layer,
+which only aggregates what the jobs wrote.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ small N, so compare curve values only with each other.
 
 ``select``: ``last`` (the final weights) or ``best_fid`` (the checkpoint with
 the lowest FID; for a conditional GAN the lowest mean FID over classes).
+
+:func:`plot_fid_curve` lives here, not in :mod:`ganaug.report.figures`: each
+fid_curve job draws its own curve next to the table :func:`fid_curve` computes
+(the report's ``plot_fid_curves`` puts every job's curve side by side).
 """
 
 from __future__ import annotations

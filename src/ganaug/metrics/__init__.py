@@ -10,24 +10,30 @@
 * :mod:`~ganaug.metrics.nn1` - 1-nearest-neighbour two-sample test.
 * :mod:`~ganaug.metrics.memorisation` - nearest training image per generated image, near-copy flags.
 * :mod:`~ganaug.metrics.fullref` - full-reference scores (piq) against the nearest training image.
-* :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM.
+* :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM, and the mode-collapse flag.
+* :mod:`~ganaug.metrics.utils` - helpers several metrics share (feature-matrix and image
+  checks, blockwise exact distances).
+* :mod:`~ganaug.metrics.evaluate` - every metric above for one GAN × class, files in, files out
+  (rule gan_metrics).
 
 The feature-based metrics take feature matrices, so the Inception features of a
 set are extracted once and shared by all of them.
 """
 
+from ganaug.metrics.evaluate import evaluate_gan
 from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
 from ganaug.metrics.fid import fid_from_features, fid_from_stats, fid_from_stats_and_features
 from ganaug.metrics.fullref import fullref_scores, fullref_summary
 from ganaug.metrics.inception import build_fid_inception, weights_path
 from ganaug.metrics.kid import kid
 from ganaug.metrics.memorisation import memorisation, nearest_neighbours, plot_nearest_pairs
-from ganaug.metrics.msssim import msssim_diversity, msssim_pairs, msssim_settings
+from ganaug.metrics.msssim import mode_collapse, msssim_diversity, msssim_pairs, msssim_settings
 from ganaug.metrics.nn1 import nn1_accuracy
 from ganaug.metrics.precision_recall import precision_recall
 
 __all__ = [
     "build_fid_inception",
+    "evaluate_gan",
     "extract_features",
     "feature_stats",
     "fid_from_features",
@@ -38,6 +44,7 @@ __all__ = [
     "kid",
     "load_stats",
     "memorisation",
+    "mode_collapse",
     "msssim_diversity",
     "msssim_pairs",
     "msssim_settings",

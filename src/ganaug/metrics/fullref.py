@@ -43,7 +43,7 @@ import warnings
 
 import numpy as np
 
-from ganaug.metrics.memorisation import check_images
+from ganaug.metrics.utils import check_images
 
 METRICS = ("psnr", "ssim", "ms_gmsd", "mdsi", "haarpsi")
 MIN_SIZE = {"psnr": 1, "ssim": 11, "ms_gmsd": 17, "mdsi": 1, "haarpsi": 16}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganaug.metrics.precision_recall import as_matrix
+from ganaug.metrics.utils import as_matrix
 
 DEFAULT_SUBSET_SIZE = 100
 DEFAULT_N_SUBSETS = 100

@@ -48,7 +48,10 @@ well below 1 means generated images sit closer to training images than training
 images sit to each other.
 
 :func:`plot_nearest_pairs` draws the ``top_k`` closest generated / training pairs
-side by side for visual inspection.
+side by side for visual inspection. It lives here, not in
+:mod:`ganaug.report.figures`: each gan_metrics job draws it from the per-image
+table :func:`memorisation` returns, and the report layer may import the metrics,
+never the reverse.
 """
 
 from __future__ import annotations
@@ -58,21 +61,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ganaug.metrics.precision_recall import DEFAULT_BATCH, as_matrix, distance_blocks
+from ganaug.metrics.utils import DEFAULT_BATCH, as_matrix, check_images, distance_blocks
 
 DEFAULT_NEAR_COPY_QUANTILE = 0.01
 DEFAULT_TOP_K = 8
 FEATURE_METRICS = ("cosine", "l2")
 _QUANTILES = (("min", 0.0), ("q01", 0.01), ("q05", 0.05), ("q25", 0.25), ("median", 0.5), ("q75", 0.75), ("max", 1.0))
-
-
-def check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise TypeError(f"{name} must be uint8 (N, H, W, C), got dtype {images.dtype}")
-    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (N, H, W, C) with N >= 1 and C in {{1, 3}}, got {images.shape}")
-    return images
 
 
 def pixel_vectors(images: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ Reading the accuracy
 Ties
 ----
 Distances are exact (identical points are at distance 0, see
-:func:`~ganaug.metrics.precision_recall.distance_blocks`). When several points
+:func:`~ganaug.metrics.utils.distance_blocks`). When several points
 share the smallest distance to a point (duplicates, exact copies), the point
 gets fractional credit: the fraction of those tied neighbours that carry its own
 label. A real image with one exact copy in the generated set and no duplicate
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganaug.metrics.precision_recall import DEFAULT_BATCH, as_matrix, distance_blocks
+from ganaug.metrics.utils import DEFAULT_BATCH, as_matrix, distance_blocks
 
 
 def nn1_accuracy(real_feats, gen_feats, seed: int = 0, batch_size: int = DEFAULT_BATCH, device="cpu") -> dict:

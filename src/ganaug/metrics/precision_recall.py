@@ -20,48 +20,17 @@ with the same N (``metrics.fid.n``).
 Distances are exact Euclidean distances in float64 (``torch.cdist`` without the
 matrix-product shortcut, which leaves ~1e-6 instead of 0 between identical
 points), computed ``batch_size`` query rows at a time so that memory stays
-``batch_size x N``. :func:`distance_blocks` is shared with
-:mod:`~ganaug.metrics.nn1` and :mod:`~ganaug.metrics.memorisation`.
+``batch_size x N`` (:func:`~ganaug.metrics.utils.distance_blocks`, shared with
+:mod:`~ganaug.metrics.nn1` and :mod:`~ganaug.metrics.memorisation`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
-
 import numpy as np
 
-if TYPE_CHECKING:
-    import torch
+from ganaug.metrics.utils import DEFAULT_BATCH, as_matrix, distance_blocks
 
 DEFAULT_K = 3
-DEFAULT_BATCH = 1024
-
-
-def as_matrix(x, name: str = "features") -> np.ndarray:
-    """``x`` as a finite float64 (N, D) matrix with N >= 1."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty (N, D) matrix, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contain non-finite values")
-    return x
-
-
-def distance_blocks(a, b, batch_size: int = DEFAULT_BATCH, device="cpu") -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(start, D)``: exact Euclidean distances (float64) of ``a[start:start + batch_size]`` to every row of ``b``."""
-    import torch
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    a, b = as_matrix(a, "a"), as_matrix(b, "b")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"dimensions differ: {a.shape[1]} vs {b.shape[1]}")
-    dev = torch.device(device)
-    tb = torch.from_numpy(b).to(dev)
-    with torch.inference_mode():
-        for start in range(0, a.shape[0], batch_size):
-            ta = torch.from_numpy(a[start : start + batch_size]).to(dev)
-            yield start, torch.cdist(ta, tb, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def knn_radii(feats, k: int = DEFAULT_K, batch_size: int = DEFAULT_BATCH, device="cpu") -> np.ndarray:

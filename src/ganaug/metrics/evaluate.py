@@ -1,0 +1,185 @@
+"""Every generative metric of one GAN × class, from files to files (what rule gan_metrics runs).
+
+The Inception features of the generated images (a seeded subset of ``metrics.fid.n``)
+are extracted once and shared by FID, KID, precision/recall and the 1-NN test,
+all against the cached features of the real train split (rule real_stats), and by
+the memorisation check against the cached features of the GAN's own training
+images of the class (rule real_train_features). The memorisation check and the
+full-reference scores use the same generated subset. MS-SSIM diversity and the
+mode-collapse flag come from all generated images of the class vs the real train split.
+
+:func:`evaluate_gan` writes the rule's four outputs and returns the metrics record
+(one flat key per reported number, plus the full memorisation summary).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ganaug.io import PathLike, load_npz, read_json, save_dataframe, write_json
+from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
+from ganaug.metrics.fid import fid_from_stats_and_features
+from ganaug.metrics.fullref import fullref_scores, fullref_summary
+from ganaug.metrics.kid import kid
+from ganaug.metrics.memorisation import memorisation, plot_nearest_pairs
+from ganaug.metrics.msssim import mode_collapse, msssim_diversity
+from ganaug.metrics.nn1 import nn1_accuracy
+from ganaug.metrics.precision_recall import precision_recall
+
+#: the files :func:`evaluate_gan` reads and writes (rule gan_metrics' input and output names)
+INPUTS = ("samples", "real", "train_stats", "floor", "real_train", "train_features")
+OUTPUTS = ("metrics", "stats", "nearest_csv", "nearest")
+#: the ``settings`` sections (config ``metrics.<name>``) :func:`evaluate_gan` needs
+SETTINGS = ("fid", "msssim", "kid", "pr", "nn1", "memorisation")
+
+
+def class_rows(data: Mapping[str, np.ndarray], cls: str) -> np.ndarray:
+    """Rows of class ``cls`` in an npz with ``labels`` and ``classes`` (samples.npz, real_train.npz)."""
+    classes = [str(c) for c in data["classes"]]
+    return np.flatnonzero(data["labels"] == classes.index(cls))
+
+
+def nearest_table(per_image: pd.DataFrame, gen_rows: np.ndarray, train_rows: np.ndarray, fullref: Mapping) -> pd.DataFrame:
+    """The per-image memorisation table keyed by rows of samples.npz and real_train.npz, not positions within the class.
+
+    ``per_image``: :attr:`Memorisation.per_image` of the generated subset;
+    ``gen_rows`` / ``train_rows``: the samples.npz / real_train.npz row of each
+    generated / training image given to :func:`memorisation`; ``fullref``: the
+    :func:`fullref_scores` result, one column per score.
+    """
+    table = per_image.drop(columns=["generated_index"]).copy()
+    table.insert(0, "sample_row", gen_rows)
+    table["pixel_nn_train_row"] = train_rows[per_image["pixel_nn_index"].to_numpy()]
+    table["feature_nn_train_row"] = train_rows[per_image["feature_nn_index"].to_numpy()]
+    table = table.drop(columns=["pixel_nn_index", "feature_nn_index"])
+    for name, values in fullref["scores"].items():
+        table[name] = values
+    return table
+
+
+def evaluate_gan(
+    inputs: Mapping[str, PathLike],
+    outputs: Mapping[str, PathLike],
+    *,
+    gan: str,
+    cls: str,
+    model: str,
+    mode: str,
+    settings: Mapping[str, Mapping],
+    collapse_margin: float,
+    device="cpu",
+    batch_size: int = 50,
+) -> dict:
+    """Compute every generative metric of GAN ``gan``'s class ``cls`` and write the outputs.
+
+    ``inputs`` (paths, named as in :data:`INPUTS`): ``samples`` (the GAN's
+    samples.npz), ``real`` (the prepared dataset), ``train_stats`` (real train
+    features of the class, :func:`save_stats` with features), ``floor`` (the
+    class's real-vs-real FID floor JSON), ``real_train`` (the experiment's real
+    training set) and ``train_features`` (features of every training image of the class).
+
+    ``outputs`` (paths, :data:`OUTPUTS`): ``metrics`` (the record as JSON),
+    ``stats`` (features and statistics of the generated subset), ``nearest_csv``
+    (:func:`nearest_table`) and ``nearest`` (the nearest-pairs figure).
+
+    ``settings``: the config ``metrics`` sections of :data:`SETTINGS`
+    (``fid`` needs only ``n`` and ``seed``); ``collapse_margin``: see
+    :func:`mode_collapse`; ``batch_size``: of the feature extraction.
+    Returns the record written to ``outputs["metrics"]``.
+    """
+    missing = [k for k in INPUTS if k not in inputs] + [k for k in OUTPUTS if k not in outputs]
+    missing += [k for k in SETTINGS if k not in settings]
+    if missing:
+        raise ValueError(f"evaluate_gan: missing {', '.join(missing)}")
+    fid_cfg, ms_cfg = dict(settings["fid"]), dict(settings["msssim"])
+    kid_cfg, pr_cfg, nn1_cfg, memo_cfg = (dict(settings[k]) for k in ("kid", "pr", "nn1", "memorisation"))
+    samples = load_npz(inputs["samples"], required=("images", "labels", "classes"))
+    gen_rows_all = class_rows(samples, cls)
+    gen_all = samples["images"][gen_rows_all]
+    idx = select_subset(len(gen_all), int(fid_cfg["n"]), int(fid_cfg["seed"]))
+    gen, gen_rows = gen_all[idx], gen_rows_all[idx]
+    feats = extract_features(gen, device=device, batch_size=int(batch_size))
+    mu, sigma = feature_stats(feats)
+    save_stats(outputs["stats"], mu, sigma, len(idx), features=feats, indices=idx, gan=gan, cls=cls)
+
+    # ---- distribution metrics vs the real train split (FID reference)
+    train, floor = load_stats(inputs["train_stats"], require_features=True), read_json(inputs["floor"])
+    fid = fid_from_stats_and_features(train["mu"], train["sigma"], feats)  # exact; no 2048x2048 sqrtm
+    kid_res = kid(train["features"], feats, subset_size=int(kid_cfg["subset_size"]), n_subsets=int(kid_cfg["n_subsets"]), seed=int(kid_cfg["seed"]))
+    pr_res = precision_recall(train["features"], feats, k=int(pr_cfg["k"]), device=device)
+    nn1_res = nn1_accuracy(train["features"], feats, seed=int(nn1_cfg["seed"]), device=device)
+
+    # ---- memorisation vs the GAN's own training images of the class
+    rt = load_npz(inputs["real_train"], required=("images", "labels", "classes"))
+    train_rows = class_rows(rt, cls)
+    train_images = rt["images"][train_rows]
+    rt_feats = load_stats(inputs["train_features"], require_features=True)
+    if not np.array_equal(rt_feats["indices"], np.arange(len(train_rows))):
+        raise ValueError(f"{inputs['train_features']}: features do not cover the {len(train_rows)} training images of {cls!r} in order")
+    memo = memorisation(
+        gen, train_images, feats, rt_feats["features"], near_copy_quantile=float(memo_cfg["near_copy_quantile"]), device=device
+    )
+    per_image = memo.per_image
+    plot_nearest_pairs(
+        gen, train_images, per_image, outputs["nearest"], top_k=int(memo_cfg["top_k"]),
+        title=f"{gan} / {cls}: generated images nearest to a training image",
+    )
+    fr = fullref_scores(gen, train_images[per_image["pixel_nn_index"].to_numpy()])
+    save_dataframe(outputs["nearest_csv"], nearest_table(per_image, gen_rows, train_rows, fr))
+
+    # ---- diversity and mode collapse
+    from ganaug.data import load_prepared
+
+    real_x, real_y, real_classes = load_prepared(inputs["real"], "train")
+    real = real_x[real_y == real_classes.index(cls)]
+    ms_gen = msssim_diversity(gen_all, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
+    ms_real = msssim_diversity(real, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
+    margin = float(collapse_margin)
+
+    # JSON has no NaN: a ratio over a zero median (duplicated training images) becomes null
+    s = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in memo.summary.items()}
+    result = {
+        "gan": gan,
+        "model": model,
+        "mode": mode,
+        "class": cls,
+        "fid": float(fid),
+        "fid_n_generated": int(len(idx)),
+        "fid_n_real": int(train["n"]),
+        "fid_floor": float(floor["fid_floor"]),
+        "fid_floor_n_test": int(floor["n_test"]),
+        "msssim_generated": float(ms_gen),
+        "msssim_real": float(ms_real),
+        "msssim_pairs": int(ms_cfg["pairs"]),
+        "mode_collapse": mode_collapse(ms_gen, ms_real, margin),
+        "collapse_margin": margin,
+        "kid_mean": kid_res["kid_mean"],
+        "kid_std": kid_res["kid_std"],
+        "kid_subset_size": kid_res["subset_size"],
+        "kid_n_subsets": kid_res["n_subsets"],
+        "precision": pr_res["precision"],
+        "recall": pr_res["recall"],
+        "pr_k": pr_res["k"],
+        "nn1_accuracy": nn1_res["nn1_accuracy"],
+        "nn1_real_accuracy": nn1_res["nn1_real_accuracy"],
+        "nn1_fake_accuracy": nn1_res["nn1_fake_accuracy"],
+        "nn1_n_per_side": nn1_res["nn1_n_per_side"],
+        "memo_n_generated": s["n_generated"],
+        "memo_n_train": s["n_train"],
+        "memo_near_copy_quantile": s["near_copy_quantile"],
+        "memo_near_copy_threshold": s["near_copy_threshold"],
+        "memo_near_copy_count": s["near_copy_count"],
+        "memo_near_copy_fraction": s["near_copy_fraction"],
+        "memo_pixel_nn_min": s["pixel_nn_min"],
+        "memo_pixel_nn_median": s["pixel_nn_median"],
+        "memo_train_pixel_nn_median": s["train_pixel_nn_median"],
+        "memo_feature_nn_median": s["feature_nn_median"],
+        "memo_train_feature_nn_median": s["train_feature_nn_median"],
+        **fullref_summary(fr),
+        "memorisation": s,  # the full summary (all quantiles); the report table keeps the flat keys only
+    }
+    write_json(outputs["metrics"], result)
+    return result

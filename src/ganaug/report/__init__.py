@@ -1,0 +1,71 @@
+"""Aggregation of per-job results into the tables and figures of ``results/report/``.
+
+* :mod:`~ganaug.report.tables` - the GAN and classifier tables (per-job JSON files -> DataFrames) and their merges;
+* :mod:`~ganaug.report.markdown` - their CSV and Markdown files;
+* :mod:`~ganaug.report.figures` - the aggregate figures (per-job figures live with their computation, see there).
+
+The report layer reads what the other packages wrote and may import them
+(:mod:`ganaug.names`, :mod:`ganaug.stats`, :mod:`ganaug.metrics`); they never
+import it. Every public name is re-exported here: ``from ganaug.report import
+gan_scores_table``.
+"""
+
+from ganaug.report.figures import (
+    figure_metrics,
+    plot_delta_vs_n_real,
+    plot_feature_projection,
+    plot_fid_curves,
+    plot_loss_curves,
+    plot_metrics_vs_fraction,
+    plot_sample_grid,
+)
+from ganaug.report.markdown import write_paired, write_summary, write_table
+from ganaug.report.tables import (
+    DOMAIN_COLUMNS,
+    GAN_COLUMNS,
+    GAN_MD_COLUMNS,
+    PAIRED_COLUMNS,
+    RUN_KEYS,
+    best_baselines,
+    classifier_runs_table,
+    domain_table,
+    gan_scores_table,
+    gan_training_table,
+    merge_domain,
+    merge_training_status,
+    n_real_sort_key,
+    paired_differences,
+    paired_metrics,
+    summarise_runs,
+    summary_metrics,
+)
+
+__all__ = [
+    "DOMAIN_COLUMNS",
+    "GAN_COLUMNS",
+    "GAN_MD_COLUMNS",
+    "PAIRED_COLUMNS",
+    "RUN_KEYS",
+    "best_baselines",
+    "classifier_runs_table",
+    "domain_table",
+    "figure_metrics",
+    "gan_scores_table",
+    "gan_training_table",
+    "merge_domain",
+    "merge_training_status",
+    "n_real_sort_key",
+    "paired_differences",
+    "paired_metrics",
+    "plot_delta_vs_n_real",
+    "plot_feature_projection",
+    "plot_fid_curves",
+    "plot_loss_curves",
+    "plot_metrics_vs_fraction",
+    "plot_sample_grid",
+    "summarise_runs",
+    "summary_metrics",
+    "write_paired",
+    "write_summary",
+    "write_table",
+]
