@@ -19,7 +19,7 @@ from ganaug.gan import (
     make_grid_image,
     train_gan,
 )
-from ganaug.gan import train as train_module
+from ganaug.gan.steps import BatchSampler
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 PER_CLASS = 64
@@ -138,7 +138,7 @@ def test_small_class_and_progress_bar(xray, tmp_path, capsys):
 
 def test_batch_sampler_epochs():
     gen = torch.Generator().manual_seed(0)
-    sampler = train_module._BatchSampler(10, 4, gen, torch.device("cpu"))
+    sampler = BatchSampler(10, 4, gen, torch.device("cpu"))
     drawn = torch.cat([sampler.next() for _ in range(5)])  # two full epochs
     assert sorted(drawn[:10].tolist()) == list(range(10))
     assert sorted(drawn[10:20].tolist()) == list(range(10))
