@@ -134,6 +134,27 @@ def resolve_settings(cfg: dict) -> dict:
     return cfg
 
 
+def job_inputs(images, labels, classes, mode: str, part: str, seed: int, gan: str = "", source: str = ""):
+    """Images, labels and seed of one training job of a GAN cell (rule train_gan): ``(images, labels, seed)``.
+
+    ``per_class``: ``part`` names a class; its images only, seeded ``seed + k`` for class
+    index ``k`` (each class's GAN gets its own stream). ``conditional``: the only part is
+    ``'conditional'``; all images, ``seed``. ``gan`` and ``source`` (the data file) name the job in errors.
+    """
+    classes = list(classes)
+    if mode == "per_class":
+        if part not in classes:
+            raise ValueError(f"GAN {gan!r} is per_class; {part!r} is not a class ({', '.join(classes)})")
+        k = classes.index(part)
+        images, labels = images[labels == k], labels[labels == k]
+        seed += k  # each class's GAN gets its own stream
+        if len(images) == 0:
+            raise ValueError(f"{source}: no training images of class {part!r}")
+    elif part != "conditional":
+        raise ValueError(f"GAN {gan!r} is conditional; its only job is 'conditional', not {part!r}")
+    return images, labels, seed
+
+
 def _build_state(model, mode, cfg, images, num_classes, device, seed, memory_format, noise_gen, sampler):
     """G, D (weights from a forked RNG seeded with ``seed``), optimisers, loss scalers and EMA on ``device``."""
     _, resolution, _, channels = images.shape
