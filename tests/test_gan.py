@@ -19,7 +19,8 @@ from ganaug.gan import (
     make_grid_image,
     train_gan,
 )
-from ganaug.gan import train as train_module
+from ganaug.gan.steps import BatchSampler
+from ganaug.gan.train import job_inputs
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 PER_CLASS = 64
@@ -138,7 +139,7 @@ def test_small_class_and_progress_bar(xray, tmp_path, capsys):
 
 def test_batch_sampler_epochs():
     gen = torch.Generator().manual_seed(0)
-    sampler = train_module._BatchSampler(10, 4, gen, torch.device("cpu"))
+    sampler = BatchSampler(10, 4, gen, torch.device("cpu"))
     drawn = torch.cat([sampler.next() for _ in range(5)])  # two full epochs
     assert sorted(drawn[:10].tolist()) == list(range(10))
     assert sorted(drawn[10:20].tolist()) == list(range(10))
@@ -263,3 +264,21 @@ def test_grids():
     cls = make_class_grid(imgs, np.array([1, 0, 1, 1, 0]), num_classes=2, per_row=2)
     np.testing.assert_array_equal(cls[2:6, 2:6], imgs[1])  # row 0 = class 0
     np.testing.assert_array_equal(cls[8:12, 2:6], imgs[0])  # row 1 = class 1
+
+
+def test_job_inputs_per_class_and_conditional(xray):
+    """Rule train_gan's jobs: a per_class part is one class's images with seed + class index; conditional is all."""
+    images, labels = xray[(28, 1)]
+    x, y, seed = job_inputs(images, labels, CLASSES, "per_class", "PNEUMONIA", 5, "dcgan", "train.npz")
+    assert seed == 6 and (y == 1).all() and len(x) == PER_CLASS
+    assert np.array_equal(x, images[labels == 1])
+    x, y, seed = job_inputs(images, labels, CLASSES, "per_class", "NORMAL", 5, "dcgan", "train.npz")
+    assert seed == 5 and (y == 0).all() and len(x) == PER_CLASS
+    x, y, seed = job_inputs(images, labels, CLASSES, "conditional", "conditional", 5, "cdcgan", "train.npz")
+    assert seed == 5 and x is images and y is labels
+    with pytest.raises(ValueError, match=r"'dcgan' is per_class; 'conditional' is not a class \(NORMAL, PNEUMONIA\)"):
+        job_inputs(images, labels, CLASSES, "per_class", "conditional", 5, "dcgan", "train.npz")
+    with pytest.raises(ValueError, match=r"GAN 'cdcgan' is conditional; its only job is 'conditional', not 'NORMAL'"):
+        job_inputs(images, labels, CLASSES, "conditional", "NORMAL", 5, "cdcgan", "train.npz")
+    with pytest.raises(ValueError, match=r"train.npz: no training images of class 'PNEUMONIA'"):
+        job_inputs(images[labels == 0], labels[labels == 0], CLASSES, "per_class", "PNEUMONIA", 5, "dcgan", "train.npz")

@@ -5,9 +5,11 @@
 * :mod:`~ganaug.classifier.baselines` - none / classic / oversample / weighted_loss.
 * :mod:`~ganaug.classifier.train` - the training loop with validation model selection.
 * :mod:`~ganaug.classifier.evaluate` - probabilities, metrics, prediction tables, plots.
+* :mod:`~ganaug.classifier.cell` - one run of the sweep (rule train_classifier): mix, train, evaluate, record.
 """
 
 from ganaug.classifier.baselines import BASELINES, ClassicAugment, baseline_options, inverse_frequency_weights
+from ganaug.classifier.cell import Cell, CellResult, run_cell
 from ganaug.classifier.evaluate import evaluate, plot_confusion, predict_proba, predictions_frame
 from ganaug.classifier.mixing import STRATEGIES, limit_class, mix_training_set, n_synthetic
 from ganaug.classifier.resnet import ARCHITECTURES, build_classifier, resnet18_small
@@ -16,6 +18,8 @@ from ganaug.classifier.train import train_classifier
 __all__ = [
     "ARCHITECTURES",
     "BASELINES",
+    "Cell",
+    "CellResult",
     "ClassicAugment",
     "STRATEGIES",
     "baseline_options",
@@ -29,5 +33,6 @@ __all__ = [
     "predict_proba",
     "predictions_frame",
     "resnet18_small",
+    "run_cell",
     "train_classifier",
 ]

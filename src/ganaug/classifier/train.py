@@ -34,6 +34,11 @@ Design
   brightness-contrast) and ``oversample`` (each epoch draws ``len(train_y)``
   indices with replacement, class-balanced, from the seeded generator instead
   of a permutation).
+
+Layout: :func:`train_classifier` is the epoch loop; ``_Data`` holds and checks
+the tensors, ``_Optimisation`` the optimiser, LR schedules and mixed precision,
+``_train_epoch`` is one pass over the training set, ``_validate`` the
+validation metrics and ``_is_better`` the model-selection rule.
 """
 
 from __future__ import annotations
@@ -147,6 +152,110 @@ def _is_better(metric: str, cur: dict[str, float], best: dict[str, float] | None
     return cur["val_loss"] < best["val_loss"]  # False for NaN loss
 
 
+class _Data:
+    """Training (and validation) images on the device as uint8 NCHW, labels as int64; checked."""
+
+    def __init__(self, train_x, train_y, val_x, val_y, num_classes: int, device: torch.device, class_weight=None):
+        self.xtr = images_to_tensor(train_x, device)
+        self.n = len(self.xtr)
+        if self.n == 0:
+            raise ValueError("empty training set")
+        self.ytr = _labels_tensor(train_y, self.n, num_classes, "train_y", device)
+        self.has_val = val_x is not None and len(val_x) > 0
+        if self.has_val:
+            self.xva = images_to_tensor(val_x, device)
+            if self.xva.shape[1:] != self.xtr.shape[1:]:
+                raise ValueError(
+                    f"val images {tuple(self.xva.shape[1:])} (C,H,W) differ from train {tuple(self.xtr.shape[1:])}"
+                )
+            self.yva = _labels_tensor(val_y, len(self.xva), num_classes, "val_y", device)
+            self.yva_np = self.yva.cpu().numpy()
+        self.weight = None
+        if class_weight is not None:
+            self.weight = torch.as_tensor(np.asarray(class_weight, dtype=np.float32), device=device)
+            if self.weight.shape != (num_classes,):
+                raise ValueError(
+                    f"class_weight must have {num_classes} entries, got shape {tuple(self.weight.shape)}"
+                )
+
+
+class _Optimisation:
+    """AdamW, the LR schedule (per step: cosine; per epoch: multistep), mixed precision and its loss scaler."""
+
+    def __init__(self, model: torch.nn.Module, opts: dict[str, Any], steps_per_epoch: int, device: torch.device):
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
+        self.step_scheduler = None
+        self.epoch_scheduler = None
+        if opts["lr_schedule"] == "cosine":
+            self.step_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=opts["epochs"] * steps_per_epoch
+            )
+        elif opts["lr_schedule"] == "multistep":
+            self.epoch_scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer,
+                milestones=milestone_epochs(opts["lr_milestones"], opts["epochs"]),
+                gamma=opts["lr_gamma"],
+            )
+        self.amp = resolve_amp(opts["amp"], device)
+        if self.amp != opts["amp"]:
+            log.info("amp: %s resolves to %s on %s", opts["amp"], self.amp, device)
+        self.amp_ctx = autocast(device, self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == "fp16")
+
+    def step(self, loss: torch.Tensor) -> None:
+        """Backward, optimiser step (through the loss scaler), per-step LR schedule."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.step_scheduler is not None:
+            self.step_scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def _train_epoch(
+    model: torch.nn.Module,
+    data: _Data,
+    perm: torch.Tensor,
+    batch_size: int,
+    opt: _Optimisation,
+    memory_format: torch.memory_format,
+    generator: torch.Generator,
+    augment: Augment | None = None,
+) -> float:
+    """One pass over ``perm`` in batches of ``batch_size``; returns the mean training loss (one host sync)."""
+    model.train()
+    loss_sum = torch.zeros((), device=data.xtr.device)
+    for start in range(0, len(perm), batch_size):
+        idx = perm[start : start + batch_size]
+        xb = scale_images(data.xtr[idx]).contiguous(memory_format=memory_format)
+        if augment is not None:
+            xb = augment(xb, generator).contiguous(memory_format=memory_format)
+        with opt.amp_ctx:
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), data.ytr[idx], weight=data.weight)
+        opt.step(loss)
+        loss_sum += loss.detach() * len(idx)
+    if opt.epoch_scheduler is not None:
+        opt.epoch_scheduler.step()
+    return float(loss_sum / data.n)
+
+
+def _validate(model: torch.nn.Module, data: _Data, batch_size: int, amp: str) -> dict[str, float]:
+    """``val_loss``, ``val_acc`` and ``val_auc`` on the validation set (NaN without one)."""
+    if not data.has_val:
+        return {"val_loss": float("nan"), "val_acc": float("nan"), "val_auc": float("nan")}
+    logits = predict_logits(model, data.xva, batch_size=batch_size, amp=amp)
+    row = {"val_loss": float(F.cross_entropy(logits, data.yva))}
+    row["val_acc"] = float((logits.argmax(1) == data.yva).float().mean())
+    probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
+    row["val_auc"] = auc_score(probs, data.yva_np)
+    return row
+
+
 def train_classifier(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -187,49 +296,18 @@ def train_classifier(
     opts = _resolve_cfg(cfg)
     device = torch.device(device)
     num_classes = int(num_classes)
-
-    xtr = images_to_tensor(train_x, device)
-    n = len(xtr)
-    if n == 0:
-        raise ValueError("empty training set")
-    ytr = _labels_tensor(train_y, n, num_classes, "train_y", device)
-    has_val = val_x is not None and len(val_x) > 0
-    if has_val:
-        xva = images_to_tensor(val_x, device)
-        if xva.shape[1:] != xtr.shape[1:]:
-            raise ValueError(f"val images {tuple(xva.shape[1:])} (C,H,W) differ from train {tuple(xtr.shape[1:])}")
-        yva = _labels_tensor(val_y, len(xva), num_classes, "val_y", device)
-        yva_np = yva.cpu().numpy()
-    weight = None
-    if class_weight is not None:
-        weight = torch.as_tensor(np.asarray(class_weight, dtype=np.float32), device=device)
-        if weight.shape != (num_classes,):
-            raise ValueError(f"class_weight must have {num_classes} entries, got shape {tuple(weight.shape)}")
+    data = _Data(train_x, train_y, val_x, val_y, num_classes, device, class_weight)
+    n, bs = data.n, opts["batch_size"]
 
     torch.manual_seed(seed)
-    model = build_classifier(opts["arch"], num_classes, in_channels=xtr.shape[1], width=opts["width"]).to(device)
+    model = build_classifier(opts["arch"], num_classes, in_channels=data.xtr.shape[1], width=opts["width"]).to(device)
     memory_format = torch.channels_last if opts["channels_last"] else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
-    bs = opts["batch_size"]
-    steps_per_epoch = math.ceil(n / bs)
-    scheduler = None
-    epoch_scheduler = None
-    if opts["lr_schedule"] == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opts["epochs"] * steps_per_epoch)
-    elif opts["lr_schedule"] == "multistep":
-        epoch_scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=milestone_epochs(opts["lr_milestones"], opts["epochs"]), gamma=opts["lr_gamma"]
-        )
+    opt = _Optimisation(model, opts, math.ceil(n / bs), device)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    amp = resolve_amp(opts["amp"], device)
-    if amp != opts["amp"]:
-        log.info("amp: %s resolves to %s on %s", opts["amp"], amp, device)
-    amp_ctx = autocast(device, amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
 
     rows: list[dict[str, Any]] = []
-    best: dict[str, float] | None = None
+    best: dict[str, Any] | None = None
     best_state: dict[str, torch.Tensor] | None = None
     bar = tqdm(
         range(1, opts["epochs"] + 1),
@@ -241,48 +319,19 @@ def train_classifier(
     )
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
         if oversample:
-            perm = balanced_indices(ytr, num_classes, n, gen).to(device)
+            perm = balanced_indices(data.ytr, num_classes, n, gen).to(device)
         else:
             perm = torch.randperm(n, generator=gen).to(device)
-        loss_sum = torch.zeros((), device=device)
-        for start in range(0, n, bs):
-            idx = perm[start : start + bs]
-            xb = scale_images(xtr[idx]).contiguous(memory_format=memory_format)
-            if augment is not None:
-                xb = augment(xb, gen).contiguous(memory_format=memory_format)
-            with amp_ctx:
-                logits = model(xb)
-            loss = F.cross_entropy(logits.float(), ytr[idx], weight=weight)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += loss.detach() * len(idx)
-        if epoch_scheduler is not None:
-            epoch_scheduler.step()
-        train_loss = float(loss_sum / n)  # one host sync per epoch
+        train_loss = _train_epoch(model, data, perm, bs, opt, memory_format, gen, augment)
         if not math.isfinite(train_loss):
             raise RuntimeError(f"training diverged: train loss is {train_loss} at epoch {epoch} (try a lower lr)")
-
         row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss}
-        if has_val:
-            logits = predict_logits(model, xva, batch_size=opts["eval_batch_size"], amp=amp)
-            row["val_loss"] = float(F.cross_entropy(logits, yva))
-            row["val_acc"] = float((logits.argmax(1) == yva).float().mean())
-            probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
-            row["val_auc"] = auc_score(probs, yva_np)
-        else:
-            row.update(val_loss=float("nan"), val_acc=float("nan"), val_auc=float("nan"))
-        row["seconds"] = time.perf_counter() - t0
-        row["lr"] = optimizer.param_groups[0]["lr"]
-        row["selected"] = False
+        row.update(_validate(model, data, opts["eval_batch_size"], opt.amp))
+        row.update(seconds=time.perf_counter() - t0, lr=opt.lr, selected=False)
         rows.append(row)
 
-        if not has_val or _is_better(opts["select_metric"], row, best):
+        if not data.has_val or _is_better(opts["select_metric"], row, best):
             best = row
             best_state = copy.deepcopy(model.state_dict())
         for r in rows:

@@ -61,7 +61,7 @@ class WassersteinGPLoss:
 
     The penalty's interpolates pair each real image with the fake of the same
     index; conditional critics see the real batch's labels (the fake batch is
-    generated for the same labels, see ``train.py``).
+    generated for the same labels, see ``steps.py``).
     """
 
     def __init__(self, gp_lambda: float = 10.0, generator: torch.Generator | None = None, **_):

@@ -1,0 +1,180 @@
+"""One generator step of GAN training: real batches, fake batches, the D and G updates, the EMA.
+
+Per generator step, as in PyTorch's DCGAN example (:func:`generator_step`):
+draw a real and a fake batch, update D on both (``n_critic`` times, each time
+with fresh batches, :func:`d_step`), then update G through the updated D,
+re-using the last fake batch (:func:`g_step`). The objective comes from the
+model (``MODELS[model].loss`` -> :data:`~ganaug.gan.losses.LOSSES`): a new
+model plugs in through its loss, not through this module.
+
+Fake labels (``conditional`` mode): each fake batch is generated for the
+labels of the real batch it is paired with (``fake_labels: real``, the
+default), so real and fake batches have the same class mix and D cannot score
+a sample from its label's frequency alone. ``fake_labels: uniform`` draws them
+uniformly over the classes instead (on an imbalanced set this let D overpower
+G: loss_d -> 1e-5 on 150 NORMAL / 600 PNEUMONIA chest X-rays).
+
+Random streams, in the order one generator step consumes them: per critic step
+the real batch's indices (the data generator of :class:`BatchSampler`), then
+``z`` and (``uniform``) the fake labels, then the loss's own draws
+(DiffAugment, the WGAN-GP interpolates) - all from the one noise generator.
+Changing this order changes every trained weight; the resume tests and the
+fixed-seed comparisons guard it.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+
+from .augment import diff_augment
+
+if TYPE_CHECKING:
+    from .checkpoint import TrainingState
+
+
+class BatchSampler:
+    """Indices of real batches: consume seeded permutations, redraw one when used up."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device):
+        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
+        self.perm, self.pos = None, n
+
+    def next(self) -> torch.Tensor:
+        parts, need = [], self.batch_size
+        while need:
+            if self.pos == self.n:
+                self.perm = torch.randperm(self.n, generator=self.generator).to(self.device)
+                self.pos = 0
+            take = min(need, self.n - self.pos)
+            parts.append(self.perm[self.pos : self.pos + take])
+            self.pos += take
+            need -= take
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def state_dict(self) -> dict:
+        perm = self.perm.cpu() if self.perm is not None else torch.empty(0, dtype=torch.long)
+        return {"generator": self.generator.get_state(), "perm": perm, "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm = state["perm"].to(self.device) if state["perm"].numel() else None
+        self.pos = int(state["pos"])
+
+
+class EMA:
+    """Exponential moving average of a module's parameters (buffers copied as they are).
+
+    The effective decay ramps up as ``min(decay, (1 + t) / (10 + t))`` so the
+    average is not dominated by the random initial weights early on.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = float(decay)
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1.0 + step) / (10.0 + step))
+        ema_p = list(self.module.parameters())
+        torch._foreach_lerp_(ema_p, [p.detach() for p in model.parameters()], 1.0 - decay)
+        for b_ema, b in zip(self.module.buffers(), model.buffers()):
+            b_ema.copy_(b)
+
+
+def scale_batch(images: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+    """uint8 (N, C, R, R) images -> float in [-1, 1], in ``memory_format``."""
+    return images.float().div_(127.5).sub_(1.0).contiguous(memory_format=memory_format)
+
+
+@dataclass
+class StepSettings:
+    """What one generator step needs besides the trained state (see :func:`generator_step`)."""
+
+    data: torch.Tensor  # uint8 (N, C, R, R) on the device
+    labels: torch.Tensor  # int64 (N,) on the device
+    conditional: bool
+    num_classes: int
+    batch_size: int
+    nz: int
+    n_critic: int
+    uniform_labels: bool  # fake_labels: uniform
+    policy: list[str]  # DiffAugment policies ([] = off)
+    memory_format: torch.memory_format
+    amp_ctx: Any  # autocast context (re-entered every use)
+
+
+def d_view(D: torch.nn.Module, policy: list[str], generator: torch.Generator) -> Callable:
+    """D as the losses see it: on DiffAugment-ed images (drawn from ``generator``) when ``policy`` is set."""
+
+    def seen(x, y=None):
+        return D(diff_augment(x, policy, generator) if policy else x, y)
+
+    return seen
+
+
+def real_batch(s: TrainingState, cfg: StepSettings) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The next real batch (scaled) and its labels (``None`` unless conditional)."""
+    idx = s.sampler.next()
+    return scale_batch(cfg.data[idx], cfg.memory_format), (cfg.labels[idx] if cfg.conditional else None)
+
+
+def fake_inputs(s: TrainingState, cfg: StepSettings, real_labels: torch.Tensor | None):
+    """``z`` and the fake labels for one fake batch: the real batch's labels, uniform ones, or ``None``."""
+    device = cfg.data.device
+    z = torch.randn(cfg.batch_size, cfg.nz, generator=s.noise_gen, device=device)
+    if real_labels is None:
+        return z, None
+    if cfg.uniform_labels:
+        return z, torch.randint(0, cfg.num_classes, (cfg.batch_size,), generator=s.noise_gen, device=device)
+    return z, real_labels
+
+
+def d_step(s: TrainingState, loss_fn, D_seen, amp_ctx, real, real_labels, fake, fake_labels):
+    """Update D on a real and a fake batch; returns ``(loss_d, d_real, d_fake)`` (on the device)."""
+    s.opt_d.zero_grad(set_to_none=True)
+    with amp_ctx:
+        loss_d, d_real, d_fake = loss_fn.d_loss(D_seen, real, real_labels, fake.detach(), fake_labels)
+    s.scaler_d.scale(loss_d).backward()
+    s.scaler_d.step(s.opt_d)
+    s.scaler_d.update()
+    return loss_d, d_real, d_fake
+
+
+def g_step(s: TrainingState, loss_fn, D_seen, amp_ctx, fake, fake_labels, d_params) -> torch.Tensor:
+    """Update G through the (updated) D; D's weights ``d_params`` need no gradient here. Returns ``loss_g``."""
+    for p in d_params:
+        p.requires_grad_(False)
+    s.opt_g.zero_grad(set_to_none=True)
+    with amp_ctx:
+        loss_g = loss_fn.g_loss(D_seen, fake, fake_labels)
+    s.scaler_g.scale(loss_g).backward()
+    s.scaler_g.step(s.opt_g)
+    s.scaler_g.update()
+    for p in d_params:
+        p.requires_grad_(True)
+    return loss_g
+
+
+def generator_step(s: TrainingState, cfg: StepSettings, loss_fn, D_seen, d_params, step: int) -> torch.Tensor:
+    """``n_critic`` D steps, one G step, the EMA update.
+
+    Returns ``(loss_d, loss_g, d_real, d_fake)`` as one float32 tensor on the device (no host sync).
+    """
+    for k in range(cfg.n_critic):
+        real, real_labels = real_batch(s, cfg)
+        z, fake_labels = fake_inputs(s, cfg, real_labels)
+        last = k == cfg.n_critic - 1
+        with cfg.amp_ctx, (nullcontext() if last else torch.no_grad()):
+            fake = s.G(z, fake_labels)  # the last critic step's fake batch also trains G
+        loss_d, d_real, d_fake = d_step(s, loss_fn, D_seen, cfg.amp_ctx, real, real_labels, fake, fake_labels)
+    loss_g = g_step(s, loss_fn, D_seen, cfg.amp_ctx, fake, fake_labels, d_params)
+    if s.ema:
+        s.ema.update(s.G, step)
+    return torch.stack([loss_d.detach(), loss_g.detach(), d_real, d_fake]).float()
