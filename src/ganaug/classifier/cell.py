@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ganaug.config import NO_MIXING
+from ganaug.names import NO_MIXING
 
 #: the record's summary printed to the job's log
 SUMMARY_KEYS = ("auc", "auc_ci_low", "auc_ci_high", "balanced_accuracy", "sensitivity", "specificity")
