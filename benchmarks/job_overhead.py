@@ -93,7 +93,7 @@ def startup_costs(repeats: int):
         for name, code in items:
             imports[name].append(time_child(code or "pass")[0])
     builds = {k: [] for k in BUILDS}
-    for r in range(repeats):
+    for _ in range(repeats):
         for name, code in BUILDS.items():
             prog = ("import time, torch\ntorch.set_num_threads(2)\nimport ganaug.classifier, ganaug.gan, ganaug.metrics\n"
                     f"t0 = time.perf_counter()\n{code}\nprint(time.perf_counter() - t0)")  # fmt: skip
