@@ -121,8 +121,15 @@ def write_yaml(path: Path, cfg: dict) -> Path:
     return path
 
 
-def snakemake(workdir: Path, configfiles: list[Path], *args: str, target: str | list[str] = "all",
-              snakefile: Path | None = None, check: bool = True, timeout: float = 7200):
+def snakemake(
+    workdir: Path,
+    configfiles: list[Path],
+    *args: str,
+    target: str | list[str] = "all",
+    snakefile: Path | None = None,
+    check: bool = True,
+    timeout: float = 7200,
+):
     """Run ``python -m snakemake TARGET`` on the repo's Snakefile in ``workdir`` -> (CompletedProcess, wall seconds)."""
     targets = [target] if isinstance(target, str) else list(target)
     cmd = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(snakefile or REPO / "Snakefile"),

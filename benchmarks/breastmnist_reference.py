@@ -79,9 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     cfg = {
-        "arch": "resnet18", "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size,
-        "lr": args.lr, "weight_decay": 0.0, "lr_schedule": "multistep", "lr_milestones": [0.5, 0.75],
-        "lr_gamma": 0.1, "select_metric": "auc",
+        "arch": "resnet18",
+        "width": args.width,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": 0.0,
+        "lr_schedule": "multistep",
+        "lr_milestones": [0.5, 0.75],
+        "lr_gamma": 0.1,
+        "select_metric": "auc",
     }
     with tempfile.TemporaryDirectory() as tmp:
         data = load_breastmnist(args.npz, Path(tmp))
@@ -102,8 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         lo, hi = bootstrap_auc_ci(probs, yte, seed=0)
         sel = hist.loc[hist["selected"]].iloc[0]
         row = {
-            "seed": seed, "test_auc": metrics["auc"], "test_auc_ci_low": lo, "test_auc_ci_high": hi,
-            "test_acc": metrics["accuracy"], "selected_epoch": int(sel["epoch"]), "val_auc": float(sel["val_auc"]),
+            "seed": seed,
+            "test_auc": metrics["auc"],
+            "test_auc_ci_low": lo,
+            "test_auc_ci_high": hi,
+            "test_acc": metrics["accuracy"],
+            "selected_epoch": int(sel["epoch"]),
+            "val_auc": float(sel["val_auc"]),
             "minutes": (time.perf_counter() - t0) / 60,
         }
         rows.append(row)
@@ -124,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         f"mean test AUC over {len(aucs)} seeds: {s['mean']:.4f} +- {s['std']:.4f} (std; t 95% CI {s['ci_low']:.4f}-{s['ci_high']:.4f}); "
         f"mean ACC {np.mean([r['test_acc'] for r in rows]):.4f}"
     )
-    print(f"MedMNIST v2 ResNet-18 (28): {PUBLISHED_AUC}; |delta| = {delta:.4f} -> {'PASS' if ok else 'FAIL'} (tolerance {TOLERANCE})")
+    print(
+        f"MedMNIST v2 ResNet-18 (28): {PUBLISHED_AUC}; |delta| = {delta:.4f} -> {'PASS' if ok else 'FAIL'} (tolerance {TOLERANCE})"
+    )
     print(f"finished {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
     return 0 if ok else 1
 

@@ -68,7 +68,9 @@ def main() -> None:
     base = args.keep or Path(tempfile.mkdtemp(prefix="ganaug_dag_"))
     try:
         if not args.no_tiny:
-            runs.append(run_config("tiny", [benchlib.tiny_config()], base / "tiny", args.cores, args.dry_repeats, args.extra))
+            runs.append(
+                run_config("tiny", [benchlib.tiny_config()], base / "tiny", args.cores, args.dry_repeats, args.extra)
+            )
         if args.default:
             runs.append(run_config("default", [benchlib.chest_xray_config()], base / "default", args.cores,
                                    args.dry_repeats, args.extra))  # fmt: skip
@@ -81,7 +83,9 @@ def main() -> None:
     print(f"\n### Whole DAG, `snakemake all --cores {args.cores}`\n")
     print("\n".join(header))
     print(f"- command: `python benchmarks/dag_time.py {' '.join(sys.argv[1:])}`".rstrip() + "\n")
-    print("| run | jobs | wall time | goal | load avg start -> end | sum of job walls | `snakemake -n all` on the finished tree, median (min-max) |")  # noqa: E501
+    print(
+        "| run | jobs | wall time | goal | load avg start -> end | sum of job walls | `snakemake -n all` on the finished tree, median (min-max) |"
+    )  # noqa: E501
     print("|---|---|---|---|---|---|---|")
     for r in runs:
         goal = GOALS[r["label"]]

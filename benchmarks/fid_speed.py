@@ -207,7 +207,10 @@ def main() -> None:
     device = benchlib.default_device()
     header = benchlib.machine_lines(args.threads)
     print(f"loading {args.n} + {args.n} chest X-rays at {args.res} px ...", file=sys.stderr)
-    sets = {"a": load_xrays("train", "NORMAL", args.n, args.res), "b": load_xrays("train", "PNEUMONIA", args.n, args.res)}
+    sets = {
+        "a": load_xrays("train", "NORMAL", args.n, args.res),
+        "b": load_xrays("train", "PNEUMONIA", args.n, args.res),
+    }
 
     with tempfile.TemporaryDirectory(prefix="ganaug_fid_speed_") as tmp:
         tmp = Path(tmp)
@@ -243,8 +246,11 @@ def main() -> None:
                 res[side] = out
                 print(f"repeat {r + 1}: {side} {rate[side][-1]:.2f} images/s ({dt:.1f} s), load {benchlib.load_avg()}",
                       file=sys.stderr)  # fmt: skip
-        times = None if args.no_breakdown else breakdown(
-            files["a"], sets["a"], ref_model, args.batch, device, max(3, args.repeats))
+        times = (
+            None
+            if args.no_breakdown
+            else breakdown(files["a"], sets["a"], ref_model, args.batch, device, max(3, args.repeats))
+        )
     load_end = benchlib.load_avg()
 
     (mu1, s1), (mu2, s2) = res["pytorch-fid"]
@@ -284,8 +290,12 @@ def main() -> None:
     print("|---|---|---|")
     if "pytorch-fid" in fd:
         ref = fd["pytorch-fid"]
-        print(f"| pytorch-fid `calculate_frechet_distance` (its stats; scipy sqrtm 2048²) | {ref:.6f} | {sqrtm_t[0]:.1f} s |")
-        print(f"| ganaug features, same sqrtm (`fid_from_stats`, what gan_metrics uses) | {fd['ganaug features, sqrtm']:.6f} | {sqrtm_t[1]:.1f} s |")  # noqa: E501
+        print(
+            f"| pytorch-fid `calculate_frechet_distance` (its stats; scipy sqrtm 2048²) | {ref:.6f} | {sqrtm_t[0]:.1f} s |"
+        )
+        print(
+            f"| ganaug features, same sqrtm (`fid_from_stats`, what gan_metrics uses) | {fd['ganaug features, sqrtm']:.6f} | {sqrtm_t[1]:.1f} s |"
+        )  # noqa: E501
     print(f"| ganaug `fid_from_stats_and_features` (exact low-rank, N x N eigvalsh) | {fd['ganaug']:.6f} | "
           f"{1000 * statistics.median(lowrank_t):.0f} ms (median of 5) |")  # fmt: skip
     if "pytorch-fid" in fd:
@@ -320,8 +330,9 @@ def main() -> None:
             print(f"| {name} | {mmm([1000 * t for t in v], '{:.1f}')} | {100 * statistics.median(v) / net_ref:.1f} % |")
 
     if not args.no_count:
-        from benchlib import REPO, chest_xray_config, tiny_config
         import yaml
+
+        from benchlib import REPO, chest_xray_config, tiny_config
 
         configs = {
             "config/tiny.yaml": [tiny_config()],
@@ -332,7 +343,9 @@ def main() -> None:
         }  # fmt: skip
         rows = count_real_extractions(configs)
         print("\nReal-feature extractions in a full sweep (`snakemake -n all`):\n")
-        print("| config | `real_stats` jobs | dataset x res x class x split | `real_train_features` jobs (classes) | jobs reading them (files read) | cached once? |")  # noqa: E501
+        print(
+            "| config | `real_stats` jobs | dataset x res x class x split | `real_train_features` jobs (classes) | jobs reading them (files read) | cached once? |"
+        )  # noqa: E501
         print("|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['config']} | {r['real_stats']} | {r['product']} | {r['real_train_features']} ({r['train_classes']}) | "

@@ -82,8 +82,9 @@ class RefDiscriminator(nn.Module):
         return self.main(input).view(-1, 1).squeeze(1)
 
 
-def reference_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int,
-                  device=None) -> float:
+def reference_run(
+    images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int, device=None
+) -> float:
     """Seconds per step of the example's loop (after ``warmup`` steps)."""
     torch.manual_seed(0)
     device = torch.device(device or "cpu")
@@ -132,8 +133,9 @@ def reference_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, w
     return (time.perf_counter() - start) / steps
 
 
-def ganaug_run(images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int,
-               amp: str = "none", device=None) -> float:
+def ganaug_run(
+    images: np.ndarray, res: int, nz: int, ngf: int, batch: int, warmup: int, steps: int, amp: str = "none", device=None
+) -> float:
     """Seconds per step of ganaug.gan.train_gan (timed from its losses' own step after ``warmup``)."""
     from ganaug.gan import train_gan
 
@@ -163,14 +165,17 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"],
-                    help="ganaug's amp setting (the reference stays float32)")
+    ap.add_argument(
+        "--amp",
+        default="none",
+        choices=["none", "bf16", "fp16"],
+        help="ganaug's amp setting (the reference stays float32)",
+    )
     ap.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda")
     args = ap.parse_args()
 
-    from helpers import load_xrays
-
     from ganaug.runtime import resolve_device
+    from helpers import load_xrays
 
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
@@ -184,7 +189,9 @@ def main() -> None:
         images = load_xrays("train", "NORMAL", 256, res)
         ref, ours = [], []
         for _ in range(args.repeats):
-            ref.append(1000 * reference_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, device))
+            ref.append(
+                1000 * reference_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, device)
+            )
             ours.append(1000 * ganaug_run(images, res, args.nz, args.ngf, args.batch, args.warmup, args.steps, args.amp,
                                           device))  # fmt: skip
             print(f"{res} px: reference {ref[-1]:.1f} ms, ganaug {ours[-1]:.1f} ms", file=sys.stderr)

@@ -36,14 +36,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import benchlib
-from benchlib import REPO, fmt_s, mmm
+from benchlib import fmt_s, mmm
 
 IMPORT_SETS = {
     "bare interpreter (`python -c pass`)": "",
@@ -149,7 +148,9 @@ def classifier_sweep(cells: list[int], repeats: int, keep: Path | None):
                 shutil.copytree(base, work, symlinks=True)
                 cfg = benchlib.write_yaml(work / "sweep.yaml", sweep_config(k))
                 load = benchlib.load_avg()
-                proc, wall = benchlib.snakemake(work, [cfg], "--cores", "2", target="results/report/classifier_runs.csv")
+                proc, wall = benchlib.snakemake(
+                    work, [cfg], "--cores", "2", target="results/report/classifier_runs.csv"
+                )
                 counts = benchlib.job_counts(proc.stdout + proc.stderr)
                 if counts.get("train_classifier") != k or set(counts) - {"train_classifier", "classifier_report"}:
                     sys.exit(f"unexpected jobs for {k} cells: {counts}")
@@ -207,7 +208,9 @@ def main() -> None:
         cells = [r["cells"] for r in rows]
         slope, intercept, r2 = linfit(cells, walls)
         print("Classifier sweep through the Snakefile (tiny config, real-only cells; data stage done beforehand):\n")
-        print("| cells | wall time | load avg (1 min) at start | `train_classifier` job wall s, median (min-max) | training loop s, median | outside the loop s, median (min-max) |")  # noqa: E501
+        print(
+            "| cells | wall time | load avg (1 min) at start | `train_classifier` job wall s, median (min-max) | training loop s, median | outside the loop s, median (min-max) |"
+        )  # noqa: E501
         print("|---|---|---|---|---|---|")
         for r in rows:
             job_walls = [w for w, _ in r["clf"]]
@@ -241,7 +244,10 @@ def main() -> None:
     pre = statistics.median(imports["Snakemake's script preamble (`import snakemake.script`)"])
     sched = max(s_noop - pre, 0.0)  # the no-op slope holds one interpreter start + preamble; the rest is scheduling
     parts = {
-        "train_classifier": ("train_classifier imports (+ snakemake.script, matplotlib)", "ResNet-18 width 32 (train_classifier)"),
+        "train_classifier": (
+            "train_classifier imports (+ snakemake.script, matplotlib)",
+            "ResNet-18 width 32 (train_classifier)",
+        ),
         "train_gan": ("train_gan imports (+ snakemake.script)", "DCGAN G + D, ngf = ndf = 32, 32 px (train_gan)"),
         "real_stats, gan_metrics, fid_curve": (
             "real_stats / gan_metrics imports (+ snakemake.script)",
@@ -257,6 +263,7 @@ def main() -> None:
         total = sched + imp_s + build_s
         print(f"| {job} | {sched:.2f} s | {imp_s:.1f} s | {build_s:.2f} s | **{total:.1f} s** | "
               f"{'PASS' if total <= 10 else 'FAIL'} |")  # fmt: skip
+
 
 if __name__ == "__main__":
     main()

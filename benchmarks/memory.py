@@ -158,7 +158,7 @@ def measure_rss(job: str, settings: str, data: Path, test: Path, args) -> dict:
     if proc.returncode != 0:
         sys.exit(f"{job}/{settings} failed ({proc.returncode}):\n{err[-4000:]}")
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
-    res = json.loads(line[len("RESULT "):])
+    res = json.loads(line[len("RESULT ") :])
     res.update(wall=wall, job=job, settings=settings, maxrss=rusage.ru_maxrss * 1024)
     return res
 
@@ -192,8 +192,12 @@ def main() -> None:
     ap.add_argument("--gan-steps", type=int, default=10)
     ap.add_argument("--fid-n", type=int, default=200, help="images per side (default 200 = 2 batches at batch 100)")
     ap.add_argument("--clf-batches", type=int, default=4)
-    ap.add_argument("--clf-amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
-                    help="classifier.amp (default auto, as config.yaml)")
+    ap.add_argument(
+        "--clf-amp",
+        default="auto",
+        choices=["auto", "none", "bf16", "fp16"],
+        help="classifier.amp (default auto, as config.yaml)",
+    )
     ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     ap.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -241,7 +245,9 @@ def main() -> None:
         }[r["job"]]  # fmt: skip
         ok = "PASS" if r["maxrss"] <= 4 * GB else "FAIL"
         extra = f" {r['cuda_max_allocated'] / GB:.2f} GB |" if cuda else ""
-        print(f"| {r['job']} | {r['settings']} | {what} | **{r['maxrss'] / GB:.2f} GB** | {r['wall']:.0f} s | {ok} |{extra}")
+        print(
+            f"| {r['job']} | {r['settings']} | {what} | **{r['maxrss'] / GB:.2f} GB** | {r['wall']:.0f} s | {ok} |{extra}"
+        )
     # what the full-length jobs hold in addition
     notes = []
     for name in args.settings:

@@ -39,11 +39,15 @@ def slurm_installed():
 
     from slurm_cluster import ClusterError, ensure_installed
 
-    missing = [m for m in ("snakemake_executor_plugin_slurm", "snakemake_executor_plugin_slurm_jobstep")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("snakemake_executor_plugin_slurm", "snakemake_executor_plugin_slurm_jobstep")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: install the project with `pip install -e '.[slurm]'`",
-                    pytrace=False)
+        pytest.fail(
+            f"{', '.join(missing)} not installed: install the project with `pip install -e '.[slurm]'`", pytrace=False
+        )
     try:
         ensure_installed()
     except ClusterError as exc:

@@ -79,20 +79,33 @@ def write_config(work: Path, cfg: dict, name: str) -> Path:
     return path
 
 
-def snakemake_cmd(workdir: Path, *args: str, configfile: str = "tiny.yaml", targets: tuple[str, ...] = ("all",)) -> list[str]:
+def snakemake_cmd(
+    workdir: Path, *args: str, configfile: str = "tiny.yaml", targets: tuple[str, ...] = ("all",)
+) -> list[str]:
     """The command line of ``snakemake TARGETS`` on the repository's Snakefile in ``workdir``."""
     return [
-        sys.executable, "-m", "snakemake", *targets,
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(workdir / configfile),
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / configfile),
         *args,
     ]
 
 
 def snakemake(
-    workdir: Path, *args: str, check: bool = True, configfile: str = "tiny.yaml", env: dict | None = None,
-    timeout: float = 1800, targets: tuple[str, ...] = ("all",),
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    configfile: str = "tiny.yaml",
+    env: dict | None = None,
+    timeout: float = 1800,
+    targets: tuple[str, ...] = ("all",),
 ) -> subprocess.CompletedProcess:
     """``snakemake all`` (or ``targets``) on the repository's Snakefile in ``workdir`` with ``workdir/configfile``."""
     cmd = snakemake_cmd(workdir, *args, configfile=configfile, targets=targets)

@@ -22,7 +22,19 @@ import time
 from pathlib import Path
 
 PACKAGES = ("slurm-wlm", "munge")
-BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "srun", "scontrol", "scancel", "munged", "munge", "unmunge")
+BINARIES = (
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "sinfo",
+    "srun",
+    "scontrol",
+    "scancel",
+    "munged",
+    "munge",
+    "unmunge",
+)
 # The partitions the workflow profile names (profiles/slurm/config.yaml): CPU jobs go to
 # `cpu`, the GPU rules to `gpu`. Both are the same node here.
 PARTITIONS = ("cpu", "gpu")
@@ -49,9 +61,13 @@ def ensure_installed() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise ClusterError(f"SLURM binaries missing ({', '.join(missing)}) and not root, so cannot apt-get install {' '.join(PACKAGES)}")
+        raise ClusterError(
+            f"SLURM binaries missing ({', '.join(missing)}) and not root, so cannot apt-get install {' '.join(PACKAGES)}"
+        )
     if shutil.which("apt-get") is None:
-        raise ClusterError(f"SLURM binaries missing ({', '.join(missing)}) and no apt-get to install {' '.join(PACKAGES)}")
+        raise ClusterError(
+            f"SLURM binaries missing ({', '.join(missing)}) and no apt-get to install {' '.join(PACKAGES)}"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     # wait for another apt/dpkg (a concurrent test session) instead of failing on its lock
     lock = ["-o", "DPkg::Lock::Timeout=600"]
@@ -101,8 +117,12 @@ class SlurmCluster:
         # cluster's srun reads /etc/slurm/slurm.conf, this private one's would find nothing.
         # A two-line `srun` first on PATH puts SLURM_CONF back, leaving /etc alone.
         self.bin = self.root / "bin"
-        self.env = dict(os.environ, SLURM_CONF=str(self.conf), PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}")
-        for var in [v for v in self.env if v.startswith(("SLURM_", "SBATCH_", "SRUN_", "SQUEUE_")) and v != "SLURM_CONF"]:
+        self.env = dict(
+            os.environ, SLURM_CONF=str(self.conf), PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
+        )
+        for var in [
+            v for v in self.env if v.startswith(("SLURM_", "SBATCH_", "SRUN_", "SQUEUE_")) and v != "SLURM_CONF"
+        ]:
             del self.env[var]
 
     # ------------------------------------------------------------------ config
@@ -191,26 +211,36 @@ class SlurmCluster:
         self._spawn(
             "munged",
             [
-                "munged", "--foreground", f"--socket={self.munge_socket}", f"--key-file={key}",
-                f"--pid-file={self.munge_dir / 'munged.pid'}", f"--log-file={self.munge_dir / 'munged.log'}",
+                "munged",
+                "--foreground",
+                f"--socket={self.munge_socket}",
+                f"--key-file={key}",
+                f"--pid-file={self.munge_dir / 'munged.pid'}",
+                f"--log-file={self.munge_dir / 'munged.log'}",
                 f"--seed-file={self.munge_dir / 'munged.seed'}",
             ],
-            user=munge.pw_uid, group=munge.pw_gid, extra_groups=[],
+            user=munge.pw_uid,
+            group=munge.pw_gid,
+            extra_groups=[],
         )
         deadline = time.monotonic() + 20
         while not self.munge_socket.exists():
             self._check_alive("munged", self.munge_dir / "munged.log")
             if time.monotonic() > deadline:
-                raise ClusterError(f"munged did not create {self.munge_socket} in 20 s:\n{_tail(self.munge_dir / 'munged.log')}")
+                raise ClusterError(
+                    f"munged did not create {self.munge_socket} in 20 s:\n{_tail(self.munge_dir / 'munged.log')}"
+                )
             time.sleep(0.1)
         cred = _run(["munge", "-n", f"--socket={self.munge_socket}"])
         check = _run(["unmunge", f"--socket={self.munge_socket}"], input=cred.stdout)
         if cred.returncode or check.returncode:
             raise ClusterError(f"munge round trip failed: {cred.stderr} {check.stderr}")
 
-    def start(self, timeout: float = 60) -> "SlurmCluster":
+    def start(self, timeout: float = 60) -> SlurmCluster:
         if os.geteuid() != 0:
-            raise ClusterError("the test SLURM cluster runs its daemons as root (SlurmUser=root); run the tests as root")
+            raise ClusterError(
+                "the test SLURM cluster runs its daemons as root (SlurmUser=root); run the tests as root"
+            )
         ensure_installed()
         self.write_config()
         self.start_munge()
@@ -244,9 +274,7 @@ class SlurmCluster:
         return out
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{_tail(p)}" for p in sorted((self.root / "log").glob("*")) if p.is_file()
-        )
+        return "\n".join(f"--- {p.name}\n{_tail(p)}" for p in sorted((self.root / "log").glob("*")) if p.is_file())
 
     def stop(self) -> None:
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
@@ -264,7 +292,7 @@ class SlurmCluster:
                 proc.kill()
                 proc.wait(timeout=10)
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -275,6 +303,19 @@ class SlurmCluster:
 if __name__ == "__main__":  # manual check: python3 tests/slurm_cluster.py
     with SlurmCluster() as cluster:
         print("cluster up in", cluster.root)
-        out = _run(["sbatch", "--parsable", "--wait", "-p", "gpu", "--gpus=1", "-o", str(cluster.root / "job.out"),
-                    "--wrap", "env | grep -E '^(CUDA_VISIBLE_DEVICES|SLURM_JOB_ID|SLURM_JOB_GPUS)='"], env=cluster.env)
+        out = _run(
+            [
+                "sbatch",
+                "--parsable",
+                "--wait",
+                "-p",
+                "gpu",
+                "--gpus=1",
+                "-o",
+                str(cluster.root / "job.out"),
+                "--wrap",
+                "env | grep -E '^(CUDA_VISIBLE_DEVICES|SLURM_JOB_ID|SLURM_JOB_GPUS)='",
+            ],
+            env=cluster.env,
+        )
         print(out.stdout, out.stderr, (cluster.root / "job.out").read_text())

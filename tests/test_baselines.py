@@ -76,7 +76,7 @@ def test_balance_adds_minority_images(xrays, fraction):
     # every real image kept, in order, first; the synthetic rows come from the NORMAL pool, each once
     np.testing.assert_array_equal(x[: len(ry)], rx)
     np.testing.assert_array_equal(y[: len(ry)], ry)
-    assert not is_synth[: len(ry)].any() and is_synth[len(ry):].all()
+    assert not is_synth[: len(ry)].any() and is_synth[len(ry) :].all()
     used = Counter(img.tobytes() for img in x[is_synth])
     pool = Counter(img.tobytes() for img in sx[sy == 0])  # the Kaggle test split holds a few duplicate images
     assert sum(used.values()) == added and not (used - pool)

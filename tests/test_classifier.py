@@ -237,8 +237,16 @@ def test_train_breastmnist_learns(breast, tmp_path):
     log_csv = tmp_path / "history.csv"
     cfg = {**CFG, "seeds": [0, 1], "synthetic_fractions": [0.0]}  # extra config keys are ignored
     model, hist = train_classifier(
-        breast["train_images"], breast["train_labels"], breast["val_images"], breast["val_labels"],
-        num_classes=2, cfg=cfg, device="cpu", seed=0, progress=True, log_path=log_csv,
+        breast["train_images"],
+        breast["train_labels"],
+        breast["val_images"],
+        breast["val_labels"],
+        num_classes=2,
+        cfg=cfg,
+        device="cpu",
+        seed=0,
+        progress=True,
+        log_path=log_csv,
     )
     assert list(hist.columns[:6]) == ["epoch", "train_loss", "val_loss", "val_auc", "val_acc", "seconds"]
     assert hist["epoch"].tolist() == [1, 2, 3]
@@ -412,14 +420,16 @@ def test_evaluate_binary_hand_computed():
 
 
 def test_evaluate_multiclass_macro_ovr_hand_computed():
-    probs = np.array([
-        [0.70, 0.20, 0.10],  # y 0
-        [0.20, 0.50, 0.30],  # y 1
-        [0.10, 0.30, 0.60],  # y 2
-        [0.30, 0.40, 0.30],  # y 0
-        [0.45, 0.35, 0.20],  # y 1
-        [0.20, 0.20, 0.60],  # y 2
-    ])
+    probs = np.array(
+        [
+            [0.70, 0.20, 0.10],  # y 0
+            [0.20, 0.50, 0.30],  # y 1
+            [0.10, 0.30, 0.60],  # y 2
+            [0.30, 0.40, 0.30],  # y 0
+            [0.45, 0.35, 0.20],  # y 1
+            [0.20, 0.20, 0.60],  # y 2
+        ]
+    )
     y = np.array([0, 1, 2, 0, 1, 2])
     m, cm = evaluate(probs, y, ["a", "b", "c"], positive_class="b")
     # One-vs-rest: a 7/8, b 7/8, c 8/8 -> macro 2.75 / 3.

@@ -8,19 +8,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import SCHEMA, deep_update
-
 from ganaug.config import (
+    ClassifierCell,
     ConfigError,
     apply_replaced_mappings,
     canonical,
-    ClassifierCell,
     classifier_cells,
     classifier_run_dir,
     fraction_label,
     gan_settings,
     validate_config,
 )
+from helpers import SCHEMA, deep_update
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -66,13 +65,21 @@ def test_defaults_are_filled():
         (("gan_defaults", "steps"), 0, r"gan_defaults\.steps = 0 must be >= 1"),
         (("gan_defaults", "batch_size"), -8, r"gan_defaults\.batch_size = -8 must be >= 1"),
         (("gan_defaults", "model"), "stylegan9", r"gan_defaults\.model = 'stylegan9' is not allowed"),
-        (("experiment", "resolution"), 30, r"experiment\.resolution = 30 is not allowed; choose one of 28, 32, 64, 128"),
+        (
+            ("experiment", "resolution"),
+            30,
+            r"experiment\.resolution = 30 is not allowed; choose one of 28, 32, 64, 128",
+        ),
         (("experiment", "dataset"), "nope", r"experiment\.dataset = 'nope' names no entry of datasets"),
         (("experiment", "positive_class"), "COVID", r"experiment\.positive_class = 'COVID' is not a class"),
         (("classifier", "seeds"), [], r"classifier\.seeds = \[\] must have at least 1"),
         (("classifier", "synthetic_fractions"), [0.0, 1.5], r"classifier\.synthetic_fractions\.1 = 1\.5 must be <= 1"),
         (("datasets", "chest_xray", "source"), "zip", r"datasets\.chest_xray\.source = 'zip' is not allowed"),
-        (("datasets", "chest_xray", "path"), "/no/such/dir", r"datasets\.chest_xray\.path.*/no/such/dir.*does not exist"),
+        (
+            ("datasets", "chest_xray", "path"),
+            "/no/such/dir",
+            r"datasets\.chest_xray\.path.*/no/such/dir.*does not exist",
+        ),
         (("gans", "dcgan", "mode"), "both", r"gans\.dcgan\.mode = 'both' is not allowed"),
     ],
 )
@@ -104,7 +111,9 @@ def test_sweep_cells(base):
     cells = classifier_cells(cfg)
     c = cfg["classifier"]
     seeds = c["seeds"]
-    assert len(seeds) >= 3 and c["gan_baselines"] == ["none"] and c["strategies"] == ["replace"] and c["n_real"] == ["all"]
+    assert (
+        len(seeds) >= 3 and c["gan_baselines"] == ["none"] and c["strategies"] == ["replace"] and c["n_real"] == ["all"]
+    )
     # f = 0 once per baseline and seed (real only, no mixing); every other fraction once per GAN and seed
     real = [x for x in cells if x.frac == "0"]
     assert real == [ClassifierCell(b, "real", "none", "0", "all", s) for b in c["baselines"] for s in seeds]
@@ -121,17 +130,26 @@ def test_sweep_cells(base):
 
 def test_sweep_cells_cross_product_and_extra_cells(base):
     base["classifier"].update(
-        seeds=[0, 1, 2], synthetic_fractions=[0.0, 0.5], baselines=["none", "oversample"], gan_baselines=["none", "classic"],
-        strategies=["replace", "balance"], n_real=[50, "all"],
-        extra_cells=[{"fraction": 1.0, "strategy": "balance"}, {"fraction": 0.0, "n_real": 20, "baseline": "weighted_loss"},
-                     {"fraction": 0.5, "source": "dcgan"}],  # the last one is already in the cross product
+        seeds=[0, 1, 2],
+        synthetic_fractions=[0.0, 0.5],
+        baselines=["none", "oversample"],
+        gan_baselines=["none", "classic"],
+        strategies=["replace", "balance"],
+        n_real=[50, "all"],
+        extra_cells=[
+            {"fraction": 1.0, "strategy": "balance"},
+            {"fraction": 0.0, "n_real": 20, "baseline": "weighted_loss"},
+            {"fraction": 0.5, "source": "dcgan"},
+        ],  # the last one is already in the cross product
     )
     cells = classifier_cells(validate_config(base, SCHEMA))
     gans = list(base["gans"])
     assert len(set(cells)) == len(cells)
     # f = 0: baselines ∪ gan_baselines (3) x n_real (2), never per GAN or strategy; + 1 extra real-only cell
     real = {(x.baseline, x.n_real) for x in cells if x.source == "real"}
-    assert real == {(b, n) for b in ("none", "oversample", "classic") for n in ("50", "all")} | {("weighted_loss", "20")}
+    assert real == {(b, n) for b in ("none", "oversample", "classic") for n in ("50", "all")} | {
+        ("weighted_loss", "20")
+    }
     assert all(x.strategy == "none" and x.frac == "0" for x in cells if x.source == "real")
     # f = 0.5: gan_baselines (2) x GANs x strategies (2) x n_real (2); extra f = 1 balance: every GAN
     assert len([x for x in cells if x.frac == "0.5"]) == 3 * 2 * len(gans) * 2 * 2
@@ -175,10 +193,23 @@ def test_override_replaces_gan_cells_and_class_caps(tmp_path):
     ham = SHARED / "ham10000"
     assert ham.is_dir(), f"real data missing: {ham}"
     override = {
-        "datasets": {"ham": {"source": "csv", "path": str(ham), "csv": "HAM10000_metadata.csv", "image_dir": "images",
-                             "id_column": "image_id", "label_column": "dx", "group_column": "lesion_id"}},
-        "experiment": {"dataset": "ham", "positive_class": "mel", "minority_class": "mel",
-                       "subsample": {"max_per_class": {"nv": 500}}},
+        "datasets": {
+            "ham": {
+                "source": "csv",
+                "path": str(ham),
+                "csv": "HAM10000_metadata.csv",
+                "image_dir": "images",
+                "id_column": "image_id",
+                "label_column": "dx",
+                "group_column": "lesion_id",
+            }
+        },
+        "experiment": {
+            "dataset": "ham",
+            "positive_class": "mel",
+            "minority_class": "mel",
+            "subsample": {"max_per_class": {"nv": 500}},
+        },
         "gans": {"wgan_like": {"mode": "conditional", "steps": 10}},
     }
     path = tmp_path / "ham.yaml"
@@ -211,8 +242,15 @@ def test_class_names_at_parse_time_match_the_data_stage(tmp_path):
     meta = pd.read_csv(ham / "HAM10000_metadata.csv").head(30)
     meta["grade"] = [str(x) for x in ([10, 2, 1] * 10)]  # numeric labels: '1' < '2' < '10', not text order
     meta.to_csv(tmp_path / "meta.csv", index=False)
-    csv_spec = {"source": "csv", "path": str(ham), "csv": str(tmp_path / "meta.csv"), "image_dir": "images",
-                "id_column": "image_id", "label_column": "grade", "group_column": "lesion_id"}
+    csv_spec = {
+        "source": "csv",
+        "path": str(ham),
+        "csv": str(tmp_path / "meta.csv"),
+        "image_dir": "images",
+        "id_column": "image_id",
+        "label_column": "grade",
+        "group_column": "lesion_id",
+    }
     assert known_class_names(csv_spec) == list_csv_items(csv_spec)[1] == ["1", "2", "10"]
 
     root = tmp_path / "xray"

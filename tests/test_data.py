@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -459,8 +458,13 @@ def test_validate_accepts_good_specs(shared_data, chest_split, ham_slice):
     validate_dataset_spec("ham", ham_slice["spec"])
     validate_dataset_spec(
         "ham_full",
-        {"source": "csv", "path": str(shared_data / "ham10000"), "csv": "HAM10000_metadata.csv",
-         "image_dir": "images", "group_column": "lesion_id"},
+        {
+            "source": "csv",
+            "path": str(shared_data / "ham10000"),
+            "csv": "HAM10000_metadata.csv",
+            "image_dir": "images",
+            "group_column": "lesion_id",
+        },
     )
     validate_dataset_spec("b", {"source": "medmnist", "path": str(shared_data / "breastmnist.npz")})
     validate_dataset_spec("p", {"source": "medmnist", "url": "https://example.org/p.npz", "md5": "a" * 32})
@@ -471,20 +475,32 @@ def test_validate_accepts_good_specs(shared_data, chest_split, ham_slice):
     [
         ({"source": "zip", "path": "."}, r"^datasets\.d\.source: 'zip' is not one of folder, csv, medmnist$"),
         ({"source": "folder"}, r"^datasets\.d\.path: missing"),
-        ({"source": "folder", "path": "/no/such/dir"}, r"^datasets\.d\.path: '/no/such/dir' does not exist \(expected a folder of class folders"),
+        (
+            {"source": "folder", "path": "/no/such/dir"},
+            r"^datasets\.d\.path: '/no/such/dir' does not exist \(expected a folder of class folders",
+        ),
         ({"source": "csv", "path": "HAM"}, r"^datasets\.d\.csv: missing"),
         ({"source": "csv", "path": "HAM", "csv": "nope.csv"}, r"^datasets\.d\.csv: 'nope\.csv' does not exist"),
-        ({"source": "csv", "path": "HAM", "csv": "HAM10000_metadata.csv", "label_column": "diagnosis"},
-         r"^datasets\.d\.label_column: column 'diagnosis' is not in .*HAM10000_metadata\.csv"),
-        ({"source": "csv", "path": "HAM", "csv": "HAM10000_metadata.csv", "image_dir": "imgs"},
-         r"^datasets\.d\.image_dir: 'imgs' is not a directory"),
+        (
+            {"source": "csv", "path": "HAM", "csv": "HAM10000_metadata.csv", "label_column": "diagnosis"},
+            r"^datasets\.d\.label_column: column 'diagnosis' is not in .*HAM10000_metadata\.csv",
+        ),
+        (
+            {"source": "csv", "path": "HAM", "csv": "HAM10000_metadata.csv", "image_dir": "imgs"},
+            r"^datasets\.d\.image_dir: 'imgs' is not a directory",
+        ),
         ({"source": "medmnist"}, r"^datasets\.d: a medmnist dataset needs 'path'"),
-        ({"source": "medmnist", "path": "/no/such.npz"}, r"^datasets\.d\.path: '/no/such\.npz' does not exist \(expected a local MedMNIST npz"),
+        (
+            {"source": "medmnist", "path": "/no/such.npz"},
+            r"^datasets\.d\.path: '/no/such\.npz' does not exist \(expected a local MedMNIST npz",
+        ),
         ({"source": "medmnist", "url": "ftp://x/y.npz"}, r"^datasets\.d\.url: 'ftp://x/y\.npz' must start with"),
         ({"source": "medmnist", "url": "https://x/y.npz", "md5": "abc"}, r"^datasets\.d\.md5: 'abc' is not"),
         ({"source": "medmnist", "url": "https://x/y.npz"}, r"^datasets\.d\.md5: missing; url 'https://x/y\.npz' needs"),
-        ({"source": "medmnist", "url": "http://x/y.npz", "md5": "a" * 32},
-         r"^datasets\.d\.url: 'http://x/y\.npz' must start with https:// or file://$"),
+        (
+            {"source": "medmnist", "url": "http://x/y.npz", "md5": "a" * 32},
+            r"^datasets\.d\.url: 'http://x/y\.npz' must start with https:// or file://$",
+        ),
         ({"source": "folder", "path": ".", "classes": ["a", "a"]}, r"^datasets\.d\.classes: .* repeats a$"),
         ("folder", r"^datasets\.d: expected a mapping"),
     ],

@@ -86,6 +86,7 @@ def test_balanced_rows():
 @pytest.fixture(scope="module")
 def xray_splits():
     """32 px grayscale chest X-rays: 60 + 60 train, 40 + 40 test (first images of each class folder)."""
+
     def split(name, n):
         xs = [load_xrays(name, c, n, 32) for c in CLASSES]
         return np.concatenate(xs), np.repeat(np.arange(2), [len(x) for x in xs])
@@ -141,7 +142,9 @@ def test_real_reference_and_scores_on_real_images(trained, xray_splits):
         assert right["classes"][cls]["class_agreement"] > 0.5 > swapped["classes"][cls]["class_agreement"]
         # the same images (class cls) under the other label: predicted cls + predicted other = all of them
         other = CLASSES[1 - CLASSES.index(cls)]
-        assert right["classes"][cls]["class_agreement"] + swapped["classes"][other]["class_agreement"] == pytest.approx(1.0)
+        assert right["classes"][cls]["class_agreement"] + swapped["classes"][other]["class_agreement"] == pytest.approx(
+            1.0
+        )
     assert right["classifier_score"] == pytest.approx(summary["classifier_score_real"])  # the same 40 + 40 images
     assert right["classifier_score"] == pytest.approx(swapped["classifier_score"])  # label-free
 

@@ -78,6 +78,8 @@ def test_every_rule_declares_the_conda_env():
             head = re.match(r"rule (\w+):", block)
             if not head or not re.search(r"^    (script|shell|run|notebook|wrapper):", block, flags=re.M):
                 continue
-            assert re.search(r"^    conda:\n        ENV,?$", block, flags=re.M), f"{smk.name}: rule {head.group(1)} has no `conda: ENV`"
+            assert re.search(r"^    conda:\n        ENV,?$", block, flags=re.M), (
+                f"{smk.name}: rule {head.group(1)} has no `conda: ENV`"
+            )
             checked.append(head.group(1))
     assert {"train_gan", "train_classifier", "gan_metrics", "classifier_report"} <= set(checked)

@@ -48,12 +48,20 @@ def tiny_config() -> dict:
     return cfg
 
 
-def snakemake(work: Path, *args: str, configfile: str = "test.yaml", timeout: float = 300) -> subprocess.CompletedProcess:
+def snakemake(
+    work: Path, *args: str, configfile: str = "test.yaml", timeout: float = 300
+) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable, "-m", "snakemake", *args,
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(work),
-        "--configfile", str(work / configfile),
+        sys.executable,
+        "-m",
+        "snakemake",
+        *args,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / configfile),
     ]
     return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout)
 
@@ -99,8 +107,10 @@ def _yaml_float(tmp: Path):
     """`1e-4` is a string to YAML 1.1: the line says so and how to write it."""
     text = yaml.safe_dump(_set(tiny_config(), "gan_defaults.lr_g", "LR_G")).replace("LR_G", "1e-4")
     assert "lr_g: 1e-4" in text and yaml.safe_load(text)["gan_defaults"]["lr_g"] == "1e-4"
-    return text, ["config key gan_defaults.lr_g = '1e-4' is a string",
-                  "write it as a float with a decimal point, e.g. 1.0e-4"]
+    return text, [
+        "config key gan_defaults.lr_g = '1e-4' is a string",
+        "write it as a float with a decimal point, e.g. 1.0e-4",
+    ]
 
 
 def _download_case(entry: dict, *expected: str):
@@ -114,15 +124,23 @@ def _download_case(entry: dict, *expected: str):
 
 CONFIG_CASES = {
     # the model list grows; the line must name the bad value and list the allowed ones (dcgan among them)
-    "unknown GAN model": _config_case("gan_defaults.model", "stylegan9", "'stylegan9'", "is not allowed; choose one of", "'dcgan'"),
+    "unknown GAN model": _config_case(
+        "gan_defaults.model", "stylegan9", "'stylegan9'", "is not allowed; choose one of", "'dcgan'"
+    ),
     "unknown dataset": _config_case("experiment.dataset", "nope", "'nope'", "names no entry of datasets", "chest_xray"),
-    "unknown source type": _config_case("datasets.chest_xray.source", "zip",
-                                        "'zip'", "is not allowed; choose one of", "'folder', 'csv', 'medmnist'"),
+    "unknown source type": _config_case(
+        "datasets.chest_xray.source", "zip", "'zip'", "is not allowed; choose one of", "'folder', 'csv', 'medmnist'"
+    ),
     "missing dataset path (no such folder)": _config_case(
-        "datasets.chest_xray.path", "/no/such dir/chest_xray",
-        "'/no/such dir/chest_xray'", "does not exist", "expected a folder of class folders"),
-    "missing dataset path (key absent)": _config_case("datasets.chest_xray.path", _DELETE,
-                                                      "missing", "required for source 'folder'"),
+        "datasets.chest_xray.path",
+        "/no/such dir/chest_xray",
+        "'/no/such dir/chest_xray'",
+        "does not exist",
+        "expected a folder of class folders",
+    ),
+    "missing dataset path (key absent)": _config_case(
+        "datasets.chest_xray.path", _DELETE, "missing", "required for source 'folder'"
+    ),
     "negative learning rate": _config_case("gan_defaults.lr_g", -1.0e-4, "= -0.0001", "must be > 0"),
     "zero learning rate": _config_case("classifier.lr", 0.0, "= 0.0", "must be > 0"),
     "zero steps": _config_case("gan_defaults.steps", 0, "= 0", "must be >= 1"),
@@ -132,21 +150,40 @@ CONFIG_CASES = {
     "synthetic fraction above 1": _config_case("classifier.synthetic_fractions", [0.0, 1.5], "= 1.5", "must be <= 1"),
     "synthetic fraction below 0": _config_case("classifier.synthetic_fractions", [-0.1, 0.5], "= -0.1", "must be >= 0"),
     "unsupported resolution": _config_case("experiment.resolution", 30, "= 30", "choose one of 28, 32, 64, 128"),
-    "unknown positive class": _config_case("experiment.positive_class", "COVID", "'COVID'",
-                                           "is not a class of dataset 'chest_xray'", "classes: NORMAL, PNEUMONIA"),
-    "unknown minority class": _config_case("experiment.minority_class", "normal", "'normal'",
-                                           "is not a class of dataset 'chest_xray'", "classes: NORMAL, PNEUMONIA"),
+    "unknown positive class": _config_case(
+        "experiment.positive_class",
+        "COVID",
+        "'COVID'",
+        "is not a class of dataset 'chest_xray'",
+        "classes: NORMAL, PNEUMONIA",
+    ),
+    "unknown minority class": _config_case(
+        "experiment.minority_class",
+        "normal",
+        "'normal'",
+        "is not a class of dataset 'chest_xray'",
+        "classes: NORMAL, PNEUMONIA",
+    ),
     "YAML float written as 1e-4": _yaml_float,
     "empty seed list": _config_case("classifier.seeds", [], "= []", "must have at least 1 item"),
-    "unknown on_bad_image": _config_case("experiment.on_bad_image", "ignore", "'ignore'", "choose one of 'error', 'skip'"),
+    "unknown on_bad_image": _config_case(
+        "experiment.on_bad_image", "ignore", "'ignore'", "choose one of 'error', 'skip'"
+    ),
 }
 
 DOWNLOAD_CASES = {
-    "plain http url": _download_case({"source": "medmnist", "url": "http://example.org/b.npz", "md5": "a" * 32},
-                                     "config key datasets.breast.url", "'http://example.org/b.npz'", "(https|file)://"),
-    "url without md5": _download_case({"source": "medmnist", "url": "https://example.org/b.npz"},
-                                      "config key datasets.breast.md5: missing", "https://example.org/b.npz",
-                                      "32 hex digits"),
+    "plain http url": _download_case(
+        {"source": "medmnist", "url": "http://example.org/b.npz", "md5": "a" * 32},
+        "config key datasets.breast.url",
+        "'http://example.org/b.npz'",
+        "(https|file)://",
+    ),
+    "url without md5": _download_case(
+        {"source": "medmnist", "url": "https://example.org/b.npz"},
+        "config key datasets.breast.md5: missing",
+        "https://example.org/b.npz",
+        "32 hex digits",
+    ),
 }
 
 # --------------------------------------------------------------------------- data: parse-time listing errors
@@ -185,7 +222,10 @@ def _folder_config(root: Path) -> dict:
 def _csv_config(root: Path) -> dict:
     cfg = tiny_config()
     cfg["datasets"]["ham"] = {
-        "source": "csv", "path": str(root), "csv": "meta.csv", "image_dir": str(HAM / "images"),
+        "source": "csv",
+        "path": str(root),
+        "csv": "meta.csv",
+        "image_dir": str(HAM / "images"),
         "group_column": "lesion_id",
     }
     cfg["experiment"].update(dataset="ham", positive_class="mel", minority_class="mel")
@@ -203,15 +243,21 @@ def _empty_class_folder(tmp: Path):
 
 def _class_absent_from_test(tmp: Path):
     root = chest_slice(tmp / "ds", test_classes=("NORMAL",))
-    return _folder_config(root), ["class 'PNEUMONIA' is present in train but absent from the test split",
-                                  str(root / "test" / "PNEUMONIA")]
+    return _folder_config(root), [
+        "class 'PNEUMONIA' is present in train but absent from the test split",
+        str(root / "test" / "PNEUMONIA"),
+    ]
 
 
 def _csv_without_label_column(tmp: Path):
     root = ham_slice(tmp / "ham")
     pd.read_csv(root / "meta.csv").drop(columns=["dx"]).to_csv(root / "meta.csv", index=False)
-    return _csv_config(root), ["config key datasets.ham.label_column", "column 'dx' is not in",
-                               str(root / "meta.csv"), "columns: lesion_id, image_id"]
+    return _csv_config(root), [
+        "config key datasets.ham.label_column",
+        "column 'dx' is not in",
+        str(root / "meta.csv"),
+        "columns: lesion_id, image_id",
+    ]
 
 
 def _csv_rows_naming_missing_files(tmp: Path):
@@ -219,8 +265,11 @@ def _csv_rows_naming_missing_files(tmp: Path):
     meta = pd.read_csv(root / "meta.csv")
     meta.loc[0, "image_id"] = "ISIC_MISSING_1"
     meta.to_csv(root / "meta.csv", index=False)
-    return _csv_config(root), [str(root / "meta.csv"), "1 row(s) name missing image files",
-                               str(HAM / "images" / "ISIC_MISSING_1.jpg")]
+    return _csv_config(root), [
+        str(root / "meta.csv"),
+        "1 row(s) name missing image files",
+        str(HAM / "images" / "ISIC_MISSING_1.jpg"),
+    ]
 
 
 # problems visible from the file listing stop `snakemake -n` at once, naming the file and what is wrong
@@ -241,7 +290,8 @@ def dry_runs(request, tmp_path_factory) -> dict:
     selected = {
         item.callspec.params["case"]
         for item in request.session.items
-        if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), str)
+        if hasattr(item, "callspec")
+        and isinstance(item.callspec.params.get("case"), str)
         and item.callspec.params["case"] in DRY_RUN_CASES
     }
     jobs = {}
@@ -281,8 +331,16 @@ def test_dataset_listing_errors_fail_dry_run(dry_runs, case):
 
 def _prepare(spec: dict, out: Path, **kw):
     kw.setdefault("workers", 1)
-    return prepare_dataset(spec, 32, 1, {"seed": 0, "val_fraction": 0.2, "test_fraction": 0.2},
-                           out / "p.npz", out / "p.csv", progress=False, **kw)
+    return prepare_dataset(
+        spec,
+        32,
+        1,
+        {"seed": 0, "val_fraction": 0.2, "test_fraction": 0.2},
+        out / "p.npz",
+        out / "p.csv",
+        progress=False,
+        **kw,
+    )
 
 
 def test_non_image_file_in_class_folder(tmp_path):
@@ -417,6 +475,7 @@ def test_partial_download_is_removed_on_md5_mismatch(tmp_path):
 
 # --------------------------------------------------------------------------- untrusted files
 
+
 class Planted:
     """A hostile object: unpickling it creates the folder ``target`` (a stand-in for running any code)."""
 
@@ -431,9 +490,12 @@ def test_npz_with_pickled_object_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.npz"
     with open(evil, "wb") as fh:  # np.savez pickles object arrays
-        np.savez(fh, train_images=np.zeros((4, 28, 28), np.uint8),
-                 train_labels=np.array([Planted(marker)] * 4, dtype=object))
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(evil))}: contains a pickled object array; refusing to load it$"):
+        np.savez(
+            fh, train_images=np.zeros((4, 28, 28), np.uint8), train_labels=np.array([Planted(marker)] * 4, dtype=object)
+        )
+    with pytest.raises(
+        ValueError, match=rf"^{re.escape(str(evil))}: contains a pickled object array; refusing to load it$"
+    ):
         load_npz(evil)
     with pytest.raises(ValueError, match="contains a pickled object array"):
         _prepare({"source": "medmnist", "path": str(evil)}, tmp_path)
@@ -475,8 +537,12 @@ def test_no_unsafe_calls_in_code():
         r"^\s*shell:": "a Snakemake shell: rule (config values would reach a shell string)",
         r"yaml\.load\(|yaml\.unsafe_load|yaml\.full_load": "a non-safe YAML loader",
     }
-    files = [*REPO.joinpath("src", "ganaug").rglob("*.py"), *REPO.joinpath("workflow").rglob("*.py"),
-             *REPO.joinpath("workflow").rglob("*.smk"), REPO / "Snakefile"]
+    files = [
+        *REPO.joinpath("src", "ganaug").rglob("*.py"),
+        *REPO.joinpath("workflow").rglob("*.py"),
+        *REPO.joinpath("workflow").rglob("*.smk"),
+        REPO / "Snakefile",
+    ]
     found = []
     for f in files:
         for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
@@ -581,8 +647,14 @@ class Writers:
     def __init__(self, script: Path, out: Path, log: Path):
         self.log = log
         with open(log, "w") as err:
-            self.proc = subprocess.Popen([sys.executable, str(script), str(out)], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=err, text=True, env=_env())
+            self.proc = subprocess.Popen(
+                [sys.executable, str(script), str(out)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=_env(),
+            )
         self.alive: set[int] = set()  # writers started and not yet reported dead
         self._read({"ready"})
 
@@ -595,7 +667,7 @@ class Writers:
             if key is None:
                 self.close()
                 pytest.fail(f"writer: expected {sorted(wanted)}, got {line!r}: {self.log.read_text()[-3000:]}")
-            got[key] = line[len(key):].strip()
+            got[key] = line[len(key) :].strip()
             if key == "pid":
                 self.alive.add(int(got[key]))
         return got
@@ -675,10 +747,23 @@ def test_second_snakemake_on_the_same_directory_is_refused(tmp_path):
     work.mkdir()
     (work / "test.yaml").write_text(yaml.safe_dump(tiny_config()))
     target = "results/data/chest_xray/32px_1ch.npz"  # decodes all 5,840 chest X-rays
-    cmd = [sys.executable, "-m", "snakemake", target, "--cores", "1", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(work), "--configfile", str(work / "test.yaml")]
-    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
-                             start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        target,
+        "--cores",
+        "1",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "test.yaml"),
+    ]
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True
+    )
     try:
         locks = work / ".snakemake" / "locks"
         deadline = time.monotonic() + 120

@@ -29,8 +29,6 @@ torch.set_num_threads(2)
 N, RES = 200, 64
 
 
-
-
 def test_fid_matches_pytorch_fid_pipeline(tmp_path):
     from pytorch_fid.fid_score import calculate_activation_statistics, calculate_frechet_distance
 
@@ -59,8 +57,12 @@ def test_fid_matches_pytorch_fid_pipeline(tmp_path):
 
     model = build_pytorch_fid_inception()  # InceptionV3([3]), resize_input=True, normalize_input=True
     t0 = time.perf_counter()
-    mu1, s1 = calculate_activation_statistics(file_lists[0], model, batch_size=50, dims=2048, device="cpu", num_workers=0)
-    mu2, s2 = calculate_activation_statistics(file_lists[1], model, batch_size=50, dims=2048, device="cpu", num_workers=0)
+    mu1, s1 = calculate_activation_statistics(
+        file_lists[0], model, batch_size=50, dims=2048, device="cpu", num_workers=0
+    )
+    mu2, s2 = calculate_activation_statistics(
+        file_lists[1], model, batch_size=50, dims=2048, device="cpu", num_workers=0
+    )
     t_ref = time.perf_counter() - t0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

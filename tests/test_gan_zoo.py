@@ -346,8 +346,17 @@ def test_report_marks_a_diverged_cell(xray32, tmp_path):
               "lr_g": 1.0e30, "log_every": 1}, part, "cpu", 0, "per_class", CLASSES, progress=False)  # fmt: skip
     status = read_json(part / "status.json")
     assert status["status"] == "diverged"
-    write_json(tmp_path / "bad" / "selection.json", {"NORMAL": {
-        "step": status["steps"], "select": "last", "status": status["status"], "message": status["message"]}})
+    write_json(
+        tmp_path / "bad" / "selection.json",
+        {
+            "NORMAL": {
+                "step": status["steps"],
+                "select": "last",
+                "status": status["status"],
+                "message": status["message"],
+            }
+        },
+    )
     write_json(tmp_path / "ok.json", {"PNEUMONIA": {"step": 6, "select": "last", "status": "ok", "message": "ok"}})
     training = report.gan_training_table({"bad": tmp_path / "bad" / "selection.json", "ok": tmp_path / "ok.json"},
                                          CLASSES)  # fmt: skip

@@ -313,9 +313,22 @@ def test_mode_collapse_flag_real_vs_repeated(xrays):
 def test_gan_scores_table_new_columns(tmp_path):
     base = {"model": "dcgan", "mode": "per_class", "fid": 10.0, "fid_floor": 1.0, "msssim_real": 0.6}
     rows = [
-        dict(base, gan="g", **{"class": "A"}, msssim_generated=0.95, mode_collapse=True, collapse_margin=0.1,
-             kid_mean=0.01, kid_std=0.001, precision=0.5, recall=0.4, nn1_accuracy=0.8, memo_near_copy_fraction=0.0,
-             fullref_ms_gmsd_mean=None, memorisation={"pixel_nn_q05": 0.1}),
+        dict(
+            base,
+            gan="g",
+            **{"class": "A"},
+            msssim_generated=0.95,
+            mode_collapse=True,
+            collapse_margin=0.1,
+            kid_mean=0.01,
+            kid_std=0.001,
+            precision=0.5,
+            recall=0.4,
+            nn1_accuracy=0.8,
+            memo_near_copy_fraction=0.0,
+            fullref_ms_gmsd_mean=None,
+            memorisation={"pixel_nn_q05": 0.1},
+        ),
         dict(base, gan="g", **{"class": "B"}, msssim_generated=0.65),  # older file: flag computed from msssim
         dict(base, gan="h", **{"class": "A"}, msssim_generated=0.95, collapse_margin=0.5),
     ]
@@ -324,8 +337,19 @@ def test_gan_scores_table_new_columns(tmp_path):
         paths.append(tmp_path / f"{i}.json")
         paths[-1].write_text(json.dumps(row))
     df = gan_scores_table(paths, minority_class="A")
-    for col in ("fid", "fid_floor", "msssim_generated", "msssim_real", "mode_collapse", "kid_mean", "precision",
-                "recall", "nn1_accuracy", "memo_near_copy_fraction", "fullref_ms_gmsd_mean"):
+    for col in (
+        "fid",
+        "fid_floor",
+        "msssim_generated",
+        "msssim_real",
+        "mode_collapse",
+        "kid_mean",
+        "precision",
+        "recall",
+        "nn1_accuracy",
+        "memo_near_copy_fraction",
+        "fullref_ms_gmsd_mean",
+    ):
         assert col in df.columns, col
     assert "memorisation" not in df.columns  # nested summaries stay in the JSON
     assert df["mode_collapse"].tolist() == [True, False, False]
@@ -413,7 +437,9 @@ def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path
     np.testing.assert_array_equal(table["pixel_nn_train_row"][copies], train_row)
     np.testing.assert_array_equal(table["feature_nn_train_row"][copies], train_row)
     assert table["near_copy"][copies].all() and (table["pixel_nn_dist"][copies] == 0).all()
-    np.testing.assert_allclose(table.loc[copies, ["psnr", "ssim"]], [[80.0, 1.0]] * copies.sum(), atol=1e-6)  # piq's cap
+    np.testing.assert_allclose(
+        table.loc[copies, ["psnr", "ssim"]], [[80.0, 1.0]] * copies.sum(), atol=1e-6
+    )  # piq's cap
     assert rec["memo_near_copy_count"] == int(table["near_copy"].sum()) >= copies.sum()
     assert outputs["nearest"].stat().st_size > 0
 

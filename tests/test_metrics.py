@@ -23,8 +23,6 @@ from helpers import load_xrays
 torch.set_num_threads(2)
 
 
-
-
 @pytest.fixture(scope="module")
 def normal32():
     return load_xrays("train", "NORMAL", 8, 32)
@@ -78,7 +76,12 @@ def test_mapping_structure():
     sd = inc.mapped_state_dict()
     convs = [k for k in sd if k.endswith(".conv.weight")]
     assert len(convs) == inc.N_CONVS == 94
-    assert all(torch.equal(sd[k.replace(".conv.weight", ".bn.weight")], torch.ones_like(sd[k.replace(".conv.weight", ".bn.weight")])) for k in convs)
+    assert all(
+        torch.equal(
+            sd[k.replace(".conv.weight", ".bn.weight")], torch.ones_like(sd[k.replace(".conv.weight", ".bn.weight")])
+        )
+        for k in convs
+    )
     ts_sd = inc.load_torchscript().state_dict()
     assert torch.equal(sd["Conv2d_1a_3x3.conv.weight"], ts_sd["net.layers.conv.weight"])
     assert torch.equal(sd["Mixed_7c.branch_pool.bn.running_var"], ts_sd["net.layers.mixed_10.tower_2_conv.var"])
@@ -162,7 +165,9 @@ def test_mapped_model_matches_torchscript():
     assert ours.shape == ref.shape == (2, 2048)
     d299 = (ours - ref).abs().max().item()
     d64 = (ours64 - ref64).abs().max().item()
-    print(f"\nmax |ours - TorchScript| pool3: {d299:.3g} (299 px), {d64:.3g} (64 px); feature scale {ref.abs().max().item():.3g}")
+    print(
+        f"\nmax |ours - TorchScript| pool3: {d299:.3g} (299 px), {d64:.3g} (64 px); feature scale {ref.abs().max().item():.3g}"
+    )
     assert d299 < 1e-4 and d64 < 1e-4
 
 

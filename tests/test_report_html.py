@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -53,7 +52,7 @@ def report_results(report: Path) -> dict:
     """The ``results`` object Snakemake embeds in its report: path -> {name, caption, data_uri, category?...}."""
     text = report.read_text()
     for m in re.finditer(r"var results = (?=\{)", text):  # the bundled JavaScript has its own `var results`
-        obj, _ = json.JSONDecoder().raw_decode(text[m.end():])
+        obj, _ = json.JSONDecoder().raw_decode(text[m.end() :])
         return obj
     raise AssertionError(f"{report}: no embedded results object")
 

@@ -30,11 +30,14 @@ PROFILE = REPO / "profiles" / "slurm"
 # Without an accounting daemon (slurmdbd) there is no sacct history: poll squeue, submit without
 # an account. Keep successful jobs' SLURM logs (the plugin deletes them by default) to check them.
 CLUSTER_ARGS = (
-    "--workflow-profile", str(PROFILE),
-    "--slurm-status-command", "squeue",
+    "--workflow-profile",
+    str(PROFILE),
+    "--slurm-status-command",
+    "squeue",
     "--slurm-no-account",
     "--slurm-keep-successful-logs",
-    "--slurm-init-seconds-before-status-checks", "1",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
 )
 TABLES = ("classifier_runs.csv", "gan_scores.csv")
 
@@ -141,7 +144,7 @@ def slurm_run(slurm_cluster, tmp_path_factory, shared_data):
 def slurm_jobs(work: Path) -> list[tuple[str, str, Path]]:
     """(rule, SLURM job id, SLURM log) of every job the plugin submitted, from .snakemake/slurm_logs."""
     logs = sorted((work / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"))
-    return [(p.relative_to(work / ".snakemake" / "slurm_logs").parts[0][len("rule_"):], p.stem, p) for p in logs]
+    return [(p.relative_to(work / ".snakemake" / "slurm_logs").parts[0][len("rule_") :], p.stem, p) for p in logs]
 
 
 @pytest.mark.slow
@@ -212,8 +215,12 @@ def test_slurm_run_reproduces_the_local_run(slurm_run, tiny_run):
         differ = [dict(r) for r in slurm_rows if r not in local_rows]
         assert not differ, (table, differ)
     compared = []
-    for pattern in ("results/gan/*/samples.npz", "results/metrics/gan/*/*.json",
-                    "results/classifier/**/predictions.csv", "results/classifier/**/metrics.json"):
+    for pattern in (
+        "results/gan/*/samples.npz",
+        "results/metrics/gan/*/*.json",
+        "results/classifier/**/predictions.csv",
+        "results/classifier/**/metrics.json",
+    ):
         for path in work.glob(pattern):
             rel = path.relative_to(work)
             assert (tiny / rel).read_bytes() == path.read_bytes(), rel

@@ -89,11 +89,15 @@ def test_binary_auc_rows_matches_sklearn_with_ties():
 def _reference_bootstrap(probs, y, n_boot, seed, pos=1):
     """The same stratified resamples, one sklearn AUC at a time."""
     rng = np.random.default_rng(seed)
-    draws = {c: rng.choice(np.flatnonzero(y == c), size=(n_boot, int((y == c).sum())), replace=True) for c in np.unique(y)}
+    draws = {
+        c: rng.choice(np.flatnonzero(y == c), size=(n_boot, int((y == c).sum())), replace=True) for c in np.unique(y)
+    }
     out = []
     for b in range(n_boot):
         idx = np.concatenate([draws[c][b] for c in sorted(draws)])
-        out.append(roc_auc_score(y[idx] == pos, probs[idx, pos]) if probs.shape[1] == 2 else auc_score(probs[idx], y[idx]))
+        out.append(
+            roc_auc_score(y[idx] == pos, probs[idx, pos]) if probs.shape[1] == 2 else auc_score(probs[idx], y[idx])
+        )
     return np.array(out)
 
 
@@ -135,8 +139,19 @@ def _runs() -> pd.DataFrame:
 
     def add(baseline, source, strategy, fraction, n_real, aucs, recalls):
         for seed, (auc, rec) in enumerate(zip(aucs, recalls)):
-            rows.append(dict(baseline=baseline, source=source, strategy=strategy, fraction=fraction, n_real=n_real,
-                             seed=seed, auc=auc, balanced_accuracy=auc - 0.1, recall_NORMAL=rec))
+            rows.append(
+                dict(
+                    baseline=baseline,
+                    source=source,
+                    strategy=strategy,
+                    fraction=fraction,
+                    n_real=n_real,
+                    seed=seed,
+                    auc=auc,
+                    balanced_accuracy=auc - 0.1,
+                    recall_NORMAL=rec,
+                )
+            )
 
     add("none", "real", "none", 0.0, "all", [0.80, 0.82, 0.84], [0.30, 0.35, 0.40])
     add("oversample", "real", "none", 0.0, "all", [0.78, 0.80, 0.79], [0.50, 0.55, 0.60])
@@ -163,7 +178,9 @@ def test_summary_and_paired_differences_hand_computed(tmp_path):
     gan = paired[(paired["source"] == "dcgan") & (paired["n_real"] == "all")].set_index("metric")
     assert gan.loc["auc", "reference"] == "none"
     assert gan.loc["auc", "diff_mean"] == pytest.approx(0.05)
-    assert (gan.loc["auc", "diff_ci_low"], gan.loc["auc", "diff_ci_high"]) == pytest.approx((0.025158, 0.074842), abs=1e-6)
+    assert (gan.loc["auc", "diff_ci_low"], gan.loc["auc", "diff_ci_high"]) == pytest.approx(
+        (0.025158, 0.074842), abs=1e-6
+    )
     assert gan.loc["auc", "verdict"] == gan.loc["balanced_accuracy", "verdict"] == "better"
     # recall differences 0, -0.01, 0.01: mean 0 -> inconclusive
     assert gan.loc["recall_NORMAL", "diff_mean"] == pytest.approx(0.0, abs=1e-12)
@@ -197,7 +214,15 @@ def test_runs_table_fills_keys_of_old_records(tmp_path):
     import json
 
     old = {"source": "real", "fraction": 0.0, "seed": 0, "auc": 0.8, "confusion": [[1, 0], [0, 1]]}
-    new = {"baseline": "classic", "source": "dcgan", "strategy": "balance", "fraction": 1.0, "n_real": "50", "seed": 1, "auc": 0.7}
+    new = {
+        "baseline": "classic",
+        "source": "dcgan",
+        "strategy": "balance",
+        "fraction": 1.0,
+        "n_real": "50",
+        "seed": 1,
+        "auc": 0.7,
+    }
     paths = []
     for i, rec in enumerate((new, old)):
         paths.append(tmp_path / f"{i}.json")
@@ -205,6 +230,7 @@ def test_runs_table_fills_keys_of_old_records(tmp_path):
     runs = report.classifier_runs_table(paths)
     assert list(runs.columns[:6]) == ["baseline", "source", "strategy", "fraction", "n_real", "seed"]
     assert runs[["baseline", "source", "strategy", "n_real"]].values.tolist() == [
-        ["classic", "dcgan", "balance", "50"], ["none", "real", "none", "all"],
+        ["classic", "dcgan", "balance", "50"],
+        ["none", "real", "none", "all"],
     ]
     assert "confusion" not in runs

@@ -39,9 +39,21 @@ def test_report_tables(tiny_run):
     assert finite(scores[["fid", "fid_floor", "msssim_generated", "msssim_real"]].to_numpy().ravel().tolist())
     assert (scores["fid"] > 0).all() and (scores["fid_n_generated"] == cfg["metrics"]["fid"]["n"]).all()
     assert scores["minority"].tolist() == [c == "NORMAL" for c in scores["class"]]
-    new_cols = ["kid_mean", "kid_std", "precision", "recall", "nn1_accuracy", "memo_near_copy_fraction",
-                "memo_pixel_nn_median", "memo_feature_nn_median", "fullref_psnr_mean", "fullref_ssim_mean",
-                "fullref_ms_gmsd_mean", "fullref_mdsi_mean", "fullref_haarpsi_mean"]
+    new_cols = [
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "nn1_accuracy",
+        "memo_near_copy_fraction",
+        "memo_pixel_nn_median",
+        "memo_feature_nn_median",
+        "fullref_psnr_mean",
+        "fullref_ssim_mean",
+        "fullref_ms_gmsd_mean",
+        "fullref_mdsi_mean",
+        "fullref_haarpsi_mean",
+    ]
     assert finite(scores[new_cols].to_numpy().ravel().tolist())
     for col in ("precision", "recall", "nn1_accuracy", "memo_near_copy_fraction"):
         assert scores[col].between(0, 1).all(), col
@@ -66,7 +78,9 @@ def test_report_tables(tiny_run):
     assert set(runs.loc[runs["fraction"] == 0, "source"]) == {"real"}
     assert set(runs.loc[runs["fraction"] == 0, "strategy"]) == {"none"}
     assert set(runs["baseline"]) == {"none", "classic", "oversample", "weighted_loss"}  # every baseline ran
-    assert finite(runs[["auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity"]].to_numpy().ravel().tolist())
+    assert finite(
+        runs[["auc", "accuracy", "balanced_accuracy", "sensitivity", "specificity"]].to_numpy().ravel().tolist()
+    )
     assert ((runs["auc"] >= 0) & (runs["auc"] <= 1)).all()
     # bootstrap CI of each run's test AUC
     assert ((runs["auc_ci_low"] <= runs["auc"]) & (runs["auc"] <= runs["auc_ci_high"])).all()
@@ -96,7 +110,9 @@ def test_report_tables(tiny_run):
     for md in ("gan_scores.md", "classifier_summary.md", "paired_differences.md"):
         text = (report / md).read_text()
         assert text.startswith("# ") and "|" in text
-    for fig in ["loss_curves.png", "metrics_vs_fraction.png", "delta_vs_n_real.png"] + [f"samples_{g}.png" for g in gans]:
+    for fig in ["loss_curves.png", "metrics_vs_fraction.png", "delta_vs_n_real.png"] + [
+        f"samples_{g}.png" for g in gans
+    ]:
         path = report / "figures" / fig
         assert path.stat().st_size > 5000, path
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -120,7 +136,7 @@ def test_artefacts_and_logs(tiny_run):
     # every rule logged, the GAN log shows the progress bar
     gan_log = (res / "logs" / "train_gan" / "dcgan" / "NORMAL.log").read_text()
     steps = yaml.safe_load((work / "tiny.yaml").read_text())["gan_defaults"]["steps"]
-    assert f"100%" in gan_log and f"{steps}/{steps}" in gan_log, gan_log[-2000:]
+    assert "100%" in gan_log and f"{steps}/{steps}" in gan_log, gan_log[-2000:]
     # no temporary files left behind by the atomic writers
     assert not [p for p in res.rglob(".*") if p.is_file()]
 
@@ -146,9 +162,18 @@ def _medmnist_config(work: Path, md5: str) -> None:
 
 def _run_target(work: Path, target: str) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable, "-m", "snakemake", target,
-        "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(work / "tiny.yaml"), "--cores", "1",
+        sys.executable,
+        "-m",
+        "snakemake",
+        target,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(work / "tiny.yaml"),
+        "--cores",
+        "1",
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
@@ -197,11 +222,12 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     _, scheduled = _dry_run(work, reversed_keys(cfg), "edited.yaml", sort_keys=False)
     n_frac = len([f for f in cfg["classifier"]["synthetic_fractions"] if f > 0])
     n_seeds = len(cfg["classifier"]["seeds"])
-    expected_cell = (
-        ["results/gan/cdcgan/conditional/checkpoint.pt", "results/gan/cdcgan/conditional/fid_curve.csv",
-         "results/gan/cdcgan/samples.npz", "results/metrics/domain/gan/cdcgan.json"]
-        + [f"results/metrics/gan/cdcgan/{c}.json" for c in ("NORMAL", "PNEUMONIA")]
-    )
+    expected_cell = [
+        "results/gan/cdcgan/conditional/checkpoint.pt",
+        "results/gan/cdcgan/conditional/fid_curve.csv",
+        "results/gan/cdcgan/samples.npz",
+        "results/metrics/domain/gan/cdcgan.json",
+    ] + [f"results/metrics/gan/cdcgan/{c}.json" for c in ("NORMAL", "PNEUMONIA")]
     for path in expected_cell:
         assert path in scheduled, (path, scheduled)
     classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
@@ -219,9 +245,19 @@ def _dry_run(work: Path, cfg: dict, name: str, sort_keys: bool = True) -> tuple[
     edited = work / name
     edited.write_text(yaml.safe_dump(cfg, sort_keys=sort_keys))
     cmd = [
-        sys.executable, "-m", "snakemake", "all", "-n",
-        "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-        "--configfile", str(edited), "--cores", "2",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "all",
+        "-n",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(work),
+        "--configfile",
+        str(edited),
+        "--cores",
+        "2",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -55,7 +56,9 @@ def _describe(error) -> str:
     if isinstance(value, str) and _FLOATISH.match(value):
         return (
             f"config key {key} = {value!r} is a string: YAML reads '{value}' as text; "
-            f"write it as a float with a decimal point, e.g. {float(value):.1e}".replace("e-0", "e-").replace("e+0", "e+")
+            f"write it as a float with a decimal point, e.g. {float(value):.1e}".replace("e-0", "e-").replace(
+                "e+0", "e+"
+            )
         )
     if v == "enum":
         allowed = ", ".join(repr(x) for x in error.validator_value)
@@ -140,7 +143,9 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
 
     schema = load_schema(schema_path)
     validator = _extend_with_default(Draft7Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         # the deepest error of the first failing branch is the most specific one
         err = errors[0]
@@ -288,10 +293,10 @@ class ClassifierCell(NamedTuple):
     """One classifier run; every field is a path segment (see :func:`classifier_run_dir`)."""
 
     baseline: str
-    source: str    # 'real' (f = 0) or a GAN cell
+    source: str  # 'real' (f = 0) or a GAN cell
     strategy: str  # a mixing strategy, or 'none' for source 'real'
-    frac: str      # fraction_label
-    n_real: str    # n_real_label: 'all' or a count
+    frac: str  # fraction_label
+    n_real: str  # n_real_label: 'all' or a count
     seed: int
 
 
@@ -360,14 +365,20 @@ def classifier_cells(config: dict) -> list[ClassifierCell]:
             sources = ["real"] if real_only else gans
         elif source == "real":
             if not real_only:
-                raise ConfigError(f"{key}.source = 'real' needs fraction 0 (got {extra['fraction']}): real-only runs use no synthetic images")
+                raise ConfigError(
+                    f"{key}.source = 'real' needs fraction 0 (got {extra['fraction']}): real-only runs use no synthetic images"
+                )
             sources = ["real"]
         elif source in gans:
             if real_only:
-                raise ConfigError(f"{key}.source = {source!r} with fraction 0 is a real-only run: use source 'real' or leave source out")
+                raise ConfigError(
+                    f"{key}.source = {source!r} with fraction 0 is a real-only run: use source 'real' or leave source out"
+                )
             sources = [source]
         else:
-            raise ConfigError(f"{key}.source = {source!r} is neither 'real' nor a GAN cell (defined: {', '.join(gans)})")
+            raise ConfigError(
+                f"{key}.source = {source!r} is neither 'real' nor a GAN cell (defined: {', '.join(gans)})"
+            )
         strategy = NO_MIXING if real_only else extra.get("strategy", "replace")
         n = n_real_label(extra.get("n_real", "all"))
         combos += [(extra.get("baseline", "none"), s, strategy, f, n) for s in sources]

@@ -12,7 +12,7 @@ add its name here, then its entry in the one registry named beside the tuple.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 #: GAN architectures: ``ganaug.gan.models.MODELS``
 GAN_MODELS = ("mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan")

@@ -27,8 +27,6 @@ def resolve_device(spec: str = "auto"):
     return torch.device(spec)
 
 
-
-
 def native_bf16(device) -> bool:
     """Whether ``device`` does bfloat16 matrix work in hardware.
 

@@ -28,9 +28,19 @@ def main(sm):
     set_threads(sm.threads)
     seed_everything(seed, deterministic=bool(sm.config.get("deterministic", True)))
     device = resolve_device(sm.config.get("device", "auto"))
-    print(f"domain classifier: {len(real['images'])} real training images, {settings['epochs']} epochs, device {device}")
+    print(
+        f"domain classifier: {len(real['images'])} real training images, {settings['epochs']} epochs, device {device}"
+    )
     model, history = train_classifier(
-        real["images"], real["labels"].astype("int64"), val_x, val_y, len(classes), settings, device, seed, progress=True
+        real["images"],
+        real["labels"].astype("int64"),
+        val_x,
+        val_y,
+        len(classes),
+        settings,
+        device,
+        seed,
+        progress=True,
     )
     probs = predict_proba(model, test_x, device, amp=settings["amp"])
     metrics, _ = evaluate(probs, test_y, classes, sm.params.positive_class)
@@ -39,8 +49,13 @@ def main(sm):
         model, (train_x, train_y), (test_x, test_y), classes, n=int(fid["n"]), seed=int(fid["seed"]), device=device
     )
     save_domain_classifier(
-        sm.output.model, model, arch=settings["arch"], width=int(settings["width"]), num_classes=len(classes),
-        in_channels=int(real["images"].shape[-1]), classes=classes,
+        sm.output.model,
+        model,
+        arch=settings["arch"],
+        width=int(settings["width"]),
+        num_classes=len(classes),
+        in_channels=int(real["images"].shape[-1]),
+        classes=classes,
     )
     save_npz(sm.output.reference, arrays)
     save_dataframe(sm.output.history, history)

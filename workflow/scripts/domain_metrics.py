@@ -13,16 +13,30 @@ def main(sm):
     model, classes = load_domain_classifier(sm.input.model, device)
     samples = load_npz(sm.input.samples, required=("images", "labels", "classes"))
     if [str(c) for c in samples["classes"]] != classes:
-        raise ValueError(f"{sm.input.samples}: classes {list(samples['classes'])} differ from the domain classifier's {classes}")
+        raise ValueError(
+            f"{sm.input.samples}: classes {list(samples['classes'])} differ from the domain classifier's {classes}"
+        )
     reference = load_npz(sm.input.reference)
     info = read_json(sm.input.info)
     fid = dict(sm.params.fid)
-    scores = domain_scores(model, samples["images"], samples["labels"], classes, reference,
-                           n=int(fid["n"]), seed=int(fid["seed"]), device=device)
+    scores = domain_scores(
+        model,
+        samples["images"],
+        samples["labels"],
+        classes,
+        reference,
+        n=int(fid["n"]),
+        seed=int(fid["seed"]),
+        device=device,
+    )
     for cls, row in scores["classes"].items():
         row["domain_fid_floor"] = info["classes"][cls]["domain_fid_floor"]
-    result = {"gan": sm.wildcards.gan, **scores, "classifier_score_real": info["classifier_score_real"],
-              "domain_classifier_test_auc": info["test_auc"]}
+    result = {
+        "gan": sm.wildcards.gan,
+        **scores,
+        "classifier_score_real": info["classifier_score_real"],
+        "domain_classifier_test_auc": info["test_auc"],
+    }
     write_json(sm.output[0], result)
     print(result)
 

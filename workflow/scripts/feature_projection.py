@@ -13,8 +13,10 @@ def main(sm):
     for gan in gans:
         generated[gan] = {cls: load_stats(next(paths), require_features=True)["features"] for cls in classes}
     plot_feature_projection(real, generated, sm.output[0])
-    print(f"projected {sum(len(f) for f in real.values())} real and "
-          f"{sum(len(f) for g in generated.values() for f in g.values())} generated feature vectors")
+    print(
+        f"projected {sum(len(f) for f in real.values())} real and "
+        f"{sum(len(f) for g in generated.values() for f in g.values())} generated feature vectors"
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ def main(sm):
     train, test = load_stats(sm.input.train_stats), load_stats(sm.input.test_stats, require_features=True)
     # the Frechet distance of pytorch-fid, computed exactly from the test features (no 2048x2048 sqrtm)
     floor = fid_from_stats_and_features(train["mu"], train["sigma"], test["features"])
-    result = {"class": sm.wildcards.cls, "fid_floor": float(floor), "n_train": int(train["n"]), "n_test": int(test["n"])}
+    result = {
+        "class": sm.wildcards.cls,
+        "fid_floor": float(floor),
+        "n_train": int(train["n"]),
+        "n_test": int(test["n"]),
+    }
     write_json(sm.output[0], result)
     print(result)
 

@@ -13,7 +13,11 @@ def main(sm):
     scores = report.merge_training_status(scores, training)
     scores = report.merge_domain(scores, report.domain_table(sm.input.domain))
     report.write_table(
-        scores, sm.output.csv, sm.output.md, title="GAN scores", md_columns=report.GAN_MD_COLUMNS,
+        scores,
+        sm.output.csv,
+        sm.output.md,
+        title="GAN scores",
+        md_columns=report.GAN_MD_COLUMNS,
         note="Headline columns; gan_scores.csv has every metric (KID std, PR k, 1-NN per side, memorisation "
         "distances, full-reference scores). status: ok or diverged (training stopped at a non-finite loss). "
         "domain_*, class_agreement and classifier_score use a classifier trained on the real data "

@@ -30,7 +30,9 @@ def main(sm):
             "status": status["status"],
             "message": status.get("message", ""),
         }
-        print(f"{sm.wildcards.gan}/{part}: select={select} -> step {step} (curve FID {selection[part]['fid_curve']:.1f})")
+        print(
+            f"{sm.wildcards.gan}/{part}: select={select} -> step {step} (curve FID {selection[part]['fid_curve']:.1f})"
+        )
     if mode == "per_class":
         checkpoints = dict(zip(parts, sm.input.snapshots))
         steps = {part: selection[part]["step"] for part in parts}

@@ -43,7 +43,11 @@ def main(sm):
     else:
         idx = np.arange(len(x), dtype=np.int64)  # memorisation needs every training image
     set_threads(sm.threads)
-    feats = extract_features(x[idx], device=resolve_device(sm.config.get("device", "auto")), batch_size=int(sm.config["metrics"]["fid"]["batch_size"]))
+    feats = extract_features(
+        x[idx],
+        device=resolve_device(sm.config.get("device", "auto")),
+        batch_size=int(sm.config["metrics"]["fid"]["batch_size"]),
+    )
     mu, sigma = feature_stats(feats)
     meta = {"split": split} if split is not None else {"source": "real_train"}
     save_stats(sm.output[0], mu, sigma, len(idx), features=feats, indices=idx, cls=cls, n_available=len(x), **meta)

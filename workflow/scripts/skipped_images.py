@@ -9,7 +9,9 @@ def main(sm):
 
     table = skipped_images(sm.input[0])
     save_dataframe(sm.output[0], table)
-    print(f"{len(table)} skipped image file(s)" + "".join(f"\n  {f}: {r}" for f, r in zip(table["file"], table["reason"])))
+    print(
+        f"{len(table)} skipped image file(s)" + "".join(f"\n  {f}: {r}" for f, r in zip(table["file"], table["reason"]))
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,13 @@ def main(sm):
     save_npz(sm.output.npz, {"images": x, "labels": y, "classes": classes, "indices": idx})
     save_dataframe(
         sm.output.counts,
-        pd.DataFrame({"class": classes, "prepared_train": [before[c] for c in classes], "real_train": [after[c] for c in classes]}),
+        pd.DataFrame(
+            {
+                "class": classes,
+                "prepared_train": [before[c] for c in classes],
+                "real_train": [after[c] for c in classes],
+            }
+        ),
     )
     print("real training set: " + ", ".join(f"{c}={after[c]} (of {before[c]})" for c in classes))
 

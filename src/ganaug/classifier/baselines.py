@@ -38,7 +38,6 @@ from ganaug.names import CLASSIFIER_BASELINES as BASELINES
 __all__ = ["BASELINES", "ClassicAugment", "baseline_options", "inverse_frequency_weights"]
 
 
-
 def inverse_frequency_weights(y, num_classes: int) -> np.ndarray:
     """``w_c = N / (K * n_c)`` for the classes present in ``y``; absent classes get weight 1."""
     y = np.asarray(y).reshape(-1).astype(np.int64)

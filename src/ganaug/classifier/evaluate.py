@@ -20,7 +20,7 @@ which only aggregates what the jobs wrote.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -195,9 +195,7 @@ def evaluate(
             t, p = y == pos, y_pred == pos
             metrics["sensitivity"] = float(recall_score(t, p, pos_label=True, zero_division=np.nan))
             metrics["specificity"] = float(recall_score(t, p, pos_label=False, zero_division=np.nan))
-        prec, rec, f1, _ = precision_recall_fscore_support(
-            y, y_pred, labels=labels, average=None, zero_division=np.nan
-        )
+        prec, rec, f1, _ = precision_recall_fscore_support(y, y_pred, labels=labels, average=None, zero_division=np.nan)
     for i, name in enumerate(class_names):
         metrics[f"precision_{name}"] = float(prec[i])
         metrics[f"recall_{name}"] = float(rec[i])
@@ -243,8 +241,12 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: Path
     for i in range(k):
         for j in range(k):
             ax.text(
-                j, i, f"{cm[i, j]}\n{100 * frac[i, j]:.0f}%",
-                ha="center", va="center", fontsize=9,
+                j,
+                i,
+                f"{cm[i, j]}\n{100 * frac[i, j]:.0f}%",
+                ha="center",
+                va="center",
+                fontsize=9,
                 color="white" if frac[i, j] > 0.5 else "black",
             )
     save_figure(path, fig)

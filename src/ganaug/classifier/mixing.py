@@ -30,7 +30,7 @@ seeded permutation of one class, so for a given seed ``n=50`` is a subset of
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -113,7 +113,7 @@ def balance_strategy(
         ys.append(np.full(k, c, dtype=real_y.dtype))
     x, y = np.concatenate(xs), np.concatenate(ys)
     is_synth = np.zeros(len(y), dtype=bool)
-    is_synth[len(real_y):] = True
+    is_synth[len(real_y) :] = True
     return x, y, is_synth
 
 
@@ -190,9 +190,7 @@ def mix_training_set(
         if len(synth_x) != len(synth_y):
             raise ValueError(f"synth_x has {len(synth_x)} images but synth_y has {len(synth_y)} labels")
         if synth_x.shape[1:] != real_x.shape[1:]:
-            raise ValueError(
-                f"synthetic images have shape {synth_x.shape[1:]} but real images have {real_x.shape[1:]}"
-            )
+            raise ValueError(f"synthetic images have shape {synth_x.shape[1:]} but real images have {real_x.shape[1:]}")
         if synth_x.dtype != real_x.dtype:
             synth_x = synth_x.astype(real_x.dtype)
     elif fraction > 0:

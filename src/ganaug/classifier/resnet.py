@@ -18,7 +18,7 @@ what makes CPU training practical.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -48,8 +48,9 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,21 +64,26 @@ from ganaug.io import PathLike, save_dataframe
 from ganaug.runtime import AMP_MODES, autocast, resolve_amp
 
 __all__ = [
-    "train_classifier", "balanced_indices", "milestone_epochs",
-    "REQUIRED_KEYS", "OPTIONAL_DEFAULTS", "SELECT_METRICS", "HISTORY_COLUMNS",
+    "train_classifier",
+    "balanced_indices",
+    "milestone_epochs",
+    "REQUIRED_KEYS",
+    "OPTIONAL_DEFAULTS",
+    "SELECT_METRICS",
+    "HISTORY_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")
 OPTIONAL_DEFAULTS: dict[str, Any] = {
-    "select_metric": "auc",   # auc | acc | loss (validation)
+    "select_metric": "auc",  # auc | acc | loss (validation)
     "lr_schedule": "cosine",  # cosine | none | multistep
     "eval_batch_size": 512,
-    "channels_last": True,    # NHWC memory format: measured 1.5x (width 16) / 1.2x (width 32) faster on CPU
+    "channels_last": True,  # NHWC memory format: measured 1.5x (width 16) / 1.2x (width 32) faster on CPU
     "lr_milestones": (0.5, 0.75),  # multistep only: fractions of the epochs
-    "lr_gamma": 0.1,               # multistep only
-    "amp": "none",                 # none | auto | bf16 | fp16 (CUDA)
+    "lr_gamma": 0.1,  # multistep only
+    "amp": "none",  # none | auto | bf16 | fp16 (CUDA)
 }
 SELECT_METRICS = ("auc", "acc", "loss")
 LR_SCHEDULES = ("cosine", "none", "multistep")
@@ -174,9 +180,7 @@ class _Data:
         if class_weight is not None:
             self.weight = torch.as_tensor(np.asarray(class_weight, dtype=np.float32), device=device)
             if self.weight.shape != (num_classes,):
-                raise ValueError(
-                    f"class_weight must have {num_classes} entries, got shape {tuple(self.weight.shape)}"
-                )
+                raise ValueError(f"class_weight must have {num_classes} entries, got shape {tuple(self.weight.shape)}")
 
 
 class _Optimisation:
@@ -340,7 +344,13 @@ def train_classifier(
         bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{row['val_loss']:.3f}", val_auc=f"{row['val_auc']:.3f}")
         log.info(
             "epoch %d/%d: train_loss %.4f val_loss %.4f val_auc %.4f val_acc %.4f (%.1f s)",
-            epoch, opts["epochs"], train_loss, row["val_loss"], row["val_auc"], row["val_acc"], row["seconds"],
+            epoch,
+            opts["epochs"],
+            train_loss,
+            row["val_loss"],
+            row["val_auc"],
+            row["val_acc"],
+            row["seconds"],
         )
         if log_path is not None:
             save_dataframe(Path(log_path), pd.DataFrame(rows, columns=HISTORY_COLUMNS))

@@ -35,9 +35,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -316,7 +317,12 @@ def prepare_dataset(
         items, classes = (list_folder_items if source == "folder" else list_csv_items)(spec)
         log.info("%s dataset: %d images in %d classes %s", source, len(items), len(classes), classes)
         results = _decode_all(
-            [it.path for it in items], resolution, channels, workers, progress, "decode",
+            [it.path for it in items],
+            resolution,
+            channels,
+            workers,
+            progress,
+            "decode",
             stop_on_error=on_bad_image == "error",
         )
         keep: list[int] = []
@@ -330,7 +336,9 @@ def prepare_dataset(
         if skipped:
             log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0][0])
         kept: list[Item] = [items[i] for i in keep]
-        images = np.stack([results[i] for i in keep]) if keep else np.empty((0, resolution, resolution, channels), np.uint8)
+        images = (
+            np.stack([results[i] for i in keep]) if keep else np.empty((0, resolution, resolution, channels), np.uint8)
+        )
         class_index = {c: k for k, c in enumerate(classes)}
         labels = np.array([class_index[it.label] for it in kept], np.int64)
         sources = [it.path for it in kept]

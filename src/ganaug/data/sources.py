@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -114,9 +115,7 @@ def validate_dataset_spec(name: str, spec: dict) -> None:
                 continue
             col = _require_str(key, spec, opt) if opt in spec else CSV_DEFAULTS[opt]
             if col not in columns:
-                raise ValueError(
-                    f"{key}.{opt}: column '{col}' is not in {csv_path} (columns: {', '.join(columns)})"
-                )
+                raise ValueError(f"{key}.{opt}: column '{col}' is not in {csv_path} (columns: {', '.join(columns)})")
         ext = spec.get("extension", CSV_DEFAULTS["extension"])
         if not isinstance(ext, str) or (ext and not ext.startswith(".")):
             raise ValueError(f"{key}.extension: {ext!r} must be a string starting with '.' (or empty)")
@@ -287,9 +286,7 @@ def list_folder_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
             class_dir = folder / cls
             files = _image_files(class_dir)
             if not files:
-                raise ValueError(
-                    f"class folder '{class_dir}' is empty (no {'/'.join(sorted(IMAGE_EXTENSIONS))} files)"
-                )
+                raise ValueError(f"class folder '{class_dir}' is empty (no {'/'.join(sorted(IMAGE_EXTENSIONS))} files)")
             items.extend(Item(str(f), cls, split) for f in files)
     return items, classes
 
@@ -326,12 +323,14 @@ def list_csv_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"{csv_path}: cannot read as CSV ({exc})") from None
-    for what, col in (("label_column", label_col), ("id_column", id_col), ("group_column", group_col),
-                      ("split_column", split_col)):
+    for what, col in (
+        ("label_column", label_col),
+        ("id_column", id_col),
+        ("group_column", group_col),
+        ("split_column", split_col),
+    ):
         if col is not None and col not in df.columns:
-            raise ValueError(
-                f"{csv_path}: has no {what} '{col}' (columns: {', '.join(map(str, df.columns))})"
-            )
+            raise ValueError(f"{csv_path}: has no {what} '{col}' (columns: {', '.join(map(str, df.columns))})")
     if df.empty:
         raise ValueError(f"{csv_path}: has no rows")
 
@@ -352,7 +351,9 @@ def list_csv_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
         classes = [str(c) for c in spec["classes"]]
         extra = [c for c in present if c not in classes]
         if extra:
-            raise ValueError(f"{csv_path}: labels {', '.join(extra)} in '{label_col}' are not listed in classes {classes}")
+            raise ValueError(
+                f"{csv_path}: labels {', '.join(extra)} in '{label_col}' are not listed in classes {classes}"
+            )
     else:
         classes = present
 
@@ -374,8 +375,7 @@ def list_csv_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise ValueError(
-            f"{csv_path}: {len(missing)} row(s) name missing image files, e.g. "
-            f"{', '.join(str(p) for p in missing[:3])}"
+            f"{csv_path}: {len(missing)} row(s) name missing image files, e.g. {', '.join(str(p) for p in missing[:3])}"
         )
     items = [Item(str(p), lab, s, g) for p, lab, s, g in zip(paths, labels, splits, groups)]
 
@@ -411,7 +411,9 @@ def load_medmnist_arrays(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[np.nd
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = labels[:, 0]
         if labels.ndim != 1:
-            raise ValueError(f"{path}: {kl} has shape {labels.shape}; expected (N,) or (N, 1) (multi-label is not supported)")
+            raise ValueError(
+                f"{path}: {kl} has shape {labels.shape}; expected (N,) or (N, 1) (multi-label is not supported)"
+            )
         if not np.issubdtype(labels.dtype, np.integer):
             if not np.issubdtype(labels.dtype, np.floating) or not np.all(labels == np.round(labels)):
                 raise ValueError(f"{path}: {kl} has dtype {labels.dtype}; expected integer class labels")
@@ -432,9 +434,7 @@ def load_medmnist_arrays(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[np.nd
     if spec.get("class_names"):
         classes = [str(c) for c in spec["class_names"]]
         if max_label >= len(classes):
-            raise ValueError(
-                f"{path}: holds label {max_label} but class_names has only {len(classes)} names {classes}"
-            )
+            raise ValueError(f"{path}: holds label {max_label} but class_names has only {len(classes)} names {classes}")
     else:
         classes = [str(i) for i in range(max_label + 1)]
     return out, classes, path

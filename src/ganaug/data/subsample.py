@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -21,7 +21,11 @@ def class_counts(labels, classes: Sequence[str]) -> dict[str, int]:
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         bad = int(labels.min() if labels.min() < 0 else labels.max())
         raise ValueError(f"label {bad} is outside 0..{len(classes) - 1} for classes {classes}")
-    counts = np.bincount(labels.astype(np.int64).ravel(), minlength=len(classes)) if labels.size else np.zeros(len(classes), np.int64)
+    counts = (
+        np.bincount(labels.astype(np.int64).ravel(), minlength=len(classes))
+        if labels.size
+        else np.zeros(len(classes), np.int64)
+    )
     return {c: int(n) for c, n in zip(classes, counts)}
 
 
@@ -82,7 +86,10 @@ def subsample(
         if caps[minority] < allowed:
             log.warning(
                 "minority_fraction=%s: class '%s' has only %d images, %d would be needed",
-                f, minority, caps[minority], allowed,
+                f,
+                minority,
+                caps[minority],
+                allowed,
             )
         caps[minority] = min(caps[minority], allowed)
     elif minority_class is not None:

@@ -1,8 +1,8 @@
 """GANs for augmentation: models (registry ``MODELS``), training, generation, sample grids."""
 
+from .augment import diff_augment
 from .generate import class_seed, generate_images, generate_samples, load_generator, to_uint8
 from .grid import make_class_grid, make_grid_image
-from .augment import diff_augment
 from .losses import LOSSES, gradient_penalty
 from .models import MODELS, MODES, Discriminator, Generator, build_gan, check_model_mode
 from .train import resolve_settings, train_gan

@@ -9,7 +9,7 @@ seed gives the same noise on every device.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

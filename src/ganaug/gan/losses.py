@@ -136,9 +136,7 @@ class BalancingLoss:
         out_real = D(real, None)
         out_fake = D(fake, None)
         k = out_real.size(1) - 1
-        loss = F.cross_entropy(out_real, real_labels) + F.cross_entropy(
-            out_fake, torch.full_like(fake_labels, k)
-        )
+        loss = F.cross_entropy(out_real, real_labels) + F.cross_entropy(out_fake, torch.full_like(fake_labels, k))
         with torch.no_grad():
             not_fake_real = 1.0 - torch.softmax(out_real, 1)[:, k]
             not_fake_fake = 1.0 - torch.softmax(out_fake, 1)[:, k]

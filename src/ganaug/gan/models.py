@@ -64,8 +64,8 @@ register a :class:`ModelSpec` in :data:`MODELS`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -231,9 +231,7 @@ class Discriminator(nn.Module):
     convolution sees the class at every pixel.
     """
 
-    def __init__(
-        self, ndf: int, channels: int, resolution: int, num_classes: int | None = None, norm: str = "batch"
-    ):
+    def __init__(self, ndf: int, channels: int, resolution: int, num_classes: int | None = None, norm: str = "batch"):
         super().__init__()
         self.resolution = resolution
         self.label_map = nn.Embedding(num_classes, resolution * resolution) if num_classes else None
@@ -372,7 +370,9 @@ MODELS: dict[str, ModelSpec] = {
     "bagan": ModelSpec(build_bagan, "bagan", ("conditional",), "balancing GAN with AE init (inherently conditional)"),
 }
 check_registry("GAN model", MODELS, GAN_MODELS)
-check_registry("conditional-only GAN model", (m for m, s in MODELS.items() if s.modes == ("conditional",)), CONDITIONAL_ONLY)
+check_registry(
+    "conditional-only GAN model", (m for m, s in MODELS.items() if s.modes == ("conditional",)), CONDITIONAL_ONLY
+)
 
 
 def check_model_mode(model: str, mode: str) -> None:

@@ -21,7 +21,7 @@ fid_curve job draws its own curve next to the table :func:`fid_curve` computes
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd

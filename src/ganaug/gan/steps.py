@@ -25,9 +25,10 @@ fixed-seed comparisons guard it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -171,7 +172,7 @@ def generator_step(s: TrainingState, cfg: StepSettings, loss_fn, D_seen, d_param
         real, real_labels = real_batch(s, cfg)
         z, fake_labels = fake_inputs(s, cfg, real_labels)
         last = k == cfg.n_critic - 1
-        with cfg.amp_ctx, (nullcontext() if last else torch.no_grad()):
+        with cfg.amp_ctx, nullcontext() if last else torch.no_grad():
             fake = s.G(z, fake_labels)  # the last critic step's fake batch also trains G
         loss_d, d_real, d_fake = d_step(s, loss_fn, D_seen, cfg.amp_ctx, real, real_labels, fake, fake_labels)
     loss_g = g_step(s, loss_fn, D_seen, cfg.amp_ctx, fake, fake_labels, d_params)

@@ -29,7 +29,7 @@ confident.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -37,8 +37,15 @@ import torch
 from ganaug.metrics.fid import fid_from_features
 
 __all__ = [
-    "classifier_outputs", "classifier_score", "class_agreement", "domain_fid", "balanced_rows",
-    "save_domain_classifier", "load_domain_classifier", "real_reference", "domain_scores",
+    "classifier_outputs",
+    "classifier_score",
+    "class_agreement",
+    "domain_fid",
+    "balanced_rows",
+    "save_domain_classifier",
+    "load_domain_classifier",
+    "real_reference",
+    "domain_scores",
 ]
 
 
@@ -68,7 +75,9 @@ def classifier_outputs(
 
 def domain_fid(real_features: np.ndarray, generated_features: np.ndarray) -> float:
     """Fréchet distance between two sets of domain-classifier features (pytorch-fid's formula)."""
-    return fid_from_features(np.asarray(real_features, dtype=np.float64), np.asarray(generated_features, dtype=np.float64))
+    return fid_from_features(
+        np.asarray(real_features, dtype=np.float64), np.asarray(generated_features, dtype=np.float64)
+    )
 
 
 def classifier_score(probs: np.ndarray, eps: float = 1e-12) -> float:
@@ -119,14 +128,24 @@ def balanced_rows(labels: np.ndarray, classes: Sequence[int], n: int, seed: int)
 
 
 # --------------------------------------------------------------------------- pipeline steps
-def save_domain_classifier(path, model: torch.nn.Module, *, arch: str, width: int, num_classes: int,
-                           in_channels: int, classes: Sequence[str]) -> None:
+def save_domain_classifier(
+    path, model: torch.nn.Module, *, arch: str, width: int, num_classes: int, in_channels: int, classes: Sequence[str]
+) -> None:
     """Write the trained domain classifier atomically: its state dict and what rebuilds the network."""
     from ganaug.io import torch_save
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch_save(path, {"state_dict": state, "arch": str(arch), "width": int(width), "num_classes": int(num_classes),
-                      "in_channels": int(in_channels), "classes": [str(c) for c in classes]})
+    torch_save(
+        path,
+        {
+            "state_dict": state,
+            "arch": str(arch),
+            "width": int(width),
+            "num_classes": int(num_classes),
+            "in_channels": int(in_channels),
+            "classes": [str(c) for c in classes],
+        },
+    )
 
 
 def load_domain_classifier(path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, list[str]]:
@@ -143,8 +162,15 @@ def load_domain_classifier(path, device: torch.device | str = "cpu") -> tuple[to
     return model.to(device).eval(), list(ckpt["classes"])
 
 
-def real_reference(model: torch.nn.Module, train: tuple, test: tuple, classes: Sequence[str], n: int, seed: int,
-                   device: torch.device | str = "cpu") -> tuple[dict[str, np.ndarray], dict]:
+def real_reference(
+    model: torch.nn.Module,
+    train: tuple,
+    test: tuple,
+    classes: Sequence[str],
+    n: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, np.ndarray], dict]:
     """Domain features of the real reference sets and the real-vs-real figures.
 
     ``train`` / ``test``: ``(images, labels)`` of the prepared train and test
@@ -167,7 +193,9 @@ def real_reference(model: torch.nn.Module, train: tuple, test: tuple, classes: S
         for name, (x, y) in (("train", train), ("test", test)):
             xc = np.asarray(x)[np.asarray(y) == k]
             if len(xc) < 2:
-                raise ValueError(f"split {name!r} has {len(xc)} image(s) of class {cls!r}; the domain metrics need >= 2")
+                raise ValueError(
+                    f"split {name!r} has {len(xc)} image(s) of class {cls!r}; the domain metrics need >= 2"
+                )
             feats, probs = classifier_outputs(model, xc[select_subset(len(xc), int(n), int(seed))], device)
             arrays[f"{name}_features_{k}"] = feats
             sides[name] = probs
@@ -180,13 +208,24 @@ def real_reference(model: torch.nn.Module, train: tuple, test: tuple, classes: S
     rows = balanced_rows(test[1], range(len(classes)), int(n), int(seed))
     _, test_probs = classifier_outputs(model, np.asarray(test[0])[rows], device)
     arrays["test_probs"] = test_probs
-    summary = {"classes": per_class, "classifier_score_real": classifier_score(test_probs),
-               "classifier_score_real_n_per_class": int(len(rows) // len(classes))}
+    summary = {
+        "classes": per_class,
+        "classifier_score_real": classifier_score(test_probs),
+        "classifier_score_real_n_per_class": int(len(rows) // len(classes)),
+    }
     return arrays, summary
 
 
-def domain_scores(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, classes: Sequence[str],
-                  reference: dict[str, np.ndarray], n: int, seed: int, device: torch.device | str = "cpu") -> dict:
+def domain_scores(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[str],
+    reference: dict[str, np.ndarray],
+    n: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+) -> dict:
     """Domain FID and class agreement per class, and the classifier score of one GAN's samples.
 
     Per class the generated set is the same seeded subset of ``n`` images the
@@ -214,5 +253,8 @@ def domain_scores(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray
         }
         pooled.append(probs[: min(int(n), k_min)])
     probs = np.concatenate(pooled)
-    return {"classes": per_class, "classifier_score": classifier_score(probs),
-            "classifier_score_n_per_class": int(len(probs) // len(classes))}
+    return {
+        "classes": per_class,
+        "classifier_score": classifier_score(probs),
+        "classifier_score_n_per_class": int(len(probs) // len(classes)),
+    }

@@ -14,7 +14,7 @@ mode-collapse flag come from all generated images of the class vs the real train
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,9 @@ def class_rows(data: Mapping[str, np.ndarray], cls: str) -> np.ndarray:
     return np.flatnonzero(data["labels"] == classes.index(cls))
 
 
-def nearest_table(per_image: pd.DataFrame, gen_rows: np.ndarray, train_rows: np.ndarray, fullref: Mapping) -> pd.DataFrame:
+def nearest_table(
+    per_image: pd.DataFrame, gen_rows: np.ndarray, train_rows: np.ndarray, fullref: Mapping
+) -> pd.DataFrame:
     """The per-image memorisation table keyed by rows of samples.npz and real_train.npz, not positions within the class.
 
     ``per_image``: :attr:`Memorisation.per_image` of the generated subset;
@@ -108,7 +110,13 @@ def evaluate_gan(
     # ---- distribution metrics vs the real train split (FID reference)
     train, floor = load_stats(inputs["train_stats"], require_features=True), read_json(inputs["floor"])
     fid = fid_from_stats_and_features(train["mu"], train["sigma"], feats)  # exact; no 2048x2048 sqrtm
-    kid_res = kid(train["features"], feats, subset_size=int(kid_cfg["subset_size"]), n_subsets=int(kid_cfg["n_subsets"]), seed=int(kid_cfg["seed"]))
+    kid_res = kid(
+        train["features"],
+        feats,
+        subset_size=int(kid_cfg["subset_size"]),
+        n_subsets=int(kid_cfg["n_subsets"]),
+        seed=int(kid_cfg["seed"]),
+    )
     pr_res = precision_recall(train["features"], feats, k=int(pr_cfg["k"]), device=device)
     nn1_res = nn1_accuracy(train["features"], feats, seed=int(nn1_cfg["seed"]), device=device)
 
@@ -118,13 +126,24 @@ def evaluate_gan(
     train_images = rt["images"][train_rows]
     rt_feats = load_stats(inputs["train_features"], require_features=True)
     if not np.array_equal(rt_feats["indices"], np.arange(len(train_rows))):
-        raise ValueError(f"{inputs['train_features']}: features do not cover the {len(train_rows)} training images of {cls!r} in order")
+        raise ValueError(
+            f"{inputs['train_features']}: features do not cover the {len(train_rows)} training images of {cls!r} in order"
+        )
     memo = memorisation(
-        gen, train_images, feats, rt_feats["features"], near_copy_quantile=float(memo_cfg["near_copy_quantile"]), device=device
+        gen,
+        train_images,
+        feats,
+        rt_feats["features"],
+        near_copy_quantile=float(memo_cfg["near_copy_quantile"]),
+        device=device,
     )
     per_image = memo.per_image
     plot_nearest_pairs(
-        gen, train_images, per_image, outputs["nearest"], top_k=int(memo_cfg["top_k"]),
+        gen,
+        train_images,
+        per_image,
+        outputs["nearest"],
+        top_k=int(memo_cfg["top_k"]),
         title=f"{gan} / {cls}: generated images nearest to a training image",
     )
     fr = fullref_scores(gen, train_images[per_image["pixel_nn_index"].to_numpy()])

@@ -76,9 +76,10 @@ def extract_features(
     dev = torch.device(device)
     n = images.shape[0]
     out = np.empty((n, FEATURE_DIM), dtype=np.float64)
-    with torch.inference_mode(), tqdm(
-        total=n, desc="inception features", unit="img", file=sys.stderr, disable=not progress, leave=False
-    ) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(total=n, desc="inception features", unit="img", file=sys.stderr, disable=not progress, leave=False) as bar,
+    ):
         for start in range(0, n, batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
             x = chunk.to(dev).permute(0, 3, 1, 2).float().div_(255.0)  # NHWC storage == channels_last
@@ -171,10 +172,14 @@ def load_stats(path: PathLike, require_features: bool = False) -> dict[str, Any]
         features = data["features"].astype(np.float64)
         indices = data["indices"].astype(np.int64) if "indices" in data else np.arange(n, dtype=np.int64)
         if mu.ndim != 1 or features.shape != (n, mu.shape[0]) or indices.shape != (n,):
-            raise ValueError(f"{path}: features {features.shape} / indices {indices.shape} do not match n={n}, mu {mu.shape}")
+            raise ValueError(
+                f"{path}: features {features.shape} / indices {indices.shape} do not match n={n}, mu {mu.shape}"
+            )
         sigma = data["sigma"].astype(np.float64) if "sigma" in data else feature_stats(features)[1]
     elif require_features:
-        raise ValueError(f"{path}: holds statistics only, no features (written by an older version: delete it to recompute)")
+        raise ValueError(
+            f"{path}: holds statistics only, no features (written by an older version: delete it to recompute)"
+        )
     else:
         sigma = data["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):

@@ -94,8 +94,14 @@ def fullref_scores(x_images: np.ndarray, y_images: np.ndarray, metrics=METRICS, 
         out = np.empty(n, dtype=np.float64)
         with torch.inference_mode():
             for s in range(0, n, batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(x_images[s : s + batch_size])).permute(0, 3, 1, 2).double() / 255.0
-                y = torch.from_numpy(np.ascontiguousarray(y_images[s : s + batch_size])).permute(0, 3, 1, 2).double() / 255.0
+                x = (
+                    torch.from_numpy(np.ascontiguousarray(x_images[s : s + batch_size])).permute(0, 3, 1, 2).double()
+                    / 255.0
+                )
+                y = (
+                    torch.from_numpy(np.ascontiguousarray(y_images[s : s + batch_size])).permute(0, 3, 1, 2).double()
+                    / 255.0
+                )
                 out[s : s + x.shape[0]] = _score(name, x, y).reshape(-1).cpu().numpy()
         scores[name] = out
     return {"scores": scores, "skipped": skipped}

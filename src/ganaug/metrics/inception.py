@@ -132,7 +132,7 @@ def _torchscript_convs(sd: dict[str, torch.Tensor]) -> list[tuple[str, dict[str,
     return convs
 
 
-def map_state_dict(ts_state_dict: dict[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def map_state_dict(ts_state_dict: dict[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Map fid-helper's TorchScript state dict onto torchvision ``Inception3`` keys (see module doc)."""
     from torchvision.models.inception import BasicConv2d
 
@@ -141,7 +141,9 @@ def map_state_dict(ts_state_dict: dict[str, torch.Tensor]) -> "OrderedDict[str, 
     tv_convs = [name for name, mod in skeleton.named_modules() if isinstance(mod, BasicConv2d)]
     ts_convs = _torchscript_convs(ts_state_dict)
     if len(tv_convs) != N_CONVS or len(ts_convs) != N_CONVS:
-        raise ValueError(f"expected {N_CONVS} convolutions on both sides, got {len(ts_convs)} (TorchScript) and {len(tv_convs)} (torchvision)")
+        raise ValueError(
+            f"expected {N_CONVS} convolutions on both sides, got {len(ts_convs)} (TorchScript) and {len(tv_convs)} (torchvision)"
+        )
 
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for tv_name, (ts_name, p) in zip(tv_convs, ts_convs):
@@ -247,8 +249,15 @@ def fold_batchnorm(model: nn.Module) -> int:
         if conv.bias is not None:
             shift = shift + conv.bias.double() * scale
         fused = nn.Conv2d(
-            conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-            dilation=conv.dilation, groups=conv.groups, bias=True, padding_mode=conv.padding_mode,
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=True,
+            padding_mode=conv.padding_mode,
         ).to(device=conv.weight.device, dtype=conv.weight.dtype)
         fused.weight.copy_((conv.weight.double() * scale.view(-1, 1, 1, 1)).to(conv.weight.dtype))
         fused.bias.copy_(shift.to(conv.weight.dtype))

@@ -166,16 +166,25 @@ def memorisation(
     the threshold, quantiles of the distances (``pixel_nn_min`` ... ``pixel_nn_max``)
     and the within-training reference medians and ratios.
     """
-    gen_images, train_images = check_images(gen_images, "generated images"), check_images(train_images, "training images")
+    gen_images, train_images = (
+        check_images(gen_images, "generated images"),
+        check_images(train_images, "training images"),
+    )
     if gen_images.shape[1:] != train_images.shape[1:]:
-        raise ValueError(f"generated {gen_images.shape[1:]} and training {train_images.shape[1:]} images differ in shape")
+        raise ValueError(
+            f"generated {gen_images.shape[1:]} and training {train_images.shape[1:]} images differ in shape"
+        )
     if train_images.shape[0] < 2:
         raise ValueError(f"the near-copy threshold needs >= 2 training images, got {train_images.shape[0]}")
     if (gen_feats is None) != (train_feats is None):
         raise ValueError("give features for both the generated and the training images, or for neither")
     gen_px, train_px = pixel_vectors(gen_images), pixel_vectors(train_images)
-    px_dist, px_idx, px_dist2 = nearest_neighbours(gen_px, train_px, "l2", batch_size=batch_size, device=device, with_second=True)
-    train_px_nn, _ = nearest_neighbours(train_px, train_px, "l2", exclude_self=True, batch_size=batch_size, device=device)
+    px_dist, px_idx, px_dist2 = nearest_neighbours(
+        gen_px, train_px, "l2", batch_size=batch_size, device=device, with_second=True
+    )
+    train_px_nn, _ = nearest_neighbours(
+        train_px, train_px, "l2", exclude_self=True, batch_size=batch_size, device=device
+    )
     tau = near_copy_threshold(train_px_nn, near_copy_quantile)
     flagged = px_dist <= tau
     per_image = pd.DataFrame(
@@ -207,7 +216,9 @@ def memorisation(
                 f"training {train_f.shape[0]} vs {train_images.shape[0]}"
             )
         f_dist, f_idx = nearest_neighbours(gen_f, train_f, feature_metric, batch_size=batch_size, device=device)
-        train_f_nn, _ = nearest_neighbours(train_f, train_f, feature_metric, exclude_self=True, batch_size=batch_size, device=device)
+        train_f_nn, _ = nearest_neighbours(
+            train_f, train_f, feature_metric, exclude_self=True, batch_size=batch_size, device=device
+        )
         per_image["feature_nn_index"] = f_idx
         per_image["feature_nn_dist"] = f_dist
         train_f_median = float(np.median(train_f_nn))

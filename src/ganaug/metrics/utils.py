@@ -14,7 +14,8 @@ points), computed ``batch_size`` query rows at a time so that memory stays
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -14,7 +14,7 @@ way round):
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,9 @@ def _plt():
 # ----------------------------------------------------------------------------- GAN figures
 
 
-def plot_sample_grid(samples_npz: PathLike, out: PathLike, title: str = "", per_class: int = 8, real_npz: PathLike | None = None) -> None:
+def plot_sample_grid(
+    samples_npz: PathLike, out: PathLike, title: str = "", per_class: int = 8, real_npz: PathLike | None = None
+) -> None:
     """A labelled figure of generated samples, one row per class.
 
     With ``real_npz`` (an npz with ``images``/``labels``), each class's generated row
@@ -141,7 +143,9 @@ def plot_feature_projection(
 # ----------------------------------------------------------------------------- classifier figures
 
 
-def figure_metrics(summary: pd.DataFrame, minority_class: str | None, positive_class: str | None) -> list[tuple[str, str]]:
+def figure_metrics(
+    summary: pd.DataFrame, minority_class: str | None, positive_class: str | None
+) -> list[tuple[str, str]]:
     """(metric, title) pairs for the metric-vs-fraction figure: AUC, balanced accuracy, minority recall, and the other class's recall."""
     chosen = [("auc", "test AUC"), ("balanced_accuracy", "balanced accuracy")]
     if minority_class and f"recall_{minority_class}_mean" in summary.columns:
@@ -193,18 +197,29 @@ def plot_metrics_vs_fraction(
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (m, title) in zip(axes[0], metrics):
         for i, (b, src, strat) in enumerate(lines):
-            part = pd.concat([
-                base[base["baseline"] == b],
-                gan[(gan["baseline"] == b) & (gan["source"] == src) & (gan["strategy"] == strat)],
-            ]).sort_values("fraction")
+            part = pd.concat(
+                [
+                    base[base["baseline"] == b],
+                    gan[(gan["baseline"] == b) & (gan["source"] == src) & (gan["strategy"] == strat)],
+                ]
+            ).sort_values("fraction")
             label = f"{src} {strat}" + ("" if b == "none" else f" + {b}")
-            ax.errorbar(part["fraction"], part[f"{m}_mean"], yerr=_yerr(part, m), marker="o", capsize=3,
-                        label=label, color=colours[i % len(colours)])
+            ax.errorbar(
+                part["fraction"],
+                part[f"{m}_mean"],
+                yerr=_yerr(part, m),
+                marker="o",
+                capsize=3,
+                label=label,
+                color=colours[i % len(colours)],
+            )
         for j, (_, row) in enumerate(base[~base["baseline"].isin(line_baselines)].iterrows()):
             style = dict(color="0.35", linestyle=["--", ":", "-."][j % 3], linewidth=1)
             ax.axhline(row[f"{m}_mean"], label=f"real only, {row['baseline']}", **style)
             if not lines:
-                ax.errorbar([0.0], [row[f"{m}_mean"]], yerr=_yerr(row.to_frame().T, m), marker="o", capsize=3, color="0.35")
+                ax.errorbar(
+                    [0.0], [row[f"{m}_mean"]], yerr=_yerr(row.to_frame().T, m), marker="o", capsize=3, color="0.35"
+                )
         ax.set_xlabel("synthetic fraction")
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -213,7 +228,9 @@ def plot_metrics_vs_fraction(
         axes[0][0].legend(fontsize=7)
     n = int(summary["n_seeds"].max()) if len(summary) else 0
     fig.suptitle(
-        f"mean and {100 * level:g} % t CI over {n} seeds; fraction 0 = real images only; n_real = {n_sel}", fontsize=9, y=1.02
+        f"mean and {100 * level:g} % t CI over {n} seeds; fraction 0 = real images only; n_real = {n_sel}",
+        fontsize=9,
+        y=1.02,
     )
     fig.tight_layout()
     save_figure(out, fig)
@@ -231,13 +248,20 @@ def plot_delta_vs_n_real(paired: pd.DataFrame, out: PathLike, level: float = 0.9
     width = 0.3
     for ax, m in zip(axes[0], metrics):
         for i, (b, src, strat, f) in enumerate(cells):
-            part = gan[(gan["metric"] == m) & (gan["baseline"] == b) & (gan["source"] == src)
-                       & (gan["strategy"] == strat) & (gan["fraction"] == f)]
+            part = gan[
+                (gan["metric"] == m)
+                & (gan["baseline"] == b)
+                & (gan["source"] == src)
+                & (gan["strategy"] == strat)
+                & (gan["fraction"] == f)
+            ]
             part = part.assign(_x=part["n_real"].astype(str).map(pos)).sort_values("_x")
             offset = (i - (len(cells) - 1) / 2) * width / max(len(cells), 1)
             d = part["diff_mean"].to_numpy(dtype=float)
-            yerr = [np.nan_to_num(d - part["diff_ci_low"].to_numpy(dtype=float)),
-                    np.nan_to_num(part["diff_ci_high"].to_numpy(dtype=float) - d)]
+            yerr = [
+                np.nan_to_num(d - part["diff_ci_low"].to_numpy(dtype=float)),
+                np.nan_to_num(part["diff_ci_high"].to_numpy(dtype=float) - d),
+            ]
             label = f"{src} {strat} f={f:g}" + ("" if b == "none" else f" + {b}")
             ax.errorbar(part["_x"] + offset, d, yerr=yerr, marker="o", capsize=3, label=label)
         ax.axhline(0.0, color="0.3", linewidth=1)
@@ -248,7 +272,9 @@ def plot_delta_vs_n_real(paired: pd.DataFrame, out: PathLike, level: float = 0.9
     if cells:
         axes[0][0].legend(fontsize=7)
     fig.suptitle(
-        f"GAN cell minus best non-GAN baseline at the same n_real, paired by seed ({100 * level:g} % t CI)", fontsize=9, y=1.02
+        f"GAN cell minus best non-GAN baseline at the same n_real, paired by seed ({100 * level:g} % t CI)",
+        fontsize=9,
+        y=1.02,
     )
     fig.tight_layout()
     save_figure(out, fig)

@@ -8,7 +8,7 @@ come from :mod:`ganaug.report.tables`.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -21,7 +21,11 @@ def _markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
 
 def write_table(
-    df: pd.DataFrame, csv_path: PathLike, md_path: PathLike, title: str, note: str = "",
+    df: pd.DataFrame,
+    csv_path: PathLike,
+    md_path: PathLike,
+    title: str,
+    note: str = "",
     md_columns: Sequence[str] | None = None,
 ) -> None:
     """Write ``df`` as CSV (every column) and Markdown (``md_columns`` that exist, or every column)."""
@@ -54,7 +58,9 @@ def write_summary(
     for m in metrics:
         table[m] = [
             _pm(a, b) + _ci(lo, hi)
-            for a, b, lo, hi in zip(summary[f"{m}_mean"], summary[f"{m}_std"], summary[f"{m}_ci_low"], summary[f"{m}_ci_high"])
+            for a, b, lo, hi in zip(
+                summary[f"{m}_mean"], summary[f"{m}_std"], summary[f"{m}_ci_low"], summary[f"{m}_ci_high"]
+            )
         ]
     note = (
         f"Mean ± standard deviation over seeds [{100 * level:g} % t confidence interval] on the real test split. "
@@ -76,7 +82,11 @@ def write_paired(paired: pd.DataFrame, csv_path: PathLike, md_path: PathLike, le
         for d, lo, hi in zip(paired["diff_mean"], paired["diff_ci_low"], paired["diff_ci_high"])
     ]
     table["verdict"] = paired["verdict"]
-    counts = paired["verdict"].value_counts().reindex(["better", "worse", "inconclusive"], fill_value=0) if len(paired) else None
+    counts = (
+        paired["verdict"].value_counts().reindex(["better", "worse", "inconclusive"], fill_value=0)
+        if len(paired)
+        else None
+    )
     tally = "" if counts is None else " Verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "."
     note = (
         "Each cell minus the best non-GAN baseline (`reference`: the real-only run with the highest mean test AUC at "

@@ -14,7 +14,7 @@ The CSV / Markdown files are written by :mod:`ganaug.report.markdown`.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -24,11 +24,37 @@ from ganaug.io import PathLike, read_json
 
 
 GAN_COLUMNS = [
-    "gan", "model", "mode", "class", "minority", "fid", "fid_n_generated", "fid_n_real", "fid_floor", "fid_floor_n_test",
-    "msssim_generated", "msssim_real", "msssim_pairs", "mode_collapse", "collapse_margin",
-    "kid_mean", "kid_std", "precision", "recall", "nn1_accuracy", "nn1_real_accuracy", "nn1_fake_accuracy",
-    "memo_near_copy_fraction", "memo_near_copy_threshold", "memo_pixel_nn_median", "memo_feature_nn_median",
-    "fullref_psnr_mean", "fullref_ssim_mean", "fullref_ms_gmsd_mean", "fullref_mdsi_mean", "fullref_haarpsi_mean",
+    "gan",
+    "model",
+    "mode",
+    "class",
+    "minority",
+    "fid",
+    "fid_n_generated",
+    "fid_n_real",
+    "fid_floor",
+    "fid_floor_n_test",
+    "msssim_generated",
+    "msssim_real",
+    "msssim_pairs",
+    "mode_collapse",
+    "collapse_margin",
+    "kid_mean",
+    "kid_std",
+    "precision",
+    "recall",
+    "nn1_accuracy",
+    "nn1_real_accuracy",
+    "nn1_fake_accuracy",
+    "memo_near_copy_fraction",
+    "memo_near_copy_threshold",
+    "memo_pixel_nn_median",
+    "memo_feature_nn_median",
+    "fullref_psnr_mean",
+    "fullref_ssim_mean",
+    "fullref_ms_gmsd_mean",
+    "fullref_mdsi_mean",
+    "fullref_haarpsi_mean",
 ]
 
 
@@ -75,7 +101,7 @@ def gan_training_table(selections: Mapping[str, PathLike], classes: list[str]) -
     rows = []
     for gan, path in selections.items():
         for part, rec in read_json(path).items():
-            for cls in (classes if part == "conditional" else [part]):
+            for cls in classes if part == "conditional" else [part]:
                 rows.append({
                     "gan": gan, "class": cls, "status": rec["status"], "selected_step": rec["step"],
                     "select": rec["select"],
@@ -142,13 +168,18 @@ def _baseline_rank(name) -> int:
 
 def _sort_cells(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     """Sort by n_real, then real-only runs first, then source, strategy, fraction, baseline (+ ``extra``)."""
-    keys = pd.DataFrame({
-        "_n": df["n_real"].map(n_real_sort_key),
-        "_gan": (df["source"] != "real").astype(int),
-        "_b": df["baseline"].map(_baseline_rank),
-    }, index=df.index)
+    keys = pd.DataFrame(
+        {
+            "_n": df["n_real"].map(n_real_sort_key),
+            "_gan": (df["source"] != "real").astype(int),
+            "_b": df["baseline"].map(_baseline_rank),
+        },
+        index=df.index,
+    )
     order = ["_n", "_gan", "source", "strategy", "fraction", "_b", *extra]
-    return pd.concat([df, keys], axis=1).sort_values(order, kind="stable").drop(columns=list(keys)).reset_index(drop=True)
+    return (
+        pd.concat([df, keys], axis=1).sort_values(order, kind="stable").drop(columns=list(keys)).reset_index(drop=True)
+    )
 
 
 def classifier_runs_table(metric_files: Iterable[PathLike]) -> pd.DataFrame:
@@ -199,7 +230,9 @@ def summarise_runs(runs: pd.DataFrame, minority_class: str | None = None, level:
         row["n_seeds"] = int(len(group))
         for m in metrics:
             s = mean_ci(group[m].to_numpy(dtype=float), level)
-            row.update({f"{m}_mean": s["mean"], f"{m}_std": s["std"], f"{m}_ci_low": s["ci_low"], f"{m}_ci_high": s["ci_high"]})
+            row.update(
+                {f"{m}_mean": s["mean"], f"{m}_std": s["std"], f"{m}_ci_low": s["ci_low"], f"{m}_ci_high": s["ci_high"]}
+            )
         rows.append(row)
     columns = RUN_KEYS + ["n_seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "ci_low", "ci_high")]
     return _sort_cells(pd.DataFrame(rows, columns=columns))
@@ -211,8 +244,21 @@ def paired_metrics(minority_class: str | None) -> list[str]:
 
 
 PAIRED_COLUMNS = [
-    "baseline", "source", "strategy", "fraction", "n_real", "reference", "metric", "n_pairs", "mean", "reference_mean",
-    "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "verdict",
+    "baseline",
+    "source",
+    "strategy",
+    "fraction",
+    "n_real",
+    "reference",
+    "metric",
+    "n_pairs",
+    "mean",
+    "reference_mean",
+    "diff_mean",
+    "diff_std",
+    "diff_ci_low",
+    "diff_ci_high",
+    "verdict",
 ]
 
 
@@ -263,11 +309,17 @@ def paired_differences(runs: pd.DataFrame, minority_class: str | None = None, le
             a = dict(zip(group["seed"].astype(int), group[m].astype(float)))
             b = dict(zip(ref["seed"].astype(int), ref[m].astype(float)))
             d = paired_difference(a, b, level)
-            rows.append({
-                **cell, "reference": best[n], "metric": m, "n_pairs": d["n_pairs"],
-                "mean": float(group[m].mean()), "reference_mean": float(ref[m].mean()),
-                **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "verdict")},
-            })
+            rows.append(
+                {
+                    **cell,
+                    "reference": best[n],
+                    "metric": m,
+                    "n_pairs": d["n_pairs"],
+                    "mean": float(group[m].mean()),
+                    "reference_mean": float(ref[m].mean()),
+                    **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "verdict")},
+                }
+            )
     df = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     if df.empty:
         return df
