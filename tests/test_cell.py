@@ -96,10 +96,21 @@ def test_run_cell_record_and_outputs(cell_inputs, tmp_path, capsys):
     assert "training images (" in capsys.readouterr().out
 
     out = {name: tmp_path / f"{name}{ext}" for name, ext in
-           (("metrics", ".json"), ("predictions", ".csv"), ("history", ".csv"), ("confusion", ".png"))}  # fmt: skip
+           (("metrics", ".json"), ("predictions", ".csv"), ("val_predictions", ".csv"), ("history", ".csv"),
+            ("confusion", ".png"))}  # fmt: skip
     result.write(**out)
     assert json.loads(out["metrics"].read_text()) == json.loads(json.dumps(rec))
-    assert len(pd.read_csv(out["predictions"])) == 24
+    test_pred = pd.read_csv(out["predictions"])
+    assert len(test_pred) == 24
+    assert np.array_equal(test_pred["y_pred"], test_pred[["p_NORMAL", "p_PNEUMONIA"]].to_numpy().argmax(axis=1))
+    val_pred = pd.read_csv(out["val_predictions"])
+    assert list(val_pred.columns) == list(test_pred.columns) == ["index", "y_true", "y_pred", "p_NORMAL", "p_PNEUMONIA"]
+    assert len(val_pred) == 24 and np.allclose(val_pred[["p_NORMAL", "p_PNEUMONIA"]].sum(axis=1), 1.0)
+    # the validation AUC of the selected epoch, as the history recorded it, from the saved probabilities
+    from sklearn.metrics import roc_auc_score
+
+    val_auc = roc_auc_score(val_pred["y_true"], val_pred["p_PNEUMONIA"])
+    assert val_auc == pytest.approx(pd.read_csv(out["history"])["val_auc"].iloc[0], abs=1e-6)
     assert pd.read_csv(out["history"])["selected"].tolist() == [True]
     assert out["confusion"].stat().st_size > 0
     assert "'auc':" in capsys.readouterr().out

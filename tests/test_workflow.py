@@ -58,6 +58,9 @@ def test_report_tables(tiny_run):
     for col in ("precision", "recall", "nn1_accuracy", "memo_near_copy_fraction"):
         assert scores[col].between(0, 1).all(), col
     assert scores["mode_collapse"].isin([True, False]).all()
+    # generator-quality verdict from FID / floor and precision / recall (config metrics.quality)
+    assert scores["fid_ratio"].to_numpy() == pytest.approx((scores["fid"] / scores["fid_floor"]).to_numpy())
+    assert scores["quality"].isin(["usable", "weak", "failed"]).all()
     # the pipeline's exact low-rank FID is pytorch-fid's value (one cell: a 2048x2048 sqrtm takes ~20 s)
     from ganaug.metrics import fid_from_stats, load_stats
 
@@ -95,17 +98,37 @@ def test_report_tables(tiny_run):
     assert len(balanced) and (balanced["n_train_NORMAL"] == balanced["n_train_PNEUMONIA"]).all()
     assert (balanced["n_synthetic_NORMAL"] == balanced["n_train_PNEUMONIA"] - 50).all()
 
+    # operating point chosen on each run's validation predictions; argmax metrics kept beside it
+    assert (runs["threshold_rule"] == "youden").all() and runs["threshold"].between(0, 1).all()
+    at = ["val_auc", "ap_NORMAL", "ap_PNEUMONIA", "balanced_accuracy_argmax", "recall_NORMAL_argmax"]
+    assert finite(runs[at].to_numpy().ravel().tolist())
+    for run_dir in {p.parent for p in (work / "results" / "classifier").rglob("metrics.json")}:
+        val = pd.read_csv(run_dir / "predictions_val.csv")
+        assert len(val) > 0 and list(val.columns) == list(pd.read_csv(run_dir / "predictions.csv").columns)
+
     summary = pd.read_csv(report / "classifier_summary.csv")
     assert len(summary) == n_cells
     assert (summary["n_seeds"] == len(seeds)).all()
-    assert finite(summary[["auc_mean", "auc_std", "auc_ci_low", "auc_ci_high"]].to_numpy().ravel().tolist())
-    assert (summary["auc_ci_low"] <= summary["auc_mean"]).all()
+    assert finite(summary[["auc_mean", "auc_std"]].to_numpy().ravel().tolist())
+    # 2 seeds < statistics.min_seeds_for_ci (3): no t interval, and the table says so
+    assert len(seeds) == 2 and summary[["auc_ci_low", "auc_ci_high"]].isna().all().all()
+    assert "(2 seeds: no interval)" in (report / "classifier_summary.md").read_text()
 
     paired = pd.read_csv(report / "paired_differences.csv", dtype={"n_real": str})
-    # every cell but the reference of each n_real (2 values), x AUC / balanced accuracy / NORMAL recall
-    assert len(paired) == 3 * (n_cells - 2)
-    assert set(paired["metric"]) == {"auc", "balanced_accuracy", "recall_NORMAL"}
+    # every cell but the reference of each n_real (2 values), x AUC / NORMAL AP / balanced accuracy / NORMAL recall
+    assert len(paired) == 4 * (n_cells - 2)
+    assert set(paired["metric"]) == {"auc", "ap_NORMAL", "balanced_accuracy", "recall_NORMAL"}
     assert set(paired["verdict"]) <= {"better", "worse", "inconclusive"}
+    assert paired["p_adjusted"].dropna().ge(paired["p_value"].dropna()).all()
+    assert (paired.loc[paired["source"] != "real", "generator_quality"].isin(["usable", "weak", "failed"])).all()
+
+    # the verdict in words, and the test-set shift of each class it draws on
+    text = (report / "summary.md").read_text()
+    assert text.startswith("# Summary") and "Can synthetic images substitute" in text and "Does adding" in text
+    assert "<h1>Summary</h1>" in (report / "summary.html").read_text()
+    for cls in classes:
+        shift = json.loads(next((work / "results/metrics/real").glob(f"*/*/shift_{cls}.json")).read_text())
+        assert shift["n"] == cfg["metrics"]["fid"]["n"] // 2 and shift["ratio"] > 0
 
     for md in ("gan_scores.md", "classifier_summary.md", "paired_differences.md"):
         text = (report / md).read_text()

@@ -34,6 +34,10 @@ MIXING_STRATEGIES = ("replace", "balance")
 NO_MIXING = "none"
 #: dataset source types: ``ganaug.data.sources.SOURCES``
 SOURCE_TYPES = ("folder", "csv", "medmnist")
+#: multiple-comparison corrections of the paired p-values: ``ganaug.stats.adjust_pvalues``
+P_ADJUST_METHODS = ("holm", "bonferroni", "none")
+#: generator-quality verdicts of a GAN x class, best first: ``ganaug.report.tables.quality_verdict``
+QUALITY_VERDICTS = ("usable", "weak", "failed")
 
 #: schema definition -> the names its ``enum`` gets (see ``ganaug.config.load_schema``)
 SCHEMA_ENUMS: dict[str, tuple[str, ...]] = {
@@ -46,6 +50,7 @@ SCHEMA_ENUMS: dict[str, tuple[str, ...]] = {
     "classifier_baseline": CLASSIFIER_BASELINES,
     "mixing_strategy": MIXING_STRATEGIES,
     "source_type": SOURCE_TYPES,
+    "p_adjust_method": P_ADJUST_METHODS,
 }
 
 

@@ -16,6 +16,7 @@ rule train_classifier:
     output:
         metrics=f"{CLASSIFIER_RUN}/metrics.json",
         predictions=f"{CLASSIFIER_RUN}/predictions.csv",
+        predictions_val=f"{CLASSIFIER_RUN}/predictions_val.csv",
         history=f"{CLASSIFIER_RUN}/history.csv",
         confusion=report(
             f"{CLASSIFIER_RUN}/confusion.png",

@@ -154,8 +154,9 @@ def gan_losses(gan):
     return [f"results/gan/{gan}/{part}/losses.csv" for part in gan_parts(gan)]
 
 
-def classifier_metrics():
-    return [f"{classifier_run_dir(cell)}/metrics.json" for cell in CLASSIFIER_CELLS]
+def classifier_metrics(name="metrics.json"):
+    """One file of every classifier run: metrics.json, predictions.csv or predictions_val.csv."""
+    return [f"{classifier_run_dir(cell)}/{name}" for cell in CLASSIFIER_CELLS]
 
 
 CLASSIFIER_REPORT = {
@@ -164,6 +165,8 @@ CLASSIFIER_REPORT = {
     "md": "results/report/classifier_summary.md",
     "paired": "results/report/paired_differences.csv",
     "paired_md": "results/report/paired_differences.md",
+    "verdict": "results/report/summary.md",
+    "verdict_html": "results/report/summary.html",
     "figure": "results/report/figures/metrics_vs_fraction.png",
 }
 if len(N_REAL_VALUES) > 1:

@@ -62,6 +62,22 @@ rule fid_floor:
         "../scripts/fid_floor.py"
 
 
+rule test_shift:
+    input:
+        train_stats="results/metrics/real/{dataset}/{res}px_{ch}ch/train_{cls}.npz",
+        test_stats="results/metrics/real/{dataset}/{res}px_{ch}ch/test_{cls}.npz",
+    output:
+        "results/metrics/real/{dataset}/{res}px_{ch}ch/shift_{cls}.json",
+    params:
+        shift={"draws": 5, "seed": config["metrics"]["fid"]["seed"]},
+    log:
+        "results/logs/test_shift/{dataset}_{res}px_{ch}ch/{cls}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/test_shift.py"
+
+
 rule gan_metrics:
     input:
         samples="results/gan/{gan}/samples.npz",

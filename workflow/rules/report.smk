@@ -28,6 +28,7 @@ rule gan_report:
         gans=GANS,
         classes=CLASSES,
         minority_class=EXP["minority_class"],
+        quality=canonical(config["metrics"]["quality"]),
     log:
         "results/logs/gan_report.log",
     conda:
@@ -59,13 +60,19 @@ rule feature_projection:
 
 rule classifier_report:
     input:
-        classifier_metrics(),
+        metrics=classifier_metrics(),
+        predictions=classifier_metrics("predictions.csv"),
+        predictions_val=classifier_metrics("predictions_val.csv"),
+        gan_scores="results/report/gan_scores.csv",
+        shift=[f"{REAL_METRICS}/shift_{cls}.json" for cls in CLASSES],
     output:
         runs=report(CLASSIFIER_REPORT["runs"], caption="../report/classifier_runs.rst", category="Tables"),
         summary=report(CLASSIFIER_REPORT["summary"], caption="../report/classifier_summary.rst", category="Tables"),
         md=CLASSIFIER_REPORT["md"],
         paired=report(CLASSIFIER_REPORT["paired"], caption="../report/paired_differences.rst", category="Tables"),
         paired_md=CLASSIFIER_REPORT["paired_md"],
+        verdict=CLASSIFIER_REPORT["verdict"],
+        verdict_html=report(CLASSIFIER_REPORT["verdict_html"], caption="../report/summary.rst", category="Summary"),
         figure=report(
             CLASSIFIER_REPORT["figure"], caption="../report/metrics_vs_fraction.rst", category="Classifier"
         ),
@@ -79,6 +86,8 @@ rule classifier_report:
         positive_class=EXP["positive_class"],
         minority_class=EXP["minority_class"],
         ci_level=config["classifier"]["ci_level"],
+        threshold=config["classifier"]["threshold"],
+        statistics=canonical(config["statistics"]),
     log:
         "results/logs/classifier_report.log",
     conda:

@@ -1,27 +1,46 @@
-"""Classifier tables, paired differences and figures for results/report (rule classifier_report)."""
+"""Classifier tables, paired differences, the verdict in words and figures for results/report (rule classifier_report)."""
 
 from ganaug.runtime import run_script
 
 
 def main(sm):
-    from ganaug import report
-    from ganaug.io import save_dataframe
+    import pandas as pd
 
-    level = float(sm.params.ci_level)
-    minority = sm.params.minority_class
-    runs = report.classifier_runs_table(list(sm.input))
-    save_dataframe(sm.output.runs, runs)
-    summary = report.summarise_runs(runs, minority_class=minority, level=level)
-    report.write_summary(summary, sm.output.summary, sm.output.md, minority_class=minority, level=level)
-    paired = report.paired_differences(runs, minority_class=minority, level=level)
-    report.write_paired(paired, sm.output.paired, sm.output.paired_md, level=level)
-    report.plot_metrics_vs_fraction(
-        summary, sm.output.figure, minority_class=minority, positive_class=sm.params.positive_class, level=level
+    from ganaug import report
+    from ganaug.io import read_json, save_dataframe, write_text
+
+    p, st, out = sm.params, dict(sm.params.statistics), sm.output
+    level, minority, positive = float(p.ci_level), p.minority_class, p.positive_class
+    runs = report.classifier_runs_table(
+        sm.input.metrics, sm.input.predictions, sm.input.predictions_val,
+        positive_class=positive, minority_class=minority, threshold=p.threshold,
+    )  # fmt: skip
+    save_dataframe(out.runs, runs)
+    min_seeds = int(st["min_seeds_for_ci"])
+    summary = report.summarise_runs(runs, minority, level, positive_class=positive, min_seeds=min_seeds)
+    report.write_summary(summary, out.summary, out.md, minority, level, min_seeds=min_seeds, threshold=p.threshold)
+    scores = pd.read_csv(sm.input.gan_scores)
+    tests = {k: st[k] for k in ("alpha", "correction", "power")}
+    paired = report.paired_differences(
+        runs, minority, level, **tests, detect=st["detect_difference"], quality=report.generator_quality(scores)
     )
-    if "delta_figure" in sm.output.keys():
-        report.plot_delta_vs_n_real(paired, sm.output.delta_figure, level=level)
-    print(summary.to_string())
-    print(paired.to_string())
+    report.write_paired(paired, out.paired, out.paired_md, level, **tests, detect=st["detect_difference"])
+    settings = report.VerdictSettings(
+        minority,
+        p.threshold,
+        **tests,
+        detect=st["detect_difference"],
+        min_seeds=min_seeds,
+        shift_ratio=st["shift_ratio"],
+    )
+    shift = {r["class"]: r for r in map(read_json, sm.input.shift)}
+    text = report.summary_text(summary, paired, settings, scores=scores, shift=shift)
+    write_text(out.verdict, text)
+    write_text(out.verdict_html, report.summary_html(text))
+    report.plot_metrics_vs_fraction(summary, out.figure, minority_class=minority, positive_class=positive, level=level)
+    if "delta_figure" in out.keys():
+        report.plot_delta_vs_n_real(paired, out.delta_figure, level=level)
+    print(text)
 
 
 if __name__ == "__main__":

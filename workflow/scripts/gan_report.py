@@ -12,6 +12,7 @@ def main(sm):
     training = report.gan_training_table(dict(zip(sm.params.gans, sm.input.selections)), sm.params.classes)
     scores = report.merge_training_status(scores, training)
     scores = report.merge_domain(scores, report.domain_table(sm.input.domain))
+    scores = report.add_quality(scores, sm.params.quality)
     report.write_table(
         scores,
         sm.output.csv,
@@ -24,7 +25,10 @@ def main(sm):
         "(results/metrics/domain/classifier.json): domain FID on its penultimate features, the share of "
         "generated images it assigns to the intended class, and exp E[KL(p(y|x) || p(y))] per GAN "
         "(1 = no class information, the number of classes = confident and balanced; real test images: "
-        "classifier_score_real). Inception Score is not offered: ImageNet classes mean nothing on these images.",
+        "classifier_score_real). Inception Score is not offered: ImageNet classes mean nothing on these images. "
+        "quality: usable / weak / failed from fid_ratio (FID over the real train-vs-test floor) and precision / "
+        "recall (thresholds: config metrics.quality); a cell fed by a failed generator says nothing about GAN "
+        "augmentation.",
     )
     curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.losses}
     report.plot_loss_curves(curves, sm.output.losses)

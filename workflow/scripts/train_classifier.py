@@ -25,7 +25,13 @@ def main(sm):
         deterministic=bool(sm.config.get("deterministic", True)),
     )
     out = sm.output
-    result.write(metrics=out.metrics, predictions=out.predictions, history=out.history, confusion=out.confusion)
+    result.write(
+        metrics=out.metrics,
+        predictions=out.predictions,
+        val_predictions=out.predictions_val,
+        history=out.history,
+        confusion=out.confusion,
+    )
 
 
 if __name__ == "__main__":

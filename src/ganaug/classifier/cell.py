@@ -6,7 +6,11 @@ images of the ``n_real`` class (nested subsets, :func:`~ganaug.classifier.mixing
 mixes in the synthetic images (:func:`~ganaug.classifier.mixing.mix_training_set`),
 trains under the baseline's options with validation model selection, evaluates
 on the test split with a bootstrap CI of the AUC and assembles the run's
-record. :meth:`CellResult.write` writes the rule's outputs.
+record. The class probabilities of the validation and the test images are
+kept too (``predictions_val.csv``, ``predictions.csv``): the report chooses each
+run's decision threshold on the first and applies it to the second
+(:mod:`ganaug.operating_point`), so changing that choice reruns no training.
+:meth:`CellResult.write` writes the rule's outputs.
 
 A cell is named by its path, ``{baseline}/{source}/{strategy}/f{frac}/n{n_real}/seed{seed}``;
 real-only runs are ``{baseline}/real/none/f0/...`` (no mixing, shared by every
@@ -66,20 +70,23 @@ class Cell:
 
 @dataclass
 class CellResult:
-    """What a run produces: the ``metrics.json`` record, test predictions, training history, confusion matrix."""
+    """What a run produces: the ``metrics.json`` record, test and validation predictions, training
+    history, confusion matrix (at argmax)."""
 
     record: dict[str, Any]
     predictions: pd.DataFrame
+    val_predictions: pd.DataFrame
     history: pd.DataFrame
     confusion: np.ndarray
     title: str
 
-    def write(self, *, metrics, predictions, history, confusion) -> None:
+    def write(self, *, metrics, predictions, val_predictions, history, confusion) -> None:
         """Write the outputs of rule ``train_classifier`` (the metrics record last) to the given paths."""
         from ganaug.classifier.evaluate import plot_confusion
         from ganaug.io import save_dataframe, write_json
 
         save_dataframe(predictions, self.predictions)
+        save_dataframe(val_predictions, self.val_predictions)
         save_dataframe(history, self.history)
         plot_confusion(self.confusion, self.record["classes"], confusion, title=self.title)
         write_json(metrics, self.record)
@@ -195,6 +202,7 @@ def run_cell(
         x, y, val_x, val_y, len(classes), settings, device, cell.seed, progress=progress, **options
     )
     probs = predict_proba(model, test_x, device, amp=settings["amp"])
+    val_probs = predict_proba(model, val_x, device, amp=settings["amp"])
     metrics, confusion = evaluate(probs, test_y, classes, positive_class)
     pos = classes.index(positive_class) if len(classes) == 2 else None
     ci = bootstrap_auc_ci(
@@ -203,4 +211,11 @@ def run_cell(
     )  # fmt: skip
     amp = resolve_amp(settings["amp"], device)
     record = _record(cell, y, is_synth, classes, metrics, confusion, ci, bootstrap, history, amp, device)
-    return CellResult(record, predictions_frame(probs, test_y, classes), history, confusion, cell.title)
+    return CellResult(
+        record,
+        predictions_frame(probs, test_y, classes),
+        predictions_frame(val_probs, val_y, classes),
+        history,
+        confusion,
+        cell.title,
+    )

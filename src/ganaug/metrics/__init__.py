@@ -11,6 +11,7 @@
 * :mod:`~ganaug.metrics.memorisation` - nearest training image per generated image, near-copy flags.
 * :mod:`~ganaug.metrics.fullref` - full-reference scores (piq) against the nearest training image.
 * :mod:`~ganaug.metrics.msssim` - diversity as mean pairwise MS-SSIM, and the mode-collapse flag.
+* :mod:`~ganaug.metrics.shift` - test-set shift of a class: real FID train-vs-test over train-vs-train.
 * :mod:`~ganaug.metrics.utils` - helpers several metrics share (feature-matrix and image
   checks, blockwise exact distances).
 * :mod:`~ganaug.metrics.evaluate` - every metric above for one GAN × class, files in, files out
@@ -30,6 +31,7 @@ from ganaug.metrics.memorisation import memorisation, nearest_neighbours, plot_n
 from ganaug.metrics.msssim import mode_collapse, msssim_diversity, msssim_pairs, msssim_settings
 from ganaug.metrics.nn1 import nn1_accuracy
 from ganaug.metrics.precision_recall import precision_recall
+from ganaug.metrics.shift import measure_test_shift
 
 __all__ = [
     "build_fid_inception",
@@ -54,5 +56,6 @@ __all__ = [
     "precision_recall",
     "save_stats",
     "select_subset",
+    "measure_test_shift",
     "weights_path",
 ]

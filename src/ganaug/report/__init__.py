@@ -2,7 +2,8 @@
 
 * :mod:`~ganaug.report.tables` - the GAN and classifier tables (per-job JSON files -> DataFrames) and their merges;
 * :mod:`~ganaug.report.markdown` - their CSV and Markdown files;
-* :mod:`~ganaug.report.figures` - the aggregate figures (per-job figures live with their computation, see there).
+* :mod:`~ganaug.report.figures` - the aggregate figures (per-job figures live with their computation, see there);
+* :mod:`~ganaug.report.verdict` - the verdict in words (``summary.md``), from the tables.
 
 The report layer reads what the other packages wrote and may import them
 (:mod:`ganaug.names`, :mod:`ganaug.stats`, :mod:`ganaug.metrics`); they never
@@ -26,19 +27,23 @@ from ganaug.report.tables import (
     GAN_MD_COLUMNS,
     PAIRED_COLUMNS,
     RUN_KEYS,
+    add_quality,
     best_baselines,
     classifier_runs_table,
     domain_table,
     gan_scores_table,
     gan_training_table,
+    generator_quality,
     merge_domain,
     merge_training_status,
     n_real_sort_key,
     paired_differences,
     paired_metrics,
+    quality_verdict,
     summarise_runs,
     summary_metrics,
 )
+from ganaug.report.verdict import VerdictSettings, summary_html, summary_text
 
 __all__ = [
     "DOMAIN_COLUMNS",
@@ -46,12 +51,15 @@ __all__ = [
     "GAN_MD_COLUMNS",
     "PAIRED_COLUMNS",
     "RUN_KEYS",
+    "VerdictSettings",
+    "add_quality",
     "best_baselines",
     "classifier_runs_table",
     "domain_table",
     "figure_metrics",
     "gan_scores_table",
     "gan_training_table",
+    "generator_quality",
     "merge_domain",
     "merge_training_status",
     "n_real_sort_key",
@@ -63,8 +71,11 @@ __all__ = [
     "plot_loss_curves",
     "plot_metrics_vs_fraction",
     "plot_sample_grid",
+    "quality_verdict",
     "summarise_runs",
+    "summary_html",
     "summary_metrics",
+    "summary_text",
     "write_paired",
     "write_summary",
     "write_table",

@@ -146,14 +146,20 @@ def plot_feature_projection(
 def figure_metrics(
     summary: pd.DataFrame, minority_class: str | None, positive_class: str | None
 ) -> list[tuple[str, str]]:
-    """(metric, title) pairs for the metric-vs-fraction figure: AUC, balanced accuracy, minority recall, and the other class's recall."""
-    chosen = [("auc", "test AUC"), ("balanced_accuracy", "balanced accuracy")]
+    """(metric, title) pairs for the metric-vs-fraction figure: AUC, the minority class's average precision,
+    balanced accuracy, minority recall, and the other class's recall (threshold metrics at the operating point
+    chosen on validation, when the summary has one)."""
+    at = " (val. threshold)" if "threshold_mean" in summary.columns else ""
+    chosen = [("auc", "test AUC")]
+    if minority_class:
+        chosen.append((f"ap_{minority_class}", f"average precision {minority_class}"))
+    chosen.append(("balanced_accuracy", f"balanced accuracy{at}"))
     if minority_class and f"recall_{minority_class}_mean" in summary.columns:
-        chosen.append((f"recall_{minority_class}", f"recall {minority_class} (minority)"))
+        chosen.append((f"recall_{minority_class}", f"recall {minority_class} (minority){at}"))
     if positive_class and positive_class != minority_class:
-        chosen.append(("sensitivity", f"sensitivity (recall {positive_class})"))
+        chosen.append(("sensitivity", f"sensitivity (recall {positive_class}){at}"))
     elif "specificity_mean" in summary.columns:
-        chosen.append(("specificity", "specificity"))
+        chosen.append(("specificity", f"specificity{at}"))
     return [(m, t) for m, t in chosen if f"{m}_mean" in summary.columns]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from ganaug.io import PathLike, save_dataframe, write_text
-from ganaug.report.tables import RUN_KEYS, summary_metrics
+from ganaug.report.tables import RUN_KEYS
 
 
 def _markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
@@ -49,31 +49,74 @@ def _ci(low: float, high: float) -> str:
     return f" [{low:.3f}, {high:.3f}]"
 
 
+#: the summary columns shown in classifier_summary.md (the CSV has every metric); {min} / {pos}: class names
+SUMMARY_MD_METRICS = (
+    "auc", "ap_{min}", "balanced_accuracy", "sensitivity", "specificity", "recall_{min}",
+    "balanced_accuracy_argmax", "recall_{min}_argmax",
+)  # fmt: skip
+
+
+def _interval(mean, std, low, high, n: int, min_seeds: int) -> str:
+    if n < min_seeds and math.isfinite(float(mean)):
+        return _pm(mean, std) + f" ({n} seed{'s' if n != 1 else ''}: no interval)"
+    return _pm(mean, std) + _ci(low, high)
+
+
 def write_summary(
-    summary: pd.DataFrame, csv_path: PathLike, md_path: PathLike, minority_class: str | None = None, level: float = 0.95
+    summary: pd.DataFrame,
+    csv_path: PathLike,
+    md_path: PathLike,
+    minority_class: str | None = None,
+    level: float = 0.95,
+    *,
+    min_seeds: int = 2,
+    threshold: str | None = None,
 ) -> None:
+    """``classifier_summary.csv`` (every metric) and a Markdown table of the headline metrics."""
     save_dataframe(csv_path, summary)
-    metrics = [m for m in summary_metrics(minority_class) if f"{m}_mean" in summary.columns]
+    shown = [m.format(min=minority_class) for m in SUMMARY_MD_METRICS if minority_class or "{min}" not in m]
+    metrics = [m for m in shown if f"{m}_mean" in summary.columns]
     table = summary[RUN_KEYS + ["n_seeds"]].copy()
     for m in metrics:
         table[m] = [
-            _pm(a, b) + _ci(lo, hi)
-            for a, b, lo, hi in zip(
-                summary[f"{m}_mean"], summary[f"{m}_std"], summary[f"{m}_ci_low"], summary[f"{m}_ci_high"]
+            _interval(a, b, lo, hi, int(n), min_seeds)
+            for a, b, lo, hi, n in zip(
+                summary[f"{m}_mean"], summary[f"{m}_std"], summary[f"{m}_ci_low"], summary[f"{m}_ci_high"],
+                summary["n_seeds"],
             )
-        ]
+        ]  # fmt: skip
+    point = (
+        f"Threshold metrics (balanced accuracy, sensitivity, specificity, recall) are read at the decision "
+        f"threshold chosen on each run's real validation split (`{threshold}`); `*_argmax` columns at argmax, "
+        "which on a classifier trained on imbalanced data mostly measures the class prior. `ap_*`: average "
+        "precision (area under the precision-recall curve) of that class. "
+        if threshold
+        else ""
+    )
     note = (
-        f"Mean ± standard deviation over seeds [{100 * level:g} % t confidence interval] on the real test split. "
+        f"Mean ± standard deviation over seeds [{100 * level:g} % t confidence interval, clipped to [0, 1]] on "
+        f"the real test split; cells with fewer than {min_seeds} seeds get no interval. {point}"
         "`baseline`: none / classic augmentation / class-balanced oversampling / class-weighted loss. "
         "`source` real = real images only (fraction 0, strategy none). `strategy` replace: the fraction of each class's "
         "training images replaced by synthetic ones (class proportions kept; 1 = synthetic only); balance: synthetic "
         "images added to the smaller classes, the fraction of each gap to the largest class (1 = balanced). "
-        "`n_real`: real training images of the minority class (all = the whole experiment training set)."
+        "`n_real`: real training images of the minority class (all = the whole experiment training set). "
+        "classifier_summary.csv has every metric."
     )
     write_text(md_path, f"# Classifier summary\n\n{note}\n\n{_markdown(table)}\n")
 
 
-def write_paired(paired: pd.DataFrame, csv_path: PathLike, md_path: PathLike, level: float = 0.95) -> None:
+def write_paired(
+    paired: pd.DataFrame,
+    csv_path: PathLike,
+    md_path: PathLike,
+    level: float = 0.95,
+    *,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    power: float = 0.8,
+    detect: float = 0.01,
+) -> None:
     """``paired_differences.csv`` and a Markdown table with one verdict per cell × metric."""
     save_dataframe(csv_path, paired)
     table = paired[RUN_KEYS + ["reference", "metric", "n_pairs"]].copy()
@@ -81,17 +124,43 @@ def write_paired(paired: pd.DataFrame, csv_path: PathLike, md_path: PathLike, le
         (f"{d:+.3f}" if math.isfinite(d) else "n/a") + _ci(lo, hi)
         for d, lo, hi in zip(paired["diff_mean"], paired["diff_ci_low"], paired["diff_ci_high"])
     ]
+    if "p_adjusted" in paired.columns:
+        table["p"] = [_p(v) for v in paired["p_value"]]
+        table[f"p ({correction})"] = [_p(v) for v in paired["p_adjusted"]]
     table["verdict"] = paired["verdict"]
+    if "min_detectable_difference" in paired.columns:
+        table["detectable"] = [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in paired["min_detectable_difference"]]
+        table[f"seeds for {detect:g}"] = [
+            "n/a" if pd.isna(v) else str(int(v)) for v in paired["seeds_needed"]
+        ]  # fmt: skip
+    if "generator_quality" in paired.columns and paired["generator_quality"].fillna("").astype(bool).any():
+        table["generator"] = paired["generator_quality"].fillna("")
     counts = (
         paired["verdict"].value_counts().reindex(["better", "worse", "inconclusive"], fill_value=0)
         if len(paired)
         else None
     )
     tally = "" if counts is None else " Verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "."
+    corrected = (
+        f"adjusted by {correction.capitalize()} across the comparisons of each metric (one family per metric)"
+        if correction != "none"
+        else "not adjusted for multiple comparisons"
+    )
     note = (
-        "Each cell minus the best non-GAN baseline (`reference`: the real-only run with the highest mean test AUC at "
-        f"the same `n_real`), paired by seed: mean difference [{100 * level:g} % t confidence interval over the "
-        "seeds]. `better` / `worse`: the interval lies above / below 0; `inconclusive`: it contains 0 (or fewer than "
-        f"two seeds). The reference is picked on the test AUC itself, which favours it.{tally}"
+        "Each cell minus the best non-GAN baseline (`reference`: the real-only run with the highest mean "
+        f"validation AUC at the same `n_real`; nothing is chosen on the test set), paired by seed: mean difference "
+        f"[{100 * level:g} % t confidence interval over the seeds]. `p`: paired t test; the p-values are {corrected}. "
+        f"`better` / `worse`: adjusted p < {alpha:g} and the difference above / below 0; `inconclusive` otherwise. "
+        f"`detectable`: the smallest true difference this comparison finds with {100 * power:g} % power at its "
+        f"level ({'alpha / family size' if correction != 'none' else 'alpha'}), from its seeds and paired standard "
+        f"deviation; `seeds for {detect:g}`: the seeds that would detect a difference of {detect:g}. `generator`: "
+        f"the generator-quality verdict of the GAN behind the cell (gan_scores.md).{tally}"
     )
     write_text(md_path, f"# Paired differences against the best non-GAN baseline\n\n{note}\n\n{_markdown(table)}\n")
+
+
+def _p(value) -> str:
+    v = float(value)
+    if not math.isfinite(v):
+        return "n/a"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ganaug.io import PathLike, read_json
@@ -60,9 +61,9 @@ GAN_COLUMNS = [
 
 #: the headline columns of gan_scores.md (the CSV has every metric)
 GAN_MD_COLUMNS = [
-    "gan", "class", "status", "minority", "selected_step", "fid", "fid_floor", "kid_mean", "precision", "recall",
-    "nn1_accuracy", "msssim_generated", "msssim_real", "mode_collapse", "memo_near_copy_fraction",
-    "domain_fid", "domain_fid_floor", "class_agreement", "classifier_score",
+    "gan", "class", "status", "quality", "minority", "selected_step", "fid", "fid_floor", "fid_ratio", "kid_mean",
+    "precision", "recall", "nn1_accuracy", "msssim_generated", "msssim_real", "mode_collapse",
+    "memo_near_copy_fraction", "domain_fid", "domain_fid_floor", "class_agreement", "classifier_score",
 ]  # fmt: skip
 
 
@@ -89,6 +90,50 @@ def gan_scores_table(metric_files: Iterable[PathLike], minority_class: str | Non
     df["minority"] = df["class"] == minority_class
     cols = [c for c in GAN_COLUMNS if c in df.columns] + [c for c in df.columns if c not in GAN_COLUMNS]
     return df[cols].sort_values(["gan", "class"]).reset_index(drop=True)
+
+
+def quality_verdict(fid_ratio: float, precision: float, recall: float, thresholds: Mapping[str, float]) -> str:
+    """``usable`` / ``weak`` / ``failed`` for one GAN × class (thresholds: config ``metrics.quality``).
+
+    failed: ``fid_ratio`` (FID over the real floor) above ``failed_fid_ratio``, or
+    precision or recall below ``failed_precision`` / ``failed_recall`` (the
+    images miss the class); usable: the ratio at most ``usable_fid_ratio`` and
+    precision and recall at least ``usable_precision`` / ``usable_recall``;
+    weak otherwise. A missing value counts as failed.
+    """
+    t = thresholds
+    values = (float(fid_ratio), float(precision), float(recall))
+    if not all(math.isfinite(v) for v in values):
+        return "failed"
+    ratio, prec, rec = values
+    if ratio > t["failed_fid_ratio"] or prec < t["failed_precision"] or rec < t["failed_recall"]:
+        return "failed"
+    if ratio <= t["usable_fid_ratio"] and prec >= t["usable_precision"] and rec >= t["usable_recall"]:
+        return "usable"
+    return "weak"
+
+
+def add_quality(scores: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """``scores`` with ``fid_ratio`` (FID / real floor) and the :func:`quality_verdict` column ``quality``;
+    a GAN whose training diverged is ``failed`` whatever its scores."""
+    if scores.empty:
+        return scores.assign(fid_ratio=pd.Series(dtype=float), quality=pd.Series(dtype=str))
+    ratio = scores["fid"].astype(float) / scores["fid_floor"].astype(float)
+    quality = [quality_verdict(r, p, c, thresholds) for r, p, c in zip(ratio, scores["precision"], scores["recall"])]
+    if "status" in scores.columns:
+        quality = ["failed" if st == "diverged" else q for q, st in zip(quality, scores["status"])]
+    return scores.assign(fid_ratio=ratio, quality=quality)
+
+
+def generator_quality(scores: pd.DataFrame) -> dict[str, str]:
+    """GAN -> its worst :func:`quality_verdict` over the classes (a cell mixes in images of every class)."""
+    from ganaug.names import QUALITY_VERDICTS
+
+    worst: dict[str, str] = {}
+    for gan, q in zip(scores["gan"], scores["quality"]):
+        if gan not in worst or QUALITY_VERDICTS.index(q) > QUALITY_VERDICTS.index(worst[gan]):
+            worst[str(gan)] = str(q)
+    return worst
 
 
 def gan_training_table(selections: Mapping[str, PathLike], classes: list[str]) -> pd.DataFrame:
@@ -182,17 +227,49 @@ def _sort_cells(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     )
 
 
-def classifier_runs_table(metric_files: Iterable[PathLike]) -> pd.DataFrame:
+def classifier_runs_table(
+    metric_files: Iterable[PathLike],
+    predictions: Sequence[PathLike] | None = None,
+    val_predictions: Sequence[PathLike] | None = None,
+    *,
+    positive_class: str | None = None,
+    minority_class: str | None = None,
+    threshold: str = "youden",
+) -> pd.DataFrame:
     """One row per classifier run (every scalar of its metrics.json).
+
+    With ``predictions`` and ``val_predictions`` (each run's ``predictions.csv``
+    and ``predictions_val.csv``, in the order of ``metric_files``), the
+    threshold metrics are read at the operating point chosen on the run's
+    validation split by the rule ``threshold``
+    (:func:`ganaug.operating_point.operating_point_metrics`): ``accuracy``,
+    ``balanced_accuracy``, ``sensitivity``, ``specificity`` and the per-class
+    ``precision_`` / ``recall_`` / ``f1_`` columns are then at that threshold,
+    their argmax values are kept as ``*_argmax``, and ``threshold``,
+    ``threshold_rule``, ``val_auc`` and the average precision ``ap_<class>`` of
+    the minority and the positive class are added.
 
     Records written before baselines / strategies / n_real existed get
     ``baseline = none``, ``strategy = replace`` (``none`` for source ``real``)
     and ``n_real = all``.  ``n_real`` is text (``all`` or a count).
     """
+    metric_files = list(metric_files)
+    if (predictions is None) != (val_predictions is None):
+        raise ValueError("give both predictions and val_predictions, or neither")
+    if predictions is not None and not (len(predictions) == len(val_predictions) == len(metric_files)):
+        raise ValueError(
+            f"{len(metric_files)} metrics files but {len(predictions)} test and {len(val_predictions)} "
+            "validation prediction files"
+        )
     rows = []
-    for p in metric_files:
+    for i, p in enumerate(metric_files):
         rec = read_json(p)
-        rows.append({k: v for k, v in rec.items() if not isinstance(v, (list, dict))})
+        row = {k: v for k, v in rec.items() if not isinstance(v, (list, dict))}
+        if predictions is not None:
+            row.update(
+                _operating_point(rec, predictions[i], val_predictions[i], positive_class, minority_class, threshold)
+            )
+        rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -210,26 +287,58 @@ def classifier_runs_table(metric_files: Iterable[PathLike]) -> pd.DataFrame:
     return _sort_cells(df, extra=["seed"])
 
 
-def summary_metrics(minority_class: str | None) -> list[str]:
-    metrics = ["auc", "balanced_accuracy", "accuracy", "sensitivity", "specificity"]
+def _operating_point(rec: dict, test_csv, val_csv, positive_class, minority_class, rule) -> dict:
+    """The operating-point columns of one run from its saved predictions (see :func:`classifier_runs_table`)."""
+    from ganaug.operating_point import operating_point_metrics
+
+    classes = [str(c) for c in rec["classes"]]
+    try:
+        return operating_point_metrics(
+            pd.read_csv(val_csv), pd.read_csv(test_csv), classes, positive_class, minority_class, rule
+        )
+    except ValueError as exc:
+        raise ValueError(f"{val_csv}: {' '.join(str(exc).split())}") from None
+
+
+def summary_metrics(minority_class: str | None, positive_class: str | None = None) -> list[str]:
+    """The metrics summarised per cell: threshold-free (AUC, average precision), at the validation-chosen
+    operating point, at argmax (``*_argmax``), and the validation AUC the reference is chosen by."""
+    metrics = ["auc"]
+    metrics += [f"ap_{c}" for c in dict.fromkeys(c for c in (minority_class, positive_class) if c)]
+    metrics += ["balanced_accuracy", "accuracy", "sensitivity", "specificity"]
     if minority_class:
         metrics.append(f"recall_{minority_class}")
-    return metrics
+    metrics += ["balanced_accuracy_argmax", "sensitivity_argmax", "specificity_argmax"]
+    if minority_class:
+        metrics.append(f"recall_{minority_class}_argmax")
+    return metrics + ["val_auc", "threshold"]
 
 
-def summarise_runs(runs: pd.DataFrame, minority_class: str | None = None, level: float = 0.95) -> pd.DataFrame:
+def summarise_runs(
+    runs: pd.DataFrame,
+    minority_class: str | None = None,
+    level: float = 0.95,
+    *,
+    positive_class: str | None = None,
+    min_seeds: int = 2,
+) -> pd.DataFrame:
     """Per cell (baseline, source, strategy, fraction, n_real): ``n_seeds`` and, per metric,
-    ``{m}_mean``, ``{m}_std`` (ddof 1) and the t CI ``{m}_ci_low`` / ``{m}_ci_high`` over seeds."""
+    ``{m}_mean``, ``{m}_std`` (ddof 1) and the t CI ``{m}_ci_low`` / ``{m}_ci_high`` over seeds.
+
+    Every summarised metric is a proportion (or a probability threshold), so the
+    intervals are clipped to [0, 1]; a cell with fewer than ``min_seeds`` seeds
+    gets no interval (NaN), since a t interval on 2 seeds spans 12.7 standard errors.
+    """
     from ganaug.stats import mean_ci
 
-    metrics = [m for m in summary_metrics(minority_class) if m in runs.columns]
+    metrics = [m for m in summary_metrics(minority_class, positive_class) if m in runs.columns]
     runs = runs.assign(n_real=runs["n_real"].astype(str))
     rows = []
     for key, group in runs.groupby(RUN_KEYS, sort=False):
         row = dict(zip(RUN_KEYS, key))
         row["n_seeds"] = int(len(group))
         for m in metrics:
-            s = mean_ci(group[m].to_numpy(dtype=float), level)
+            s = mean_ci(group[m].to_numpy(dtype=float), level, bounds=(0.0, 1.0), min_n=min_seeds)
             row.update(
                 {f"{m}_mean": s["mean"], f"{m}_std": s["std"], f"{m}_ci_low": s["ci_low"], f"{m}_ci_high": s["ci_high"]}
             )
@@ -239,68 +348,78 @@ def summarise_runs(runs: pd.DataFrame, minority_class: str | None = None, level:
 
 
 def paired_metrics(minority_class: str | None) -> list[str]:
-    """The metrics compared against the best non-GAN baseline: AUC, balanced accuracy, minority recall."""
-    return ["auc", "balanced_accuracy"] + ([f"recall_{minority_class}"] if minority_class else [])
+    """The metrics compared against the best non-GAN baseline, one family each: AUC, the minority
+    class's average precision, balanced accuracy and minority recall (at the operating point)."""
+    if not minority_class:
+        return ["auc", "balanced_accuracy"]
+    return ["auc", f"ap_{minority_class}", "balanced_accuracy", f"recall_{minority_class}"]
 
 
 PAIRED_COLUMNS = [
-    "baseline",
-    "source",
-    "strategy",
-    "fraction",
-    "n_real",
-    "reference",
-    "metric",
-    "n_pairs",
-    "mean",
-    "reference_mean",
-    "diff_mean",
-    "diff_std",
-    "diff_ci_low",
-    "diff_ci_high",
-    "verdict",
-]
+    "baseline", "source", "strategy", "fraction", "n_real", "reference", "metric", "n_pairs", "mean",
+    "reference_mean", "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "p_adjusted",
+    "family_size", "verdict", "verdict_unadjusted", "min_detectable_difference", "seeds_needed",
+    "generator_quality",
+]  # fmt: skip
 
 
 def best_baselines(summary: pd.DataFrame) -> dict[str, str]:
-    """``{n_real: baseline}``: the real-only (f = 0) baseline with the highest mean AUC at each n_real.
+    """``{n_real: baseline}``: the real-only (f = 0) baseline with the highest mean validation AUC at each
+    n_real (test AUC for tables without validation AUCs), so no choice is made on the test set.
 
     Ties (and NaN AUCs) go to the baseline listed first in ``CLASSIFIER_BASELINES``.
     """
+    by = "val_auc_mean" if "val_auc_mean" in summary.columns else "auc_mean"
     real = summary[(summary["source"] == "real") & (summary["fraction"] == 0)]
     best = {}
     for n, group in real.groupby("n_real", sort=False):
-        group = group.assign(_auc=group["auc_mean"].fillna(-math.inf), _b=group["baseline"].map(_baseline_rank))
+        group = group.assign(_auc=group[by].fillna(-math.inf), _b=group["baseline"].map(_baseline_rank))
         best[str(n)] = str(group.sort_values(["_auc", "_b"], ascending=[False, True]).iloc[0]["baseline"])
     return best
 
 
-def paired_differences(runs: pd.DataFrame, minority_class: str | None = None, level: float = 0.95) -> pd.DataFrame:
+def paired_differences(
+    runs: pd.DataFrame,
+    minority_class: str | None = None,
+    level: float = 0.95,
+    *,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    power: float = 0.8,
+    detect: float = 0.01,
+    quality: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Every cell against the best non-GAN baseline of its n_real, paired by seed.
 
     One row per cell × metric (:func:`paired_metrics`): the difference
     ``cell - reference`` per seed, its mean, std and t CI over the seeds both
-    have, and ``verdict`` (better / worse / inconclusive: CI above / below /
-    containing 0).  The reference (:func:`best_baselines`) is chosen by mean
-    test AUC, so each comparison is against the strongest baseline in hindsight
-    (conservative for the GAN cells).  Cells at an n_real without real-only runs
-    are left out; the reference itself gets no row.
+    have, the paired t test's ``p_value`` and ``p_adjusted`` (``correction``
+    across the family: every comparison of that metric, ``family_size`` of them),
+    and ``verdict``: ``better`` / ``worse`` when ``p_adjusted < alpha`` and the mean
+    difference is above / below 0, else ``inconclusive`` (``verdict_unadjusted``:
+    the same from the uncorrected CI). ``min_detectable_difference``: the true
+    difference the comparison would have flagged with probability ``power``
+    (paired t, its n and observed std) at the level each test needs, ``alpha /
+    family_size`` for holm and bonferroni (Holm's first step; conservative),
+    ``alpha`` for none; ``seeds_needed``: the seeds that would detect ``detect``
+    at that level. ``generator_quality``: ``quality[source]`` for GAN cells.
+
+    The reference (:func:`best_baselines`) is chosen on validation AUC. Cells at
+    an n_real without real-only runs are left out; the reference gets no row.
     """
-    from ganaug.stats import paired_difference
+    from ganaug.stats import adjust_pvalues, min_detectable_difference, paired_difference, seeds_needed
 
     if runs.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
     metrics = [m for m in paired_metrics(minority_class) if m in runs.columns]
     runs = runs.assign(n_real=runs["n_real"].astype(str))
     best = best_baselines(summarise_runs(runs, minority_class, level))
+    quality = dict(quality or {})
     rows = []
     for key, group in runs.groupby(RUN_KEYS, sort=False):
         cell = dict(zip(RUN_KEYS, key))
         n = str(cell["n_real"])
-        if n not in best:
-            continue
-        ref_key = (best[n], "real", "none", 0.0, n)
-        if key == ref_key:
+        if n not in best or key == (best[n], "real", "none", 0.0, n):
             continue
         ref = runs[
             (runs["baseline"] == best[n]) & (runs["source"] == "real") & (runs["fraction"] == 0) & (runs["n_real"] == n)
@@ -309,19 +428,33 @@ def paired_differences(runs: pd.DataFrame, minority_class: str | None = None, le
             a = dict(zip(group["seed"].astype(int), group[m].astype(float)))
             b = dict(zip(ref["seed"].astype(int), ref[m].astype(float)))
             d = paired_difference(a, b, level)
-            rows.append(
-                {
-                    **cell,
-                    "reference": best[n],
-                    "metric": m,
-                    "n_pairs": d["n_pairs"],
-                    "mean": float(group[m].mean()),
-                    "reference_mean": float(ref[m].mean()),
-                    **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "verdict")},
-                }
-            )
+            rows.append({
+                **cell, "reference": best[n], "metric": m, "n_pairs": d["n_pairs"],
+                "mean": float(group[m].mean()), "reference_mean": float(ref[m].mean()),
+                **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value")},
+                "verdict_unadjusted": d["verdict"],
+                "generator_quality": quality.get(cell["source"], "") if cell["source"] != "real" else "",
+            })  # fmt: skip
     df = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     if df.empty:
         return df
+    for m in metrics:
+        fam = df["metric"] == m
+        p = df.loc[fam, "p_value"].to_numpy(dtype=float)
+        size = int(np.isfinite(p).sum())
+        df.loc[fam, "p_adjusted"] = adjust_pvalues(p, correction)
+        df.loc[fam, "family_size"] = size
+        level_each = alpha / max(size, 1) if correction != "none" else alpha
+        df.loc[fam, "min_detectable_difference"] = [
+            min_detectable_difference(s, k, level_each, power)
+            for s, k in zip(df.loc[fam, "diff_std"], df.loc[fam, "n_pairs"])
+        ]
+        df.loc[fam, "seeds_needed"] = [seeds_needed(s, detect, level_each, power) for s in df.loc[fam, "diff_std"]]
+    df["verdict"] = [
+        ("better" if d > 0 else "worse") if np.isfinite(pa) and pa < alpha and d != 0 else "inconclusive"
+        for pa, d in zip(df["p_adjusted"].astype(float), df["diff_mean"].astype(float))
+    ]
+    df["family_size"] = df["family_size"].astype(int)
+    df["seeds_needed"] = df["seeds_needed"].astype("Int64")
     df["_m"] = df["metric"].map(metrics.index)
     return _sort_cells(df, extra=["_m"]).drop(columns="_m")

@@ -1,0 +1,209 @@
+"""The verdict in words: ``results/report/summary.md``, a few short paragraphs built from the tables.
+
+Every sentence comes from a template filled with numbers of the classifier
+summary, the paired differences, the generator-quality verdicts and the
+test-set shift of each class, so the text says no more than the tables do:
+
+* the reference: the best non-GAN baseline, chosen on validation AUC;
+* per question (``replace``: can synthetic images *substitute* for real ones?
+  ``balance``: does *adding* synthetic images of the rare class help?): the
+  best GAN cell (chosen on validation AUC) against the reference, the counts
+  better / worse / inconclusive after the multiple-comparison correction, and
+  the smallest AUC difference the sweep could have detected;
+* caveats: generators too weak to conclude from, test sets that differ from
+  the training images, cells with too few seeds for an interval.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+#: the question each mixing strategy answers
+QUESTIONS = {
+    "replace": "Can synthetic images substitute for real ones? (`replace`: a fraction of every class's real "
+    "training images swapped for synthetic ones)",
+    "balance": "Does adding synthetic images of the smaller classes help? (`balance`: synthetic images added, a "
+    "fraction of each class's gap to the largest class)",
+}
+
+
+@dataclass(frozen=True)
+class VerdictSettings:
+    """What the sentences need besides the tables (config ``statistics`` and ``classifier``)."""
+
+    minority_class: str | None
+    threshold: str = "youden"
+    alpha: float = 0.05
+    correction: str = "holm"
+    power: float = 0.8
+    detect: float = 0.01
+    min_seeds: int = 3
+    shift_ratio: float = 1.5
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.{digits}f}"
+
+
+def _p(x: float) -> str:
+    x = float(x)
+    if not math.isfinite(x):
+        return "n/a"
+    return "p < 0.001" if x < 0.001 else f"p = {x:.3f}"
+
+
+def _main_n_real(values) -> str:
+    values = [str(v) for v in values]
+    return "all" if "all" in values else max(values, key=float)
+
+
+def _counts(rows: pd.DataFrame) -> str:
+    c = rows["verdict"].value_counts()
+    return ", ".join(f"{k} in {int(c.get(k, 0))}" for k in ("better", "worse", "inconclusive"))
+
+
+def _correction(s: VerdictSettings, family: int) -> str:
+    if s.correction == "none":
+        return f"without correction for multiple comparisons (α = {s.alpha:g})"
+    return f"after {s.correction.capitalize()}'s correction over the {family} AUC comparisons (α = {s.alpha:g})"
+
+
+def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: VerdictSettings) -> str:
+    """One paragraph: the best GAN cell of ``strategy`` vs the reference, counts, detectable effect."""
+    auc = paired[(paired["metric"] == "auc") & (paired["strategy"] == strategy) & (paired["source"] != "real")]
+    cells = summary[(summary["strategy"] == strategy) & (summary["source"] != "real")]
+    if auc.empty or cells.empty:
+        return f"**{QUESTIONS.get(strategy, strategy)}** The sweep ran no such cell, so it does not answer this."
+    by = "val_auc_mean" if "val_auc_mean" in cells.columns else "auc_mean"
+    best = cells.sort_values(by, ascending=False, kind="stable").iloc[0]
+    key = (auc["source"] == best["source"]) & (auc["baseline"] == best["baseline"])
+    row = auc[key & (auc["fraction"] == best["fraction"])].iloc[0]
+    family = int(auc["family_size"].iloc[0]) if len(auc) else 0
+    text = [
+        f"**{QUESTIONS.get(strategy, strategy)}** The best such cell on validation AUC, {best['source']} at "
+        f"fraction {best['fraction']:g} (baseline {best['baseline']}), reaches test AUC {_f(row['mean'])} against "
+        f"{_f(row['reference_mean'])} for the reference: a difference of {float(row['diff_mean']):+.3f} "
+        f"({_p(row['p_adjusted'])} adjusted; {row['verdict']}).",
+        f"Over all {len(auc)} such cells the AUC is better {_counts(auc)} {_correction(s, family)}.",
+    ]
+    if s.minority_class:
+        ap = paired[(paired["metric"] == f"ap_{s.minority_class}") & (paired["strategy"] == strategy)]
+        ap = ap[ap["source"] != "real"]
+        if len(ap):
+            text.append(f"The average precision of {s.minority_class} is better {_counts(ap)}.")
+    mdd = auc["min_detectable_difference"].astype(float)
+    if mdd.notna().any():
+        seeds = auc["seeds_needed"].dropna()
+        needed = (
+            f"about {int(seeds.median())} seeds (median over the cells)"
+            if len(seeds)
+            else "more seeds than can be estimated"
+        )
+        text.append(
+            f"With {int(auc['n_pairs'].min())}–{int(auc['n_pairs'].max())} seeds per comparison, the smallest AUC "
+            f"difference these comparisons would detect with {100 * s.power:g} % power is {_f(mdd.min())} "
+            f"(median {_f(mdd.median())}); detecting {s.detect:g} would take {needed}."
+        )
+    return " ".join(text)
+
+
+def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]:
+    if scores is None or scores.empty or "quality" not in scores.columns:
+        return []
+    out = []
+    for gan, group in scores[scores["gan"].isin(used)].groupby("gan", sort=True):
+        bad = group[group["quality"] != "usable"]
+        if bad.empty:
+            continue
+        parts = [
+            f"{r['class']}: {r['quality']}, FID {_f(r['fid'], 1)} = {_f(r['fid_ratio'], 1)}× the real floor, "
+            f"precision {_f(r['precision'], 2)}, recall {_f(r['recall'], 2)}"
+            for _, r in bad.iterrows()
+        ]
+        worst = "failed" if (bad["quality"] == "failed").any() else "weak"
+        consequence = (
+            "its cells cannot tell whether GAN augmentation helps, only that these images do not"
+            if worst == "failed"
+            else "its cells show what these images do, not what a good generator's would"
+        )
+        out.append(f"Generator {gan} is {worst} ({'; '.join(parts)}): {consequence}.")
+    return out
+
+
+def _shift_caveats(shift: Mapping[str, Mapping[str, float]], s: VerdictSettings) -> list[str]:
+    out = []
+    for cls, r in shift.items():
+        if math.isfinite(float(r["ratio"])) and float(r["ratio"]) <= s.shift_ratio:
+            continue
+        out.append(
+            f"The real test images of {cls} differ from its training images: FID train vs test "
+            f"{_f(r['fid_train_test'], 1)} against {_f(r['fid_train_train'], 1)} between two halves of the training "
+            f"set ({_f(r['ratio'], 1)}×, {int(r['n'])} images per side). Metrics on {cls} measure transfer to a "
+            "shifted test set as much as the classifier."
+        )
+    return out
+
+
+def summary_text(
+    summary: pd.DataFrame,
+    paired: pd.DataFrame,
+    settings: VerdictSettings,
+    scores: pd.DataFrame | None = None,
+    shift: Mapping[str, Mapping[str, float]] | None = None,
+) -> str:
+    """The Markdown of ``summary.md`` (see the module docstring)."""
+    s = settings
+    lines = ["# Summary", ""]
+    if summary.empty or paired.empty:
+        lines += ["No comparison against a non-GAN baseline could be made (no real-only runs).", ""]
+        return "\n".join(lines)
+    n_sel = _main_n_real(summary["n_real"].unique())
+    summ = summary[summary["n_real"].astype(str) == n_sel]
+    pair = paired[paired["n_real"].astype(str) == n_sel]
+    ref = str(pair["reference"].iloc[0])
+    ref_row = summ[(summ["source"] == "real") & (summ["baseline"] == ref)].iloc[0]
+    n_seeds = sorted({int(v) for v in summ["n_seeds"]})
+    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
+    scope = f" (n_real = {n_sel}; the other n_real values are in the tables)" if summary["n_real"].nunique() > 1 else ""
+    lines.append(
+        f"{len(summ)} sweep cells{scope}, {seeds} seeds each. The reference is the best non-GAN baseline on "
+        f"validation AUC, `{ref}` (test AUC {_f(ref_row['auc_mean'])}); every cell is compared with it paired by "
+        f"seed. Threshold metrics are read at the operating point chosen on each run's validation split "
+        f"(`{s.threshold}`)."
+    )
+    lines.append("")
+    for strategy in QUESTIONS:  # both questions, also when the sweep did not ask one (the text says so)
+        lines += [_question(strategy, summ, pair, s), ""]
+    caveats = _generator_caveats(scores, set(summ.loc[summ["source"] != "real", "source"]))
+    caveats += _shift_caveats(shift or {}, s)
+    few = summ[summ["n_seeds"] < s.min_seeds]
+    if len(few):
+        caveats.append(
+            f"{len(few)} cells have fewer than {s.min_seeds} seeds: the tables give no confidence interval for "
+            "them, and their p-values rest on very few degrees of freedom."
+        )
+    if caveats:
+        lines += ["**Caveats.** " + " ".join(caveats), ""]
+    return "\n".join(lines)
+
+
+def summary_html(markdown_text: str) -> str:
+    """A small standalone HTML page of :func:`summary_text`'s paragraphs (for Snakemake's HTML report)."""
+    body = []
+    for block in markdown_text.strip().split("\n\n"):
+        block = html.escape(block.strip())
+        if block.startswith("# "):
+            body.append(f"<h1>{block[2:]}</h1>")
+            continue
+        while "**" in block:
+            block = block.replace("**", "<strong>", 1).replace("**", "</strong>", 1)
+        while block.count("`") >= 2:
+            block = block.replace("`", "<code>", 1).replace("`", "</code>", 1)
+        body.append(f"<p>{block}</p>")
+    style = "body{font-family:sans-serif;max-width:50em;margin:1em auto;line-height:1.45}"
+    return f"<!doctype html>\n<html><head><meta charset='utf-8'><style>{style}</style></head><body>\n{''.join(body)}\n</body></html>\n"
