@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,17 @@ from sklearn.metrics import roc_auc_score
 from ganaug import report
 from ganaug.classifier.evaluate import auc_score
 from ganaug.stats import (
+    P_ADJUST_METHODS,
+    adjust_pvalues,
     binary_auc_rows,
     bootstrap_auc_ci,
     bootstrap_auc_samples,
     mean_ci,
+    min_detectable_difference,
     paired_difference,
+    paired_t_power,
+    paired_t_pvalue,
+    seeds_needed,
     verdict,
 )
 
@@ -71,6 +78,165 @@ def test_verdict():
     assert verdict(0.01, 0.2) == "better"
     assert verdict(-0.2, -0.01) == "worse"
     assert verdict(-0.1, 0.1) == verdict(0.0, 0.1) == verdict(float("nan"), float("nan")) == "inconclusive"
+
+
+def test_mean_ci_bounds_and_min_n():
+    # two seeds, 0.2 and 0.99: mean 0.595, std 0.79 / sqrt(2) = 0.558614, half width 12.7062 * 0.79 / 2 = 5.018951
+    raw = mean_ci([0.2, 0.99])
+    assert raw["ci_low"] == pytest.approx(0.595 - 12.7062047 * 0.79 / 2, abs=1e-6)  # -4.42395: far outside [0, 1]
+    assert raw["ci_high"] == pytest.approx(0.595 + 12.7062047 * 0.79 / 2, abs=1e-6)  # 5.61395
+    clipped = mean_ci([0.2, 0.99], bounds=(0, 1))
+    assert (clipped["ci_low"], clipped["ci_high"]) == (0.0, 1.0)
+    assert (clipped["mean"], clipped["std"]) == (raw["mean"], raw["std"])
+    # an interval inside the bounds is not touched; only the side that crosses is clipped
+    assert mean_ci([0.80, 0.82, 0.84], bounds=(0, 1)) == mean_ci([0.80, 0.82, 0.84])
+    one_side = mean_ci([0.95, 0.99, 1.0], bounds=(0.0, 1.0))
+    assert one_side["ci_high"] == 1.0 and one_side["ci_low"] == mean_ci([0.95, 0.99, 1.0])["ci_low"]
+    # min_n: below it no interval, but the std is still there
+    few = mean_ci([0.2, 0.99], min_n=3)
+    assert few["std"] == pytest.approx(0.79 / math.sqrt(2)) and math.isnan(few["ci_low"]) and math.isnan(few["ci_high"])
+    assert mean_ci([0.2, 0.5, 0.99], min_n=3)["ci_low"] == mean_ci([0.2, 0.5, 0.99])["ci_low"]
+    with pytest.raises(ValueError, match="bounds"):
+        mean_ci([0.2, 0.99], bounds=(1, 0))
+    with pytest.raises(ValueError, match="min_n"):
+        mean_ci([0.2, 0.99], min_n=0)
+
+
+def test_paired_t_pvalue_closed_forms():
+    # df = 2: P(|T| > t) = 1 - t / sqrt(t^2 + 2). Differences 0.05, 0.04, 0.06: t = 0.05 / (0.01 / sqrt 3) = sqrt(75)
+    assert paired_t_pvalue([0.05, 0.04, 0.06]) == pytest.approx(1 - math.sqrt(75 / 77), rel=1e-9)  # 0.0130725
+    # df = 1 (Cauchy): P(|T| > t) = 1 - (2 / pi) atan(t). Differences 1, 3: t = 2 / (sqrt 2 / sqrt 2) = 2
+    assert paired_t_pvalue([1.0, 3.0]) == pytest.approx(1 - 2 / math.pi * math.atan(2.0), rel=1e-9)  # 0.295167
+    assert paired_t_pvalue([-1.0, -3.0]) == paired_t_pvalue([1.0, 3.0])  # two-sided
+    # NaNs dropped; fewer than two values: no test
+    assert paired_t_pvalue([1.0, float("nan"), 3.0]) == paired_t_pvalue([1.0, 3.0])
+    assert math.isnan(paired_t_pvalue([0.3])) and math.isnan(paired_t_pvalue([]))
+    # zero spread: a constant non-zero difference is certain, a constant zero one is no evidence
+    assert paired_t_pvalue([0.2, 0.2, 0.2]) == 0.0
+    assert paired_t_pvalue([0.0, 0.0]) == 1.0
+    rounded = [0.5 - 0.3, 0.55 - 0.35, 0.6 - 0.4]  # 0.2 three times, but not bit for bit
+    assert len(set(rounded)) > 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "catastrophic cancellation" warning from scipy
+        assert paired_t_pvalue(rounded) == 0.0
+    assert 0 < paired_t_pvalue([0.2, 0.2, 0.2 + 1e-9]) < 1e-6  # a real spread is a real test
+    d = paired_difference({0: 0.85, 1: 0.86, 2: 0.90}, {0: 0.80, 1: 0.82, 2: 0.84})
+    assert d["p_value"] == pytest.approx(1 - math.sqrt(75 / 77), rel=1e-6)
+    assert list(d) == ["n_pairs", "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "verdict"]
+    assert math.isnan(paired_difference({0: 0.9}, {0: 0.8})["p_value"])
+
+
+def _holm_closed_testing(p):
+    """Holm as the closed test of Bonferroni intersection tests: adj_i = max over subsets S containing i of
+    min(1, |S| min_{j in S} p_j) (Marcus, Peritz & Gabriel 1976; Holm 1979)."""
+    from itertools import combinations
+
+    idx = [i for i, v in enumerate(p) if not math.isnan(v)]
+    out = [float("nan")] * len(p)
+    for i in idx:
+        others = [j for j in idx if j != i]
+        out[i] = max(
+            min(1.0, (len(rest) + 1) * min(p[j] for j in (i, *rest)))
+            for r in range(len(others) + 1)
+            for rest in combinations(others, r)
+        )
+    return out
+
+
+def test_adjust_pvalues_holm_hand_computed():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    p = [0.01, 0.04, 0.03, 0.005]
+    np.testing.assert_allclose(adjust_pvalues(p), [0.03, 0.06, 0.06, 0.02], rtol=1e-12)
+    np.testing.assert_allclose(adjust_pvalues(p, "bonferroni"), [0.04, 0.16, 0.12, 0.02], rtol=1e-12)
+    np.testing.assert_array_equal(adjust_pvalues(p, "none"), p)
+    assert "holm" in P_ADJUST_METHODS and adjust_pvalues(p).dtype == np.float64
+    # capped at 1
+    np.testing.assert_allclose(adjust_pvalues([0.3, 0.6]), [0.6, 0.6])
+    np.testing.assert_allclose(adjust_pvalues([0.3, 0.6], "bonferroni"), [0.6, 1.0])
+    # ties: equal p-values get equal adjusted values (0.01 x 3 = 0.03 for both; 0.02 x 1 = 0.02 -> 0.03)
+    np.testing.assert_allclose(adjust_pvalues([0.01, 0.02, 0.01]), [0.03, 0.03, 0.03])
+    # NaN: stays NaN, not counted in m (m = 2 here)
+    got = adjust_pvalues([0.01, float("nan"), 0.04])
+    assert math.isnan(got[1]) and got[[0, 2]] == pytest.approx([0.02, 0.04])
+    assert adjust_pvalues([0.01, float("nan")], "bonferroni")[0] == 0.01
+    assert all(math.isnan(v) for v in adjust_pvalues([float("nan")] * 3))
+    # a family of one is unchanged
+    assert adjust_pvalues([0.037]).tolist() == [0.037] == adjust_pvalues([0.037], "bonferroni").tolist()
+    assert adjust_pvalues([]).size == 0
+    with pytest.raises(ValueError, match="holm, bonferroni, none"):
+        adjust_pvalues(p, "fdr")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        adjust_pvalues([0.5, 1.5])
+
+
+def test_adjust_pvalues_holm_matches_closed_testing():
+    rng = np.random.default_rng(4)
+    for m in (1, 2, 3, 5, 8):
+        for _ in range(20):
+            p = np.round(rng.random(m) ** 3, 2)  # rounding makes ties, powers make small p-values
+            if m > 2:
+                p[rng.integers(m)] = np.nan
+            holm = adjust_pvalues(p)
+            np.testing.assert_allclose(holm, _holm_closed_testing(list(p)), rtol=1e-12, equal_nan=True)
+            ok = ~np.isnan(p)
+            # Holm is between the raw p-values and Bonferroni, and keeps their order
+            assert np.all(holm[ok] >= p[ok]) and np.all(holm[ok] <= adjust_pvalues(p, "bonferroni")[ok])
+            order = np.argsort(p[ok], kind="stable")
+            assert np.all(np.diff(holm[ok][order]) >= 0)
+
+
+def test_seeds_needed_textbook_values():
+    # paired t test, two-sided alpha 0.05, power 0.8 (Cohen 1988; G*Power): dz 0.5 -> 34, 0.8 -> 15, 1.0 -> 10
+    z_a, z_b = 1.959963984540054, 0.8416212335729143
+    for dz, n in ((0.5, 34), (0.8, 15), (1.0, 10)):
+        assert seeds_needed(1.0, dz) == n
+        assert seeds_needed(0.02, 0.02 * dz) == n  # only delta / sd matters
+        assert seeds_needed(1.0, -dz) == n  # two-sided: the sign does not matter
+        assert paired_t_power(dz, n) >= 0.8 > paired_t_power(dz, n - 1)
+        # the normal approximation with the t correction agrees within one pair
+        approx = ((z_a + z_b) / dz) ** 2 + z_a**2 / 2
+        assert abs(n - approx) <= 1
+    # G*Power's actual power at these n: 0.8078, 0.8213, 0.8031
+    assert paired_t_power(0.5, 34) == pytest.approx(0.8078, abs=1e-4)
+    assert paired_t_power(1.0, 10) == pytest.approx(0.8031, abs=1e-4)
+    # power at no difference is the test's level
+    assert paired_t_power(0.0, 12) == pytest.approx(0.05, abs=1e-12)
+    assert seeds_needed(1.0, 0.5, alpha=0.05, power=0.9) > 34
+    assert seeds_needed(0.0, 0.01) == 2
+    assert seeds_needed(1.0, 0.0) is None and seeds_needed(float("nan"), 0.5) is None
+    assert seeds_needed(1.0, 0.01, max_n=1000) is None  # needs ~78 500 pairs
+    assert seeds_needed(1.0, 0.5, max_n=34) == 34 and seeds_needed(1.0, 0.5, max_n=33) is None
+    assert seeds_needed(1.0, 100.0) == 2
+    with pytest.raises(ValueError, match="power"):
+        seeds_needed(1.0, 0.5, power=0.01)
+
+
+def test_paired_t_power_matches_simulation():
+    # Monte Carlo with a fixed seed: 20 000 experiments of 34 pairs with dz = 0.5
+    from scipy.stats import t
+
+    rng = np.random.default_rng(0)
+    n, reps = 34, 20_000
+    x = rng.normal(0.5, 1.0, size=(reps, n))
+    stat = x.mean(axis=1) / (x.std(axis=1, ddof=1) / math.sqrt(n))
+    simulated = float(np.mean(np.abs(stat) > t.ppf(0.975, n - 1)))
+    se = math.sqrt(0.8 * 0.2 / reps)
+    assert simulated == pytest.approx(paired_t_power(0.5, n), abs=4 * se)
+
+
+def test_min_detectable_difference_inverts_seeds_needed():
+    for sd, n in ((0.02, 5), (0.05, 10), (1.0, 34), (0.3, 2)):
+        delta = min_detectable_difference(sd, n)
+        assert paired_t_power(delta / sd, n) == pytest.approx(0.8, abs=1e-6)
+        assert seeds_needed(sd, delta * (1 + 1e-6)) == n
+        assert seeds_needed(sd, delta * (1 - 1e-6)) == n + 1
+    # dz 0.5 needs 34 pairs: 34 pairs detect a bit less than 0.5 sd, 33 pairs need a bit more
+    assert min_detectable_difference(1.0, 34) < 0.5 < min_detectable_difference(1.0, 33)
+    # many pairs: the normal approximation (z_{0.975} + z_{0.8}) sd / sqrt(n)
+    assert min_detectable_difference(1.0, 10_000) == pytest.approx(2.8015852 / 100, rel=1e-3)
+    assert min_detectable_difference(0.01, 5, power=0.9) > min_detectable_difference(0.01, 5)
+    assert min_detectable_difference(0.0, 5) == 0.0
+    assert math.isnan(min_detectable_difference(0.02, 1)) and math.isnan(min_detectable_difference(float("nan"), 5))
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -1,15 +1,32 @@
-"""Statistics over seeds: t confidence intervals, paired differences with a verdict, bootstrap AUC CIs.
+"""Statistics over seeds: t confidence intervals, paired differences with a verdict and a p-value,
+multiplicity adjustment, power of the paired t test, bootstrap AUC CIs.
 
 * :func:`mean_ci` - mean, sample standard deviation (ddof 1) and the two-sided
   Student-t confidence interval ``mean +- t_{(1+level)/2, n-1} * std / sqrt(n)``
   of the values of one sweep cell over its seeds.  One value: std and CI are NaN.
+  ``bounds=(lo, hi)`` clips the interval to the metric's range (a t interval of
+  an AUC over two seeds easily reaches past 1); ``min_n`` withholds the
+  interval (NaN) below that many finite values while still giving the std.
 * :func:`paired_difference` - ``a - b`` paired by seed (only seeds present in
-  both), its mean, std and t CI, and :func:`verdict`: ``better`` when the CI
-  lies above 0, ``worse`` when below, ``inconclusive`` otherwise (including
-  fewer than two pairs, where no CI exists).  Pairing by seed removes the
-  seed-to-seed variance shared by both runs (same initialisation seed, same
-  real subset for ``n_real``), so it is more sensitive than comparing two
-  independent CIs.
+  both), its mean, std, t CI, :func:`paired_t_pvalue` and :func:`verdict`:
+  ``better`` when the CI lies above 0, ``worse`` when below, ``inconclusive``
+  otherwise (including fewer than two pairs, where no CI exists).  Pairing by
+  seed removes the seed-to-seed variance shared by both runs (same
+  initialisation seed, same real subset for ``n_real``), so it is more
+  sensitive than comparing two independent CIs.  The verdict is per
+  comparison, unadjusted; a report that makes many comparisons should decide
+  from :func:`adjust_pvalues` instead.
+* :func:`paired_t_pvalue` - two-sided p-value of the paired t test (one-sample
+  t test of the differences against 0, :func:`scipy.stats.ttest_1samp`).
+* :func:`adjust_pvalues` - family-wise error control over many comparisons:
+  Holm's step-down (uniformly more powerful than Bonferroni, same guarantee),
+  Bonferroni, or none (:data:`P_ADJUST_METHODS`).  NaN p-values are not
+  tests: they stay NaN and do not count in the family size.
+* :func:`min_detectable_difference` / :func:`seeds_needed` - power analysis of
+  the two-sided paired t test from the noncentral t distribution: the smallest
+  true mean difference ``n`` seeds detect with the given power, and the number
+  of seeds a difference ``delta`` needs, for a paired standard deviation ``sd``
+  (e.g. the observed ``diff_std``).
 * :func:`bootstrap_auc_ci` - percentile CI of one run's test AUC: the test set
   is resampled with replacement *within each class* (stratified, so every
   resample has both classes and the class sizes of the test set), ``n_boot``
@@ -27,15 +44,23 @@ import numpy as np
 
 __all__ = [
     "VERDICTS",
+    "P_ADJUST_METHODS",
     "mean_ci",
     "paired_difference",
+    "paired_t_pvalue",
     "verdict",
+    "adjust_pvalues",
+    "paired_t_power",
+    "min_detectable_difference",
+    "seeds_needed",
     "bootstrap_auc_ci",
     "bootstrap_auc_samples",
     "binary_auc_rows",
 ]
 
 VERDICTS = ("better", "worse", "inconclusive")
+#: methods of :func:`adjust_pvalues`
+P_ADJUST_METHODS = ("holm", "bonferroni", "none")
 
 
 def _finite(values) -> np.ndarray:
@@ -43,12 +68,30 @@ def _finite(values) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
-    """``{n, mean, std, ci_low, ci_high}`` of the finite ``values`` (t interval, ``n - 1`` degrees of freedom)."""
+def mean_ci(
+    values: Sequence[float],
+    level: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+    min_n: int = 2,
+) -> dict[str, float]:
+    """``{n, mean, std, ci_low, ci_high}`` of the finite ``values`` (t interval, ``n - 1`` degrees of freedom).
+
+    ``bounds=(lo, hi)``: the metric's range; the interval is clipped to it
+    (the mean of values inside the range is inside it already).  ``min_n``:
+    with fewer finite values than this, ``ci_low`` / ``ci_high`` are NaN while
+    ``mean`` and (from two values on) ``std`` are still given.  One value never
+    has a std or an interval; the default ``min_n=2`` asks for nothing more.
+    """
     from scipy.stats import t
 
     if not 0.0 < level < 1.0:
         raise ValueError(f"confidence level must be in (0, 1), got {level}")
+    if int(min_n) != min_n or min_n < 1:
+        raise ValueError(f"min_n must be an integer >= 1, got {min_n}")
+    if bounds is not None:
+        lo_b, hi_b = (float(b) for b in bounds)
+        if not lo_b < hi_b:
+            raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
     v = _finite(values)
     n = int(v.size)
     nan = float("nan")
@@ -58,8 +101,34 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
     if n == 1:
         return {"n": 1, "mean": mean, "std": nan, "ci_low": nan, "ci_high": nan}
     std = float(v.std(ddof=1))
+    if n < min_n:
+        return {"n": n, "mean": mean, "std": std, "ci_low": nan, "ci_high": nan}
     half = float(t.ppf(0.5 + level / 2.0, df=n - 1)) * std / math.sqrt(n)
-    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, lo_b), min(high, hi_b)
+    return {"n": n, "mean": mean, "std": std, "ci_low": low, "ci_high": high}
+
+
+def paired_t_pvalue(diffs: Sequence[float]) -> float:
+    """Two-sided p-value of the paired t test: one-sample t test of ``mean(diffs) = 0`` over the finite ``diffs``.
+
+    Fewer than two finite values: NaN (no test).  All differences equal (zero
+    standard deviation, where t is ``±inf`` or ``0/0``): 0.0 if they are
+    non-zero, 1.0 if they are all zero - scipy gives NaN for ``0/0`` (and,
+    depending on the version, NaN or 0 for the other case) and warns.  "Equal"
+    allows a relative spread of 1e-12, so that the float rounding of equal
+    differences (``0.5 - 0.3`` vs ``0.6 - 0.4``) does not make a t statistic of 1e15.
+    """
+    from scipy.stats import ttest_1samp
+
+    v = _finite(diffs)
+    if v.size < 2:
+        return float("nan")
+    scale = float(np.abs(v).max())
+    if float(np.ptp(v)) <= 1e-12 * scale:
+        return 0.0 if scale > 0 else 1.0
+    return float(ttest_1samp(v, 0.0).pvalue)
 
 
 def verdict(ci_low: float, ci_high: float) -> str:
@@ -76,7 +145,9 @@ def verdict(ci_low: float, ci_high: float) -> str:
 def paired_difference(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95) -> dict:
     """Mean of ``a[seed] - b[seed]`` over the seeds both have (finite values), with its t CI and verdict.
 
-    Returns ``{n_pairs, diff_mean, diff_std, diff_ci_low, diff_ci_high, verdict}``.
+    Returns ``{n_pairs, diff_mean, diff_std, diff_ci_low, diff_ci_high, p_value, verdict}``;
+    ``p_value`` is :func:`paired_t_pvalue` of the differences (NaN below two
+    pairs).  The verdict reads the unadjusted CI only.
     """
     seeds = sorted(set(a) & set(b))
     diffs = [float(a[s]) - float(b[s]) for s in seeds]
@@ -87,8 +158,130 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], level: flo
         "diff_std": s["std"],
         "diff_ci_low": s["ci_low"],
         "diff_ci_high": s["ci_high"],
+        "p_value": paired_t_pvalue(diffs),
         "verdict": verdict(s["ci_low"], s["ci_high"]),
     }
+
+
+# --------------------------------------------------------------------------- multiple comparisons
+
+
+def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
+    """Family-wise adjusted p-values, in the input order (float64 array).
+
+    ``holm``: sort the ``m`` finite p-values ascending (stable), then
+    ``adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` (Holm 1979; equal
+    p-values get equal adjusted values).  ``bonferroni``: ``min(1, m p)``.
+    ``none``: the p-values unchanged.  NaN entries stay NaN and do not count
+    in ``m``.  Rejecting where the adjusted value is ``<= alpha`` keeps the
+    probability of any false rejection in the family at most ``alpha``.
+    """
+    if method not in P_ADJUST_METHODS:
+        raise ValueError(f"unknown p-value adjustment {method!r}; allowed: {', '.join(P_ADJUST_METHODS)}")
+    p = np.asarray(pvalues, dtype=np.float64).reshape(-1).copy()
+    ok = ~np.isnan(p)
+    if np.any((p[ok] < 0) | (p[ok] > 1)):
+        raise ValueError(f"p-values must lie in [0, 1] (or be NaN), got {p[ok][(p[ok] < 0) | (p[ok] > 1)].tolist()}")
+    m = int(ok.sum())
+    if method == "none" or m == 0:
+        return p
+    idx = np.flatnonzero(ok)
+    if method == "bonferroni":
+        p[idx] = np.minimum(1.0, m * p[idx])
+        return p
+    order = idx[np.argsort(p[idx], kind="stable")]
+    factors = m - np.arange(m)  # m, m - 1, ..., 1
+    p[order] = np.maximum.accumulate(np.minimum(1.0, factors * p[order]))
+    return p
+
+
+# --------------------------------------------------------------------------- power of the paired t test
+
+
+def _check_alpha_power(alpha: float, power: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if not alpha < power < 1.0:
+        raise ValueError(f"power must be in (alpha, 1) = ({alpha}, 1), got {power}")
+
+
+def paired_t_power(effect_size: float, n: int, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t test at level ``alpha`` with ``n`` pairs and effect size
+    ``dz = delta / sd``: ``P(T > t_crit) + P(T < -t_crit)``, ``T ~ nct(n - 1, dz sqrt(n))``,
+    ``t_crit = t_{1 - alpha/2, n - 1}``.  ``n < 2``: NaN."""
+    from scipy.stats import nct, t
+
+    if n < 2 or not math.isfinite(effect_size):
+        return float("nan")
+    df = n - 1
+    t_crit = float(t.ppf(1.0 - alpha / 2.0, df))
+    nc = abs(float(effect_size)) * math.sqrt(n)
+    # P(T < -t_crit) written as P(T' > t_crit), T' ~ nct(df, -nc): scipy's nct.cdf returns NaN far in
+    # the left tail for df = 1 (e.g. nc = 8 sqrt 2), the survival function of -nc does not
+    return float(nct.sf(t_crit, df, nc) + nct.sf(t_crit, df, -nc))
+
+
+def min_detectable_difference(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true mean paired difference that a two-sided paired t test at level ``alpha``
+    with ``n`` pairs detects with probability ``power``, for paired standard deviation ``sd``.
+
+    Solves :func:`paired_t_power` ``(delta / sd, n, alpha) = power`` for ``delta > 0`` with
+    :func:`scipy.optimize.brentq`.  ``n < 2`` or non-finite ``sd``: NaN; ``sd == 0``: 0.0
+    (every non-zero difference is detected).
+    """
+    from scipy.optimize import brentq
+
+    _check_alpha_power(alpha, power)
+    sd = float(sd)
+    if n < 2 or not math.isfinite(sd):
+        return float("nan")
+    if sd < 0:
+        raise ValueError(f"sd must be >= 0, got {sd}")
+    if sd == 0:
+        return 0.0
+    hi = 1.0
+    while paired_t_power(hi, n, alpha) < power:  # power -> 1 as dz -> inf, so this ends
+        hi *= 2.0
+    dz = brentq(lambda d: paired_t_power(d, n, alpha) - power, 0.0, hi, xtol=1e-12, rtol=1e-12)
+    return float(dz * sd)
+
+
+def seeds_needed(sd: float, delta: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 100_000) -> int | None:
+    """Smallest number of pairs ``n >= 2`` at which the two-sided paired t test at level ``alpha``
+    detects a true mean difference ``delta`` (sign ignored) with probability ``>= power``.
+
+    ``None`` when ``max_n`` pairs do not suffice, when ``delta`` is 0 (power stays
+    ``alpha``) and when ``sd`` or ``delta`` is NaN; ``sd == 0`` (and ``delta != 0``): 2.
+    Power grows with ``n``, so the answer is found by doubling and bisection.
+    """
+    _check_alpha_power(alpha, power)
+    sd, delta = float(sd), abs(float(delta))
+    if not (math.isfinite(sd) and math.isfinite(delta)) or delta == 0:
+        return None
+    if sd < 0:
+        raise ValueError(f"sd must be >= 0, got {sd}")
+    if sd == 0:
+        return 2
+    dz = delta / sd
+
+    def enough(n: int) -> bool:
+        return paired_t_power(dz, n, alpha) >= power
+
+    if enough(2):
+        return 2
+    if not enough(max_n):
+        return None
+    lo, hi = 2, 4  # invariant: not enough(lo), enough(hi)
+    while hi < max_n and not enough(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, max_n)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if enough(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 # --------------------------------------------------------------------------- bootstrap AUC

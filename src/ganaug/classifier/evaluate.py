@@ -1,6 +1,9 @@
 """Predictions and test-set metrics for a trained classifier.
 
-All metrics come from scikit-learn.  Conventions:
+All metrics come from scikit-learn, through the torch-free
+:mod:`ganaug.operating_point` (:func:`~ganaug.operating_point.auc_score`,
+:func:`~ganaug.operating_point.label_metrics`; ``auc_score`` is re-exported
+here).  Conventions:
 
 * ``auc`` - binary: ROC AUC of the positive class's probability; multiclass:
   macro-averaged one-vs-rest ROC AUC.  Undefined (one class in ``y_true``)
@@ -19,22 +22,15 @@ which only aggregates what the jobs wrote.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    confusion_matrix,
-    precision_recall_fscore_support,
-    recall_score,
-    roc_auc_score,
-)
+from sklearn.metrics import confusion_matrix
 
 from ganaug.io import PathLike, save_figure
+from ganaug.operating_point import auc_score, label_metrics
 from ganaug.runtime import autocast, resolve_amp
 
 __all__ = [
@@ -107,44 +103,6 @@ def predict_proba(
 
 
 # --------------------------------------------------------------------------- metrics
-def auc_score(probs: np.ndarray, y_true: np.ndarray, positive_index: int | None = None) -> float:
-    """ROC AUC; NaN (with a warning) when ``y_true`` holds a single class.
-
-    Binary: AUC of ``probs[:, positive_index]`` (default index 1; the binary AUC
-    is the same for either choice).  Multiclass: macro one-vs-rest AUC; if some
-    classes are absent from ``y_true`` the macro average is taken over the
-    classes present, with a warning.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    y = np.asarray(y_true).astype(np.int64)
-    if probs.ndim != 2 or len(probs) != len(y):
-        raise ValueError(f"probs must be (N, K) with N = len(y_true); got {probs.shape} and {len(y)} labels")
-    if not np.isfinite(probs).all():
-        warnings.warn("non-finite probabilities; AUC is NaN", RuntimeWarning, stacklevel=2)
-        return float("nan")
-    k = probs.shape[1]
-    present = np.unique(y)
-    if present.size < 2:
-        warnings.warn(
-            f"AUC is undefined with a single class in y_true (class {present.tolist()}); returning NaN",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return float("nan")
-    if k == 2:
-        pos = 1 if positive_index is None else int(positive_index)
-        return float(roc_auc_score(y == pos, probs[:, pos]))
-    if present.size == k:
-        p = probs / probs.sum(axis=1, keepdims=True)
-        return float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=np.arange(k)))
-    warnings.warn(
-        f"only {present.size} of {k} classes present in y_true; macro OvR AUC averaged over those",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-    return float(np.mean([roc_auc_score(y == c, probs[:, c]) for c in present]))
-
-
 def evaluate(
     probs: np.ndarray,
     y_true: np.ndarray,
@@ -178,30 +136,11 @@ def evaluate(
             raise ValueError(f"positive_class {positive_class!r} is not one of the classes {class_names}")
         pos = class_names.index(positive_class)
 
-    labels = np.arange(k)
     y_pred = probs.argmax(axis=1)
-    with warnings.catch_warnings():
-        # sklearn warns on undefined ratios; NaN is already the documented answer.
-        warnings.filterwarnings("ignore", message=".*(ill-defined|y_pred contains classes not in y_true).*")
-        metrics: dict[str, float] = {
-            "auc": auc_score(probs, y, positive_index=pos),
-            "accuracy": float(accuracy_score(y, y_pred)),
-            "balanced_accuracy": float(balanced_accuracy_score(y, y_pred)),
-        }
-        if pos is None:
-            metrics["sensitivity"] = float("nan")
-            metrics["specificity"] = float("nan")
-        else:
-            t, p = y == pos, y_pred == pos
-            metrics["sensitivity"] = float(recall_score(t, p, pos_label=True, zero_division=np.nan))
-            metrics["specificity"] = float(recall_score(t, p, pos_label=False, zero_division=np.nan))
-        prec, rec, f1, _ = precision_recall_fscore_support(y, y_pred, labels=labels, average=None, zero_division=np.nan)
-    for i, name in enumerate(class_names):
-        metrics[f"precision_{name}"] = float(prec[i])
-        metrics[f"recall_{name}"] = float(rec[i])
-        metrics[f"f1_{name}"] = float(f1[i])
+    metrics: dict[str, float] = {"auc": auc_score(probs, y, positive_index=pos)}
+    metrics.update(label_metrics(y, y_pred, class_names, pos))
     metrics["n_test"] = int(len(y))
-    confusion = confusion_matrix(y, y_pred, labels=labels)
+    confusion = confusion_matrix(y, y_pred, labels=np.arange(k))
     return metrics, confusion
 
 
