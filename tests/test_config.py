@@ -119,8 +119,11 @@ def test_sweep_cells(base):
     assert real == [ClassifierCell(b, "real", "none", "0", "all", s) for b in c["baselines"] for s in seeds]
     assert set(c["baselines"]) == {"none", "classic", "oversample", "weighted_loss"}
     n_other = len([f for f in c["synthetic_fractions"] if f > 0])
-    assert len(cells) == len(seeds) * (len(c["baselines"]) + n_other * len(cfg["gans"])) == 30
-    assert {(x.baseline, x.strategy) for x in cells if x.frac != "0"} == {("none", "replace")}
+    # + the default extra cells: balance (add synthetic minority images) at 0.5 and 1 of the gap, per-class GAN
+    assert c["extra_cells"] == [{"source": "dcgan", "strategy": "balance", "fraction": f} for f in (0.5, 1.0)]
+    assert len(cells) == len(seeds) * (len(c["baselines"]) + n_other * len(cfg["gans"]) + 2) == 36
+    assert {(x.baseline, x.strategy) for x in cells if x.frac != "0"} == {("none", "replace"), ("none", "balance")}
+    assert sorted({(x.source, x.frac) for x in cells if x.strategy == "balance"}) == [("dcgan", "0.5"), ("dcgan", "1")]
     assert len(set(cells)) == len(cells)
     assert classifier_run_dir(cells[0]) == "results/classifier/none/real/none/f0/nall/seed0"
     assert fraction_label(0.1) == "0.1" and fraction_label(1.0) == "1" and fraction_label(0) == "0"

@@ -359,12 +359,31 @@ def test_summary_and_paired_differences_hand_computed(tmp_path):
     assert over.loc["recall_NORMAL", "verdict"] == "better"  # +0.20 every seed: std 0, CI [0.2, 0.2]
     small = paired[(paired["n_real"] == "50")].set_index("metric")
     assert small.loc["auc", "reference"] == "oversample" and small.loc["auc", "verdict"] == "worse"  # -0.02 each seed
+    # paired t p-values and Holm across each metric's family of 3 comparisons. AUC: dcgan/all diffs
+    # 0.05, 0.04, 0.06: t = 0.05 / (0.01 / sqrt 3) = 8.660, df 2: p = 1 - t / sqrt(t^2 + 2) = 0.013072;
+    # oversample/all t = 3: p = 0.095466; dcgan/50 constant -0.02: p = 0. Holm: 0 x 3, 0.013072 x 2, then 0.095466.
+    assert gan.loc["auc", "p_value"] == pytest.approx(1 - 8.660254 / math.sqrt(8.660254**2 + 2), abs=1e-6)
+    assert gan.loc["auc", "p_adjusted"] == pytest.approx(2 * 0.013072, abs=1e-6)
+    assert over.loc["auc", "p_adjusted"] == pytest.approx(1 - 3 / math.sqrt(11), abs=1e-6)
+    assert (gan.loc["auc", "family_size"], small.loc["auc", "p_adjusted"]) == (3, 0.0)
+    # minority recall at n_real 50: diffs 0.2, 0.3, 0.4: t = 5.196, p = 0.035099; Holm's second of three: x 2 =
+    # 0.070197 > 0.05, so inconclusive after correction although the uncorrected CI [0.052, 0.548] excludes 0
+    assert small.loc["recall_NORMAL", "p_value"] == pytest.approx(0.035099, abs=1e-6)
+    assert small.loc["recall_NORMAL", "p_adjusted"] == pytest.approx(0.070197, abs=1e-6)
+    assert small.loc["recall_NORMAL", "verdict_unadjusted"] == "better"
+    assert small.loc["recall_NORMAL", "verdict"] == "inconclusive"
+    # detectable difference at alpha / 3 with 80 % power from the paired std, and the seeds 0.01 would need
+    from ganaug.stats import min_detectable_difference, seeds_needed
+
+    assert gan.loc["auc", "min_detectable_difference"] == pytest.approx(min_detectable_difference(0.01, 3, 0.05 / 3))
+    assert gan.loc["auc", "seeds_needed"] == seeds_needed(0.01, 0.01, 0.05 / 3) == 14
 
     report.write_summary(summary, tmp_path / "s.csv", tmp_path / "s.md", minority_class="NORMAL")
     report.write_paired(paired, tmp_path / "p.csv", tmp_path / "p.md")
     assert "0.820 ± 0.020 [0.770, 0.870]" in (tmp_path / "s.md").read_text()
     md = (tmp_path / "p.md").read_text()
-    assert "+0.050 [0.025, 0.075]" in md and "better 4, worse 2, inconclusive 3" in md
+    assert "+0.050 [0.025, 0.075]" in md and "better 3, worse 2, inconclusive 4" in md
+    assert "| 0.013  | 0.026      | better" in md
     back = pd.read_csv(tmp_path / "p.csv")
     assert set(back["verdict"]) <= {"better", "worse", "inconclusive"}
 

@@ -42,6 +42,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ganaug.names import P_ADJUST_METHODS  # the methods of adjust_pvalues (and the config's choices)
+
 __all__ = [
     "VERDICTS",
     "P_ADJUST_METHODS",
@@ -59,8 +61,6 @@ __all__ = [
 ]
 
 VERDICTS = ("better", "worse", "inconclusive")
-#: methods of :func:`adjust_pvalues`
-P_ADJUST_METHODS = ("holm", "bonferroni", "none")
 
 
 def _finite(values) -> np.ndarray:
@@ -218,7 +218,12 @@ def paired_t_power(effect_size: float, n: int, alpha: float = 0.05) -> float:
     nc = abs(float(effect_size)) * math.sqrt(n)
     # P(T < -t_crit) written as P(T' > t_crit), T' ~ nct(df, -nc): scipy's nct.cdf returns NaN far in
     # the left tail for df = 1 (e.g. nc = 8 sqrt 2), the survival function of -nc does not
-    return float(nct.sf(t_crit, df, nc) + nct.sf(t_crit, df, -nc))
+    power = float(nct.sf(t_crit, df, nc) + nct.sf(t_crit, df, -nc))
+    if not math.isfinite(power) and nc > 1e3:
+        # scipy's nct gives NaN for huge noncentralities (a standard deviation of float rounding,
+        # ~1e-17, behind a difference that is the same on every seed); the test is then certain
+        return 1.0
+    return power
 
 
 def min_detectable_difference(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:

@@ -438,23 +438,25 @@ def paired_differences(
     df = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     if df.empty:
         return df
+    adjusted, family, mdd, needed = {}, {}, {}, {}
     for m in metrics:
-        fam = df["metric"] == m
+        fam = df.index[df["metric"] == m]
         p = df.loc[fam, "p_value"].to_numpy(dtype=float)
         size = int(np.isfinite(p).sum())
-        df.loc[fam, "p_adjusted"] = adjust_pvalues(p, correction)
-        df.loc[fam, "family_size"] = size
         level_each = alpha / max(size, 1) if correction != "none" else alpha
-        df.loc[fam, "min_detectable_difference"] = [
-            min_detectable_difference(s, k, level_each, power)
-            for s, k in zip(df.loc[fam, "diff_std"], df.loc[fam, "n_pairs"])
-        ]
-        df.loc[fam, "seeds_needed"] = [seeds_needed(s, detect, level_each, power) for s in df.loc[fam, "diff_std"]]
+        adjusted.update(zip(fam, adjust_pvalues(p, correction)))
+        for i in fam:
+            sd, k = float(df.at[i, "diff_std"]), int(df.at[i, "n_pairs"])
+            family[i] = size
+            mdd[i] = min_detectable_difference(sd, k, level_each, power)
+            needed[i] = seeds_needed(sd, detect, level_each, power)
+    df["p_adjusted"] = pd.Series(adjusted, dtype=float)
+    df["family_size"] = pd.Series(family, dtype=int)
+    df["min_detectable_difference"] = pd.Series(mdd, dtype=float)
+    df["seeds_needed"] = pd.Series(needed, dtype=object).astype("Int64")
     df["verdict"] = [
         ("better" if d > 0 else "worse") if np.isfinite(pa) and pa < alpha and d != 0 else "inconclusive"
         for pa, d in zip(df["p_adjusted"].astype(float), df["diff_mean"].astype(float))
     ]
-    df["family_size"] = df["family_size"].astype(int)
-    df["seeds_needed"] = df["seeds_needed"].astype("Int64")
     df["_m"] = df["metric"].map(metrics.index)
     return _sort_cells(df, extra=["_m"]).drop(columns="_m")

@@ -62,6 +62,10 @@ def _main_n_real(values) -> str:
     return "all" if "all" in values else max(values, key=float)
 
 
+def _cells(n: int) -> str:
+    return "In the one such cell" if n == 1 else f"Over all {n} such cells"
+
+
 def _counts(rows: pd.DataFrame) -> str:
     c = rows["verdict"].value_counts()
     return ", ".join(f"{k} in {int(c.get(k, 0))}" for k in ("better", "worse", "inconclusive"))
@@ -89,13 +93,13 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
         f"fraction {best['fraction']:g} (baseline {best['baseline']}), reaches test AUC {_f(row['mean'])} against "
         f"{_f(row['reference_mean'])} for the reference: a difference of {float(row['diff_mean']):+.3f} "
         f"({_p(row['p_adjusted'])} adjusted; {row['verdict']}).",
-        f"Over all {len(auc)} such cells the AUC is better {_counts(auc)} {_correction(s, family)}.",
+        f"{_cells(len(auc))} the AUC is {_counts(auc)} {_correction(s, family)}.",
     ]
     if s.minority_class:
         ap = paired[(paired["metric"] == f"ap_{s.minority_class}") & (paired["strategy"] == strategy)]
         ap = ap[ap["source"] != "real"]
         if len(ap):
-            text.append(f"The average precision of {s.minority_class} is better {_counts(ap)}.")
+            text.append(f"The average precision of {s.minority_class} is {_counts(ap)}.")
     mdd = auc["min_detectable_difference"].astype(float)
     if mdd.notna().any():
         seeds = auc["seeds_needed"].dropna()
@@ -104,10 +108,12 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
             if len(seeds)
             else "more seeds than can be estimated"
         )
+        lo, hi = int(auc["n_pairs"].min()), int(auc["n_pairs"].max())
+        spread = f" (from {_f(mdd.min())} to {_f(mdd.max())})" if len(mdd.dropna()) > 1 else ""
         text.append(
-            f"With {int(auc['n_pairs'].min())}–{int(auc['n_pairs'].max())} seeds per comparison, the smallest AUC "
-            f"difference these comparisons would detect with {100 * s.power:g} % power is {_f(mdd.min())} "
-            f"(median {_f(mdd.median())}); detecting {s.detect:g} would take {needed}."
+            f"With {lo if lo == hi else f'{lo}–{hi}'} seeds per comparison, the smallest AUC difference a comparison "
+            f"would detect with {100 * s.power:g} % power is {_f(mdd.median())} (median over the cells{spread}); "
+            f"detecting {s.detect:g} would take {needed}."
         )
     return " ".join(text)
 

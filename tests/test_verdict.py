@@ -1,0 +1,140 @@
+"""The verdict in words (ganaug.report.verdict) and the generator-quality verdict, against hand-made tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from ganaug import report
+from ganaug.stats import min_detectable_difference, seeds_needed
+
+THRESHOLDS = {
+    "usable_fid_ratio": 1.5, "usable_precision": 0.5, "usable_recall": 0.3,
+    "failed_fid_ratio": 4.0, "failed_precision": 0.05, "failed_recall": 0.05,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ratio", "precision", "recall", "expected"),
+    [
+        (1.2, 0.7, 0.5, "usable"),
+        (1.5, 0.5, 0.3, "usable"),  # the usable thresholds are inclusive
+        (2.3, 0.17, 0.16, "weak"),  # today's per-class DCGAN on NORMAL
+        (1.2, 0.7, 0.2, "weak"),  # close in FID but a narrow slice of the class
+        (5.6, 0.01, 0.00, "failed"),  # today's cDCGAN
+        (1.1, 0.9, 0.04, "failed"),  # recall below the failed threshold alone
+        (float("nan"), 0.5, 0.5, "failed"),
+    ],
+)
+def test_quality_verdict(ratio, precision, recall, expected):
+    assert report.quality_verdict(ratio, precision, recall, THRESHOLDS) == expected
+
+
+def test_add_quality_and_worst_class_per_gan():
+    scores = pd.DataFrame({
+        "gan": ["a", "a", "b", "b"], "class": ["N", "P", "N", "P"], "status": ["ok", "ok", "ok", "diverged"],
+        "fid": [60.0, 50.0, 60.0, 50.0], "fid_floor": [50.0, 50.0, 50.0, 50.0],
+        "precision": [0.6, 0.3, 0.6, 0.6], "recall": [0.4, 0.2, 0.4, 0.4],
+    })  # fmt: skip
+    q = report.add_quality(scores, THRESHOLDS)
+    assert q["fid_ratio"].tolist() == [1.2, 1.0, 1.2, 1.0]
+    assert q["quality"].tolist() == ["usable", "weak", "usable", "failed"]  # b/P diverged
+    assert report.generator_quality(q) == {"a": "weak", "b": "failed"}
+
+
+def _runs() -> pd.DataFrame:
+    """Hand-made: two real-only baselines, two replace cells and one balance cell of GAN g, 3 seeds each.
+
+    The reference is picked on validation AUC: oversample (0.90) beats none (0.83) there, although none has
+    the higher test AUC (0.82 vs 0.79).
+    """
+    rows = []
+
+    def add(baseline, source, strategy, fraction, aucs, val):
+        for seed, auc in enumerate(aucs):
+            rows.append(dict(baseline=baseline, source=source, strategy=strategy, fraction=fraction, n_real="all",
+                             seed=seed, auc=auc, val_auc=val, ap_N=auc - 0.3))  # fmt: skip
+
+    add("none", "real", "none", 0.0, [0.80, 0.82, 0.84], 0.83)
+    add("oversample", "real", "none", 0.0, [0.78, 0.80, 0.79], 0.90)
+    add("none", "g", "replace", 0.5, [0.85, 0.86, 0.90], 0.88)
+    add("none", "g", "replace", 1.0, [0.70, 0.72, 0.71], 0.70)
+    add("none", "g", "balance", 1.0, [0.79, 0.80, 0.81], 0.80)
+    return pd.DataFrame(rows)
+
+
+def test_summary_text_from_a_hand_made_table():
+    runs = _runs()
+    summary = report.summarise_runs(runs, "N", min_seeds=3)
+    assert report.best_baselines(summary) == {"all": "oversample"}  # chosen on validation, not on test AUC
+    paired = report.paired_differences(runs, "N", quality={"g": "weak"})
+    auc = paired[paired["metric"] == "auc"].set_index(["strategy", "fraction"])
+    # AUC vs oversample (0.78, 0.80, 0.79): replace 0.5 diffs 0.07, 0.06, 0.11 (t = 0.08 / (sd / sqrt 3) = 5.2372,
+    # df 2: p = 1 - t / sqrt(t^2 + 2) = 0.034578); replace 1.0 -0.08 each seed (p = 0); balance 0.01, 0, 0.02
+    # (t = sqrt 3, p = 0.225403); none 0.02, 0.02, 0.05 (t = 3, p = 0.095466). Holm over the 4: 0,
+    # 0.034578 x 3 = 0.103735, max(0.095466 x 2, 0.103735) = 0.190932, max(0.225403, 0.190932) = 0.225403.
+    sd = 0.0264575131  # of 0.07, 0.06, 0.11
+    t = 0.08 / (sd / math.sqrt(3))
+    assert auc.loc[("replace", 0.5), "p_adjusted"] == pytest.approx(3 * (1 - t / math.sqrt(t**2 + 2)), abs=1e-6)
+    assert auc.loc[("balance", 1.0), "p_adjusted"] == pytest.approx(1 - math.sqrt(3) / math.sqrt(5), abs=1e-6)
+    assert auc.loc[("replace", 1.0), "verdict"] == "worse"
+    mdd = min_detectable_difference(sd, 3, 0.05 / 4)
+
+    settings = report.VerdictSettings("N", "youden", min_seeds=3, shift_ratio=1.5)
+    scores = pd.DataFrame({"gan": ["g", "g"], "class": ["N", "P"], "quality": ["weak", "usable"], "fid": [120.9, 40.0],
+                           "fid_ratio": [2.325, 1.1], "precision": [0.17, 0.6], "recall": [0.16, 0.5]})  # fmt: skip
+    shift = {
+        "N": {"n": 117, "fid_train_train": 40.0, "fid_train_test": 100.0, "ratio": 2.5},
+        "P": {"n": 125, "fid_train_train": 40.0, "fid_train_test": 44.0, "ratio": 1.1},
+    }
+    text = report.summary_text(summary, paired, settings, scores=scores, shift=shift)
+    assert text.startswith("# Summary\n\n5 sweep cells, 3 seeds each. The reference is the best non-GAN baseline on "
+                           "validation AUC, `oversample` (test AUC 0.790)")  # fmt: skip
+    assert "operating point chosen on each run's validation split (`youden`)" in text
+    # replace: the best cell on validation AUC is f = 0.5 (0.88 > 0.70)
+    assert (
+        "The best such cell on validation AUC, g at fraction 0.5 (baseline none), reaches test AUC 0.870 against "
+        "0.790 for the reference: a difference of +0.080 (p = 0.104 adjusted; inconclusive)."
+    ) in text
+    assert (
+        "Over all 2 such cells the AUC is better in 0, worse in 1, inconclusive in 1 after Holm's correction over the "
+        "4 AUC comparisons (α = 0.05)."
+    ) in text
+    assert "The average precision of N is better in 0, worse in 1, inconclusive in 1." in text
+    # the median of the two replace cells' detectable differences: replace 1.0 has std 0, so 0 is one of them
+    assert f"would detect with 80 % power is {mdd / 2:.3f} (median over the cells (from 0.000 to {mdd:.3f}))" in text
+    assert f"detecting 0.01 would take about {int(pd.Series([seeds_needed(sd, 0.01, 0.05 / 4), 2]).median())}" in text
+    # balance: one cell, +0.010, Holm p 0.225
+    assert "g at fraction 1 (baseline none), reaches test AUC 0.800 against 0.790" in text
+    assert "a difference of +0.010 (p = 0.225 adjusted; inconclusive). In the one such cell the AUC is better" in text
+    # caveats: the weak generator (only its weak class), the shifted class N (not P)
+    assert ("Generator g is weak (N: weak, FID 120.9 = 2.3× the real floor, precision 0.17, recall 0.16): its cells "
+            "show what these images do, not what a good generator's would.") in text  # fmt: skip
+    assert ("The real test images of N differ from its training images: FID train vs test 100.0 against 40.0 "
+            "between two halves of the training set (2.5×, 117 images per side).") in text  # fmt: skip
+    assert "test images of P" not in text and "fewer than 3 seeds" not in text
+
+
+def test_summary_text_names_an_unasked_question_and_too_few_seeds():
+    runs = _runs()
+    runs = runs[(runs["strategy"] != "balance") & (runs["seed"] < 2)]
+    summary = report.summarise_runs(runs, "N", min_seeds=3)
+    paired = report.paired_differences(runs, "N")
+    text = report.summary_text(summary, paired, report.VerdictSettings("N", correction="holm", min_seeds=3))
+    assert "**Does adding synthetic images of the smaller classes help?" in text
+    assert "The sweep ran no such cell, so it does not answer this." in text
+    assert "4 cells have fewer than 3 seeds: the tables give no confidence interval for them" in text
+    html = report.summary_html(text)
+    assert html.count("<p>") == text.count("\n\n") and "<strong>Can synthetic images substitute" in html
+
+
+def test_summary_markdown_says_when_a_cell_has_no_interval(tmp_path):
+    runs = _runs()
+    runs = runs[runs["seed"] < 2]
+    summary = report.summarise_runs(runs, "N", min_seeds=3)
+    assert summary["auc_ci_low"].isna().all() and summary["auc_std"].notna().all()
+    report.write_summary(summary, tmp_path / "s.csv", tmp_path / "s.md", "N", min_seeds=3, threshold="youden")
+    md = (tmp_path / "s.md").read_text()
+    assert "0.810 ± 0.014 (2 seeds: no interval)" in md and "(`youden`)" in md
