@@ -80,8 +80,13 @@ def test_report_holds_every_figure_with_a_caption(html_report):
     for path, r in results.items():
         assert r["caption"].strip(), f"{path} has no caption"
         assert r["data_uri"].startswith("data:"), path
+    # the verdict in words is in the report, and the front page links to it
+    summary = [r for r in results.values() if r["name"] == "summary.html"]
+    assert len(summary) == 1 and summary[0]["mime_type"] == "text/html"
+    assert "Can synthetic images substitute" in base64.b64decode(summary[0]["data_uri"].split("base64,", 1)[1]).decode()
+    assert "showResultInfo('results/report/summary.html')" in html_report.read_text()
     # the Markdown tables stay beside the HTML report
-    for md in ("gan_scores.md", "classifier_summary.md", "paired_differences.md"):
+    for md in ("gan_scores.md", "classifier_summary.md", "paired_differences.md", "summary.md"):
         assert (html_report.parent / "report" / md).is_file()
 
 

@@ -261,6 +261,18 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     assert "dcgan/" not in " ".join(o.replace("cdcgan/", "").replace("cdcgan.", "") for o in scheduled)
 
 
+@pytest.mark.slow
+def test_operating_point_and_statistics_rerun_only_the_report(tiny_run):
+    """Another threshold rule and another multiple-comparison correction change only the aggregation:
+    the report reads the saved validation and test predictions, so no classifier is retrained."""
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["classifier"]["threshold"] = "sensitivity@0.9"
+    cfg.setdefault("statistics", {}).update(correction="bonferroni", alpha=0.1)
+    rules, _ = _dry_run(work, cfg, "threshold.yaml")
+    assert rules == ["classifier_report"], rules
+
+
 def _dry_run(work: Path, cfg: dict, name: str, sort_keys: bool = True) -> tuple[list[str], list[str]]:
     """Rules and first outputs of the jobs `snakemake -n` schedules in ``work`` with ``cfg`` as the config."""
     import re

@@ -129,7 +129,10 @@ def write_paired(
         table[f"p ({correction})"] = [_p(v) for v in paired["p_adjusted"]]
     table["verdict"] = paired["verdict"]
     if "min_detectable_difference" in paired.columns:
-        table["detectable"] = [f"{v:.3f}" if math.isfinite(v) else "n/a" for v in paired["min_detectable_difference"]]
+        table["detectable"] = [
+            "n/a" if not math.isfinite(v) else "> 1" if v > 1 else f"{v:.3f}"
+            for v in paired["min_detectable_difference"]
+        ]
         table[f"seeds for {detect:g}"] = [
             "n/a" if pd.isna(v) else str(int(v)) for v in paired["seeds_needed"]
         ]  # fmt: skip

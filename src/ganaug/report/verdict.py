@@ -77,8 +77,9 @@ def _correction(s: VerdictSettings, family: int) -> str:
     return f"after {s.correction.capitalize()}'s correction over the {family} AUC comparisons (α = {s.alpha:g})"
 
 
-def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: VerdictSettings) -> str:
-    """One paragraph: the best GAN cell of ``strategy`` vs the reference, counts, detectable effect."""
+def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: VerdictSettings, where: str = "") -> str:
+    """One paragraph: the best GAN cell of ``strategy`` vs the reference, counts, detectable effect
+    (``where``: which n_real the cells are at, when not the main one)."""
     auc = paired[(paired["metric"] == "auc") & (paired["strategy"] == strategy) & (paired["source"] != "real")]
     cells = summary[(summary["strategy"] == strategy) & (summary["source"] != "real")]
     if auc.empty or cells.empty:
@@ -89,7 +90,7 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
     row = auc[key & (auc["fraction"] == best["fraction"])].iloc[0]
     family = int(auc["family_size"].iloc[0]) if len(auc) else 0
     text = [
-        f"**{QUESTIONS.get(strategy, strategy)}** The best such cell on validation AUC, {best['source']} at "
+        f"**{QUESTIONS.get(strategy, strategy)}** The best such cell{where} on validation AUC, {best['source']} at "
         f"fraction {best['fraction']:g} (baseline {best['baseline']}), reaches test AUC {_f(row['mean'])} against "
         f"{_f(row['reference_mean'])} for the reference: a difference of {float(row['diff_mean']):+.3f} "
         f"({_p(row['p_adjusted'])} adjusted; {row['verdict']}).",
@@ -109,12 +110,18 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
             else "more seeds than can be estimated"
         )
         lo, hi = int(auc["n_pairs"].min()), int(auc["n_pairs"].max())
-        spread = f" (from {_f(mdd.min())} to {_f(mdd.max())})" if len(mdd.dropna()) > 1 else ""
-        text.append(
-            f"With {lo if lo == hi else f'{lo}–{hi}'} seeds per comparison, the smallest AUC difference a comparison "
-            f"would detect with {100 * s.power:g} % power is {_f(mdd.median())} (median over the cells{spread}); "
-            f"detecting {s.detect:g} would take {needed}."
-        )
+        spread = f", from {_f(mdd.min())} to {_f(mdd.max())}" if len(mdd.dropna()) > 1 else ""
+        seeds_text = f"With {lo if lo == hi else f'{lo}–{hi}'} seeds per comparison"
+        if mdd.median() >= 1:
+            text.append(
+                f"{seeds_text}, no AUC difference at all would be detected with {100 * s.power:g} % power (the "
+                f"detectable difference exceeds 1 in most cells); detecting {s.detect:g} would take {needed}."
+            )
+        else:
+            text.append(
+                f"{seeds_text}, the smallest AUC difference a comparison would detect with {100 * s.power:g} % power "
+                f"is {_f(mdd.median())} (median over the cells{spread}); detecting {s.detect:g} would take {needed}."
+            )
     return " ".join(text)
 
 
@@ -184,7 +191,17 @@ def summary_text(
     )
     lines.append("")
     for strategy in QUESTIONS:  # both questions, also when the sweep did not ask one (the text says so)
-        lines += [_question(strategy, summ, pair, s), ""]
+        n_q, where = n_sel, ""
+        if not ((summ["strategy"] == strategy) & (summ["source"] != "real")).any():
+            # asked only at another n_real: answer there (with that n_real's reference), and say so
+            other = summary.loc[(summary["strategy"] == strategy) & (summary["source"] != "real"), "n_real"]
+            other = [str(v) for v in other.unique() if str(v) in set(paired["n_real"].astype(str))]
+            if other:
+                n_q = max(other, key=lambda v: float("inf") if v == "all" else float(v))
+                where = f" (at n_real = {n_q}, against that n_real's reference)"
+        q_summary = summary[summary["n_real"].astype(str) == n_q]
+        q_paired = paired[paired["n_real"].astype(str) == n_q]
+        lines += [_question(strategy, q_summary, q_paired, s, where), ""]
     caveats = _generator_caveats(scores, set(summ.loc[summ["source"] != "real", "source"]))
     caveats += _shift_caveats(shift or {}, s)
     few = summ[summ["n_seeds"] < s.min_seeds]
