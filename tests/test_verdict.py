@@ -104,7 +104,7 @@ def test_summary_text_from_a_hand_made_table():
     ) in text
     assert "The average precision of N is better in 0, worse in 1, inconclusive in 1." in text
     # the median of the two replace cells' detectable differences: replace 1.0 has std 0, so 0 is one of them
-    assert f"would detect with 80 % power is {mdd / 2:.3f} (median over the cells (from 0.000 to {mdd:.3f}))" in text
+    assert f"would detect with 80 % power is {mdd / 2:.3f} (median over the cells, from 0.000 to {mdd:.3f})" in text
     assert f"detecting 0.01 would take about {int(pd.Series([seeds_needed(sd, 0.01, 0.05 / 4), 2]).median())}" in text
     # balance: one cell, +0.010, Holm p 0.225
     assert "g at fraction 1 (baseline none), reaches test AUC 0.800 against 0.790" in text
