@@ -125,3 +125,19 @@ def job_counts(snakemake_output: str) -> dict[str, int]:
             break
         counts[rule] = int(n)
     return counts
+
+
+def multiclass_example() -> tuple[np.ndarray, np.ndarray]:
+    """Six images of three classes a, b, c with hand-checked scores: one-vs-rest AUCs a 7/8, b 7/8, c 1;
+    argmax predictions 0 1 2 1 0 2 (test_classifier.py and test_operating_point.py compute from them)."""
+    probs = np.array(
+        [
+            [0.70, 0.20, 0.10],  # y 0
+            [0.20, 0.50, 0.30],  # y 1
+            [0.10, 0.30, 0.60],  # y 2
+            [0.30, 0.40, 0.30],  # y 0
+            [0.45, 0.35, 0.20],  # y 1
+            [0.20, 0.20, 0.60],  # y 2
+        ]
+    )
+    return probs, np.array([0, 1, 2, 0, 1, 2])

@@ -29,6 +29,7 @@ from ganaug.classifier import (
 )
 from ganaug.classifier.train import _is_better
 from ganaug.io import load_npz
+from helpers import multiclass_example
 
 DATA = Path(os.environ.get("GANAUG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CHEST = DATA / "chest_xray"
@@ -420,17 +421,7 @@ def test_evaluate_binary_hand_computed():
 
 
 def test_evaluate_multiclass_macro_ovr_hand_computed():
-    probs = np.array(
-        [
-            [0.70, 0.20, 0.10],  # y 0
-            [0.20, 0.50, 0.30],  # y 1
-            [0.10, 0.30, 0.60],  # y 2
-            [0.30, 0.40, 0.30],  # y 0
-            [0.45, 0.35, 0.20],  # y 1
-            [0.20, 0.20, 0.60],  # y 2
-        ]
-    )
-    y = np.array([0, 1, 2, 0, 1, 2])
+    probs, y = multiclass_example()
     m, cm = evaluate(probs, y, ["a", "b", "c"], positive_class="b")
     # One-vs-rest: a 7/8, b 7/8, c 8/8 -> macro 2.75 / 3.
     assert m["auc"] == pytest.approx(2.75 / 3)

@@ -30,6 +30,7 @@ from ganaug.operating_point import (
     parse_threshold_rule,
     predict_labels,
 )
+from helpers import multiclass_example
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 # Ten validation scores P(PNEUMONIA), descending, five positives (1) and five negatives (0).
@@ -267,17 +268,7 @@ def test_operating_point_metrics_validation_errors():
 
 def test_operating_point_metrics_multiclass():
     names = ["a", "b", "c"]
-    probs = np.array(
-        [
-            [0.70, 0.20, 0.10],  # y 0
-            [0.20, 0.50, 0.30],  # y 1
-            [0.10, 0.30, 0.60],  # y 2
-            [0.30, 0.40, 0.30],  # y 0
-            [0.45, 0.35, 0.20],  # y 1
-            [0.20, 0.20, 0.60],  # y 2
-        ]
-    )
-    y = np.array([0, 1, 2, 0, 1, 2])
+    probs, y = multiclass_example()
     frame = pd.DataFrame({"y_true": y, **{f"p_{c}": probs[:, i] for i, c in enumerate(names)}})
     m = operating_point_metrics(frame, frame, names, "b", "c", "sensitivity@0.9")
     assert m["threshold_rule"] == "argmax (multiclass)" and math.isnan(m["threshold"])
