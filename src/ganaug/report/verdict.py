@@ -43,7 +43,7 @@ class VerdictSettings:
     power: float = 0.8
     detect: float = 0.01
     min_seeds: int = 3
-    shift_ratio: float = 1.5
+    shift_ratio: float = 1.25
 
 
 def _f(x: float, digits: int = 3) -> str:
