@@ -94,6 +94,51 @@ def test_bad_values_fail_with_one_line(base, path, value, match):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        (
+            "window",
+            "soft",
+            r"^config key experiment\.window = 'soft' is not allowed; choose one of 'auto', 'dicom', 'minmax' "
+            r"\(or \[center, width\]: two numbers, width > 0\)$",
+        ),
+        ("window", [40.5, 0], r"^config key experiment\.window\.1 = 0 must be > 0$"),
+        ("window", [40], r"^config key experiment\.window = \[40\] must have at least 2 item\(s\)$"),
+        ("window", [1, 2, 3], r"^config key experiment\.window = \[1, 2, 3\] must have at most 2 item\(s\)$"),
+        ("window", ["a", 1], r"^config key experiment\.window\.0 = 'a' must be of type number$"),
+        (
+            "resize",
+            "stretch",
+            r"experiment\.resize = 'stretch' is not allowed; choose one of 'squash', 'pad', 'center_crop'",
+        ),
+        ("pad_value", "white", r"experiment\.pad_value = 'white' is not allowed; choose one of 'border', 'black'$"),
+        ("multiframe", "all", r"experiment\.multiframe = 'all' is not allowed; choose one of 'reject', 'first'$"),
+    ],
+)
+def test_image_settings_are_checked(key, value, match):
+    cfg = load()
+    cfg["experiment"][key] = value
+    with pytest.raises(ConfigError, match=match):
+        validate_config(cfg, SCHEMA)
+
+
+def test_image_settings_defaults_and_forms():
+    cfg = load()
+    for key in ("window", "resize", "pad_value", "multiframe"):
+        del cfg["experiment"][key]
+    validate_config(cfg, SCHEMA)
+    assert {k: cfg["experiment"][k] for k in ("window", "resize", "pad_value", "multiframe")} == {
+        "window": "auto",
+        "resize": "squash",
+        "pad_value": "border",
+        "multiframe": "reject",
+    }
+    for window in ("dicom", "minmax", [40, 400], [32767.5, 65535.0], [-600, 1500]):
+        cfg["experiment"]["window"] = window
+        validate_config(cfg, SCHEMA)
+
+
 def test_unknown_key_is_named(base):
     base["classifier"]["epochz"] = 3
     with pytest.raises(ConfigError, match=r"config key classifier: .*'epochz'"):

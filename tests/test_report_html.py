@@ -18,6 +18,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 #: figures a reader of the report must find (by file name), with their category
 EXPECTED = {
+    "prepared_examples.png": "Data",
     "samples_grid.png": "GAN samples",
     "feature_projection.png": "GAN samples",
     "loss_curves.png": "GAN training",

@@ -62,7 +62,8 @@ def _describe(error) -> str:
         )
     if v == "enum":
         allowed = ", ".join(repr(x) for x in error.validator_value)
-        return f"config key {key} = {value!r} is not allowed; choose one of {allowed}"
+        also = error.schema.get("x-or") if isinstance(error.schema, dict) else None
+        return f"config key {key} = {value!r} is not allowed; choose one of {allowed}" + (f" ({also})" if also else "")
     if v == "required":
         return f"config key {key}: {error.message}"
     if v == "additionalProperties":
@@ -80,6 +81,8 @@ def _describe(error) -> str:
         return f"config key {key} = {value!r} must be {rel} {error.validator_value}"
     if v == "minItems":
         return f"config key {key} = {value!r} must have at least {error.validator_value} item(s)"
+    if v == "maxItems":
+        return f"config key {key} = {value!r} must have at most {error.validator_value} item(s)"
     if v == "minProperties":
         return f"config key {key} must define at least {error.validator_value} entry"
     if v == "pattern":

@@ -34,6 +34,14 @@ MIXING_STRATEGIES = ("replace", "balance")
 NO_MIXING = "none"
 #: dataset source types: ``ganaug.data.sources.SOURCES``
 SOURCE_TYPES = ("folder", "csv", "medmnist")
+#: intensity windows of the data stage, read by ``ganaug.data.images`` (a ``[center, width]`` pair is the other form)
+WINDOW_MODES = ("auto", "dicom", "minmax")
+#: how a non-square image is made square before resizing: ``ganaug.data.images.SQUARE``
+RESIZE_POLICIES = ("squash", "pad", "center_crop")
+#: what ``resize: pad`` fills with, read by ``ganaug.data.images``
+PAD_VALUES = ("border", "black")
+#: what a multi-frame TIFF / DICOM file becomes, read by ``ganaug.data.images``
+MULTIFRAME_POLICIES = ("reject", "first")
 #: multiple-comparison corrections of the paired p-values: ``ganaug.stats.adjust_pvalues``
 P_ADJUST_METHODS = ("holm", "bonferroni", "none")
 #: generator-quality verdicts of a GAN x class, best first: ``ganaug.report.tables.quality_verdict``
@@ -51,6 +59,10 @@ SCHEMA_ENUMS: dict[str, tuple[str, ...]] = {
     "mixing_strategy": MIXING_STRATEGIES,
     "source_type": SOURCE_TYPES,
     "p_adjust_method": P_ADJUST_METHODS,
+    "window_mode": WINDOW_MODES,
+    "resize_policy": RESIZE_POLICIES,
+    "pad_value": PAD_VALUES,
+    "multiframe_policy": MULTIFRAME_POLICIES,
 }
 
 

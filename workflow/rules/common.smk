@@ -19,6 +19,7 @@ from ganaug.config import (  # noqa: E402
     known_class_names,
     validate_config,
 )
+from ganaug.data.images import ImageOptions  # noqa: E402
 from ganaug.names import CLASSIFIER_BASELINES, MIXING_STRATEGIES, NO_MIXING  # noqa: E402
 
 # GAN cells and per-class caps given in a --configfile replace the defaults' instead of merging.
@@ -42,6 +43,10 @@ if CLASSES is None:
         "is prepared; give them as class_names: [...] (label 0 first)"
     )
 GANS = list(config["gans"])
+# The data stage's image settings (window, resize, pad_value, multiframe); the prepare rule's params
+# carry only those that differ from the defaults, so trees prepared before they existed are not rerun.
+IMAGE_OPTIONS = ImageOptions.from_settings(EXP)
+PREPARE_IMAGE = IMAGE_OPTIONS.changed()
 
 
 wildcard_constraints:
@@ -62,6 +67,10 @@ wildcard_constraints:
 
 def prepared_npz(dataset=DATASET, res=RES, ch=CH):
     return f"results/data/{dataset}/{res}px_{ch}ch.npz"
+
+
+def prepared_manifest(dataset=DATASET, res=RES, ch=CH):
+    return f"results/data/{dataset}/{res}px_{ch}ch_manifest.csv"
 
 
 REAL_TRAIN = "results/data/real_train.npz"
@@ -177,6 +186,9 @@ def gan_metric_files():
     return [f"results/metrics/gan/{gan}/{cls}.json" for gan in GANS for cls in CLASSES]
 
 
+PREPARED_EXAMPLES = "results/report/figures/prepared_examples.png"
+
+
 REPORT_TABLES = [
     "results/report/gan_scores.csv",
     "results/report/gan_scores.md",
@@ -194,4 +206,5 @@ def all_targets():
         "results/report/figures/feature_projection.png",
         "results/report/figures/metrics_vs_fraction.png",
     ] + [f"results/report/figures/samples_{gan}.png" for gan in GANS]
+    targets.append(PREPARED_EXAMPLES)
     return targets + [p for p in CLASSIFIER_REPORT.values() if p not in targets]

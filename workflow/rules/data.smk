@@ -1,4 +1,5 @@
-# Data stage: (download) → decode, resize, split → cached npz + manifest → experiment subsample.
+# Data stage: (download) → decode, window, square, resize, split → cached npz + manifest (+ a figure of
+# a few images before and after) → experiment subsample.
 
 
 rule download_dataset:
@@ -25,6 +26,8 @@ rule prepare_dataset:
         spec=prepare_spec,
         split=canonical(EXP["split"]),
         on_bad_image=EXP["on_bad_image"],
+        # window / resize / pad_value / multiframe where they differ from the defaults
+        **({"image": canonical(PREPARE_IMAGE)} if PREPARE_IMAGE else {}),
     log:
         "results/logs/prepare_dataset/{dataset}_{res}px_{ch}ch.log",
     threads: 2
@@ -32,6 +35,22 @@ rule prepare_dataset:
         ENV
     script:
         "../scripts/prepare_dataset.py"
+
+
+rule prepared_examples:
+    input:
+        npz=prepared_npz(),
+        manifest=prepared_manifest(),
+    output:
+        report(PREPARED_EXAMPLES, caption="../report/prepared_examples.rst", category="Data"),
+    params:
+        image=canonical(IMAGE_OPTIONS.as_dict()),
+    log:
+        "results/logs/prepared_examples.log",
+    conda:
+        ENV
+    script:
+        "../scripts/prepared_examples.py"
 
 
 rule subsample:

@@ -98,7 +98,7 @@ rule classifier_report:
 
 rule skipped_images:
     input:
-        f"results/data/{DATASET}/{RES}px_{CH}ch_manifest.csv",
+        prepared_manifest(),
     output:
         report("results/report/skipped_images.csv", caption="../report/skipped_images.rst", category="Data"),
     log:

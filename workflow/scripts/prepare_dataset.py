@@ -15,6 +15,8 @@ def main(sm):
         out_manifest=sm.output.manifest,
         on_bad_image=sm.params.on_bad_image,
         progress=True,
+        # window / resize / pad_value / multiframe: only those that differ from the defaults are params
+        **dict(getattr(sm.params, "image", None) or {}),
     )
     for split, counts in summary.items():
         print(f"{split}: " + ", ".join(f"{cls}={n}" for cls, n in counts.items()))

@@ -1,14 +1,17 @@
 """Turn a dataset (folder, csv or MedMNIST npz) into one prepared npz + a manifest.
 
 Image conversion
-    Every image is decoded with PIL, EXIF orientation is applied, it is
-    converted to ``"L"`` (``channels=1``, ITU-R 601-2 luma) or ``"RGB"``
-    (``channels=3``) and resized to ``resolution x resolution`` with PIL's
-    ``BICUBIC`` filter (the aspect ratio is not kept, as in MedMNIST). PIL's
-    resampling widens the filter when shrinking, so downscaling is
-    anti-aliased; no ``reducing_gap`` shortcut is used, so the result is exact
-    and identical on every run. 16-bit and float images are min-max scaled to
-    0..255 per image before conversion.
+    Every image goes through :mod:`ganaug.data.images`: decoded (PIL, EXIF
+    orientation applied; DICOM with pydicom after its Modality LUT), brought to
+    8 bits by the intensity ``window``, converted to ``"L"`` (``channels=1``,
+    ITU-R 601-2 luma) or ``"RGB"`` (``channels=3``), made square by the
+    ``resize`` policy and resized to ``resolution x resolution`` with PIL's
+    ``BICUBIC`` filter. PIL's resampling widens the filter when shrinking, so
+    downscaling is anti-aliased; no ``reducing_gap`` shortcut is used, so the
+    result is exact and identical on every run. With the defaults
+    (``window="auto"``, ``resize="squash"``) 8-bit images are not windowed,
+    16-bit and float images are min-max scaled to 0..255 per image and the
+    aspect ratio is not kept (as in MedMNIST) - as before these settings existed.
 
 Splits
     The dataset's own ``train``/``val``/``test`` splits are kept. Without a
@@ -44,7 +47,10 @@ import numpy as np
 
 from ganaug.io import load_npz, save_dataframe, save_npz
 
+from .images import IMAGE_DEFAULTS, BadImage, ImageOptions, convert_pil, decode_image
 from .sources import SPLITS, Item, list_csv_items, list_folder_items, load_medmnist_arrays, non_image_reason
+
+__all__ = ["ON_BAD_IMAGE", "convert_pil", "decode_image", "load_prepared", "prepare_dataset", "skipped_images"]
 
 log = logging.getLogger(__name__)
 
@@ -54,53 +60,17 @@ ON_BAD_IMAGE = ("error", "skip")
 # --------------------------------------------------------------------------- image conversion
 
 
-def _to_8bit(im):
-    """Min-max scale a 16-bit / 32-bit / float PIL image to an 8-bit "L" image."""
-    from PIL import Image
-
-    arr = np.asarray(im, dtype=np.float64)
-    lo, hi = float(arr.min()), float(arr.max())
-    scaled = np.zeros(arr.shape, np.uint8) if hi <= lo else np.round((arr - lo) * (255.0 / (hi - lo))).astype(np.uint8)
-    return Image.fromarray(scaled, mode="L")
-
-
-def convert_pil(im, resolution: int, channels: int) -> np.ndarray:
-    """A loaded PIL image -> uint8 array ``(resolution, resolution, channels)``."""
-    from PIL import Image
-
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        im = _to_8bit(im)
-    im = im.convert("L" if channels == 1 else "RGB")
-    if im.size != (resolution, resolution):
-        im = im.resize((resolution, resolution), Image.Resampling.BICUBIC)
-    arr = np.asarray(im, dtype=np.uint8)
-    if channels == 1:
-        arr = arr[:, :, None]
-    return arr
-
-
-def decode_image(path: str | os.PathLike, resolution: int, channels: int) -> np.ndarray:
-    """Decode one image file to uint8 ``(resolution, resolution, channels)``.
-
-    Raises whatever PIL raises for an unreadable file (truncated, not an image).
-    """
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im.load()
-        im = ImageOps.exif_transpose(im)
-        return convert_pil(im, resolution, channels)
-
-
-def _decode_or_error(args: tuple[str, int, int]) -> np.ndarray | str:
-    path, resolution, channels = args
+def _decode_or_error(args: tuple[str, int, int, ImageOptions]) -> np.ndarray | str:
+    path, resolution, channels, options = args
     reason = non_image_reason(path)
     if reason is not None:
         return reason
     try:
-        return decode_image(path, resolution, channels)
+        return decode_image(path, resolution, channels, options)
     except MemoryError:
         raise
+    except BadImage as exc:  # its message is the reason
+        return str(exc)
     except Exception as exc:  # noqa: BLE001 - anything wrong with the file makes it a bad image
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return f"cannot decode image ({type(exc).__name__}: {reason})"
@@ -122,6 +92,7 @@ def _decode_all(
     progress: bool,
     desc: str,
     stop_on_error: bool = False,
+    options: ImageOptions | None = None,
 ):
     """Decoded arrays, or a reason string for each bad file, in ``paths`` order.
 
@@ -136,7 +107,8 @@ def _decode_all(
             reason = non_image_reason(p)
             if reason is not None:
                 return [np.empty(0, np.uint8)] * i + [reason]
-    jobs = [(p, resolution, channels) for p in paths]
+    options = options or ImageOptions()
+    jobs = [(p, resolution, channels, options) for p in paths]
     bar = tqdm(total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=not progress)
     results: list[np.ndarray | str] = []
     try:
@@ -162,19 +134,22 @@ def _decode_all(
     return results
 
 
-def _convert_array_images(images: np.ndarray, resolution: int, channels: int, progress: bool, desc: str) -> np.ndarray:
-    """Channel-convert and resize an (N,H,W) / (N,H,W,3) uint8 array; a no-op when nothing changes."""
+def _convert_array_images(
+    images: np.ndarray, resolution: int, channels: int, progress: bool, desc: str, options: ImageOptions | None = None
+) -> np.ndarray:
+    """Window, channel-convert and resize an (N,H,W) / (N,H,W,3) uint8 array; a no-op when nothing changes."""
     from PIL import Image
     from tqdm import tqdm
 
     src_c = 1 if images.ndim == 3 else images.shape[-1]
     n, h, w = images.shape[:3]
-    if src_c == channels and (h, w) == (resolution, resolution):
+    options = options or ImageOptions()
+    if src_c == channels and (h, w) == (resolution, resolution) and not options.fixed_window:
         out = images if images.ndim == 4 else images[..., None]
         return np.ascontiguousarray(out, dtype=np.uint8)
     out = np.empty((n, resolution, resolution, channels), np.uint8)
     for i in tqdm(range(n), desc=desc, unit="img", file=sys.stderr, disable=not progress):
-        out[i] = convert_pil(Image.fromarray(images[i]), resolution, channels)
+        out[i] = convert_pil(Image.fromarray(images[i]), resolution, channels, options)
     return out
 
 
@@ -293,12 +268,17 @@ def prepare_dataset(
     on_bad_image: str = "error",
     progress: bool = True,
     workers: int | None = None,
+    window: str | Sequence[float] = IMAGE_DEFAULTS["window"],
+    resize: str = IMAGE_DEFAULTS["resize"],
+    pad_value: str = IMAGE_DEFAULTS["pad_value"],
+    multiframe: str = IMAGE_DEFAULTS["multiframe"],
 ) -> dict[str, dict[str, int]]:
     """Decode, resize and split a dataset; write ``out_npz`` and ``out_manifest``.
 
-    ``workers`` threads decode image files (default: the usable cores, at most
-    8); the output does not depend on it. Returns ``{split: {class: count}}``
-    for ``train``, ``val`` and ``test``.
+    ``window``, ``resize``, ``pad_value`` and ``multiframe`` are the image
+    settings of :mod:`ganaug.data.images`. ``workers`` threads decode image
+    files (default: the usable cores, at most 8); the output does not depend on
+    it. Returns ``{split: {class: count}}`` for ``train``, ``val`` and ``test``.
     """
     import pandas as pd
 
@@ -309,6 +289,7 @@ def prepare_dataset(
     if channels not in (1, 3):
         raise ValueError(f"channels: {channels!r} must be 1 or 3")
     resolution, channels = int(resolution), int(channels)
+    options = ImageOptions(window=window, resize=resize, pad_value=pad_value, multiframe=multiframe)
     workers = _default_workers() if workers is None else max(1, int(workers))
     source = spec.get("source")
 
@@ -324,6 +305,7 @@ def prepare_dataset(
             progress,
             "decode",
             stop_on_error=on_bad_image == "error",
+            options=options,
         )
         keep: list[int] = []
         for i, res in enumerate(results):
@@ -358,7 +340,7 @@ def prepare_dataset(
         arrays, classes, npz_path = load_medmnist_arrays(spec)
         parts_img, parts_lab, sources, own = [], [], [], []
         for split, (imgs, labs) in arrays.items():
-            parts_img.append(_convert_array_images(imgs, resolution, channels, progress, f"convert {split}"))
+            parts_img.append(_convert_array_images(imgs, resolution, channels, progress, f"convert {split}", options))
             parts_lab.append(labs)
             sources.extend(f"npz:{npz_path}:{split}:{i}" for i in range(len(labs)))
             own.extend([split] * len(labs))

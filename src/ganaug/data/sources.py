@@ -23,6 +23,10 @@ Three sources are supported (the ``source`` key of a ``datasets.<name>`` entry):
     A MedMNIST-layout npz (``{train,val,test}_images``, ``{train,val,test}_labels``)
     at ``path``, or downloaded from ``url`` (checked against ``md5``) by the
     workflow. Optional ``class_names`` maps label index to name.
+
+The image files of ``folder`` and ``csv`` datasets may be JPEG, PNG, BMP, TIFF
+(8-bit, 16-bit or float) or DICOM (``.dcm``, ``.dicom``, or any file with the
+DICOM preamble, e.g. one named by its UID); :mod:`ganaug.data.images` reads them.
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ import numpy as np
 
 from ganaug.names import SOURCE_TYPES as SOURCES
 
+from .images import DICOM_EXTENSIONS, PIL_EXTENSIONS, has_dicom_preamble
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+#: extensions read as images (PIL formats and DICOM); a file with another extension is read when it is DICOM
+IMAGE_EXTENSIONS = PIL_EXTENSIONS | DICOM_EXTENSIONS
 SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -213,13 +220,17 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def non_image_reason(path: str | Path) -> str | None:
-    """Why ``path`` is not read as an image because of its extension, or None if the extension is fine."""
+    """Why ``path`` is not read as an image because of its extension, or None if it is read.
+
+    A file whose extension is not an image extension (none, or e.g. a DICOM UID's
+    last digits) is read when it starts with the DICOM preamble.
+    """
     suffix = Path(path).suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
+    if suffix in IMAGE_EXTENSIONS or has_dicom_preamble(path):
         return None
     return (
         f"not an image file (extension '{Path(path).suffix or '<none>'}'; "
-        f"expected one of {', '.join(sorted(IMAGE_EXTENSIONS))})"
+        f"expected one of {', '.join(sorted(IMAGE_EXTENSIONS))}, or a DICOM file with the 'DICM' preamble)"
     )
 
 
