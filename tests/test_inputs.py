@@ -538,9 +538,21 @@ def _png16_dataset(root: Path) -> dict[str, np.ndarray]:
 
 
 def _workflow_config(root: Path, **experiment) -> dict:
+    """The tiny config on the dataset at ``root``, cut to a micro sweep so that the whole DAG runs in about
+    a minute: one per-class GAN of 8 steps, FID on 8 images, one seed, fractions 0 and 1, one baseline."""
     cfg = tiny_config()
     cfg["datasets"] = {"scans": {"source": "folder", "path": str(root)}}
     cfg["experiment"].update(dataset="scans", **experiment)
+    cfg["experiment"]["subsample"] = {"seed": 0, "max_per_class": {}}
+    cfg["gans"] = {"dcgan": {"mode": "per_class"}}
+    cfg["gan_defaults"].update(steps=8, sample_every=4, ngf=8, ndf=8, batch_size=16)
+    cfg["generate"]["n_per_class"] = 2 * N_PER_CLASS
+    cfg["metrics"].update(
+        fid={"n": 8, "batch_size": 8, "seed": 0}, fid_curve={"n": 4, "seed": 0}, msssim={"pairs": 5, "seed": 0}
+    )
+    cfg["classifier"].update(
+        seeds=[0], synthetic_fractions=[0.0, 1.0], baselines=["none"], extra_cells=[], epochs=1, width=4
+    )
     return cfg
 
 
@@ -552,16 +564,16 @@ def _env() -> dict:
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO / "src"), path) if p))
 
 
-def _run(work: Path, cfg: dict, *args: str, check: bool = True):
+def _run(work: Path, cfg: dict, *args: str, check: bool = True, targets: tuple[str, ...] = TARGETS):
     work.mkdir(parents=True, exist_ok=True)
     (work / "test.yaml").write_text(yaml.safe_dump(cfg))
-    return snakemake(work, *args, configfile="test.yaml", targets=TARGETS, env=_env(), timeout=600, check=check)
+    return snakemake(work, *args, configfile="test.yaml", targets=targets, env=_env(), timeout=900, check=check)
 
 
 @pytest.fixture(scope="module")
 def workflow_runs(tmp_path_factory) -> dict:
-    """The DICOM and the 16-bit PNG dataset through the workflow up to the prepared data and the
-    examples figure (no GAN, no classifier), run side by side."""
+    """The DICOM and the 16-bit PNG dataset through the whole workflow (``all``: data, GAN, metrics,
+    classifiers, report) on a micro sweep, run side by side."""
     base = tmp_path_factory.mktemp("inputs workflow")
     dicom_truth = _dicom_dataset(base / "dicom data")
     png_truth = _png16_dataset(base / "png data")
@@ -570,12 +582,22 @@ def workflow_runs(tmp_path_factory) -> dict:
         "png16": (_workflow_config(base / "png data", window=[32767.5, 65535], resize="center_crop"), png_truth),
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(_run, base / name, cfg, "--cores", "1") for name, (cfg, _) in runs.items()}
+        futures = {
+            name: pool.submit(_run, base / name, cfg, "--cores", "1", targets=("all",))
+            for name, (cfg, _) in runs.items()
+        }
         procs = {name: f.result() for name, f in futures.items()}
     return {name: (base / name, runs[name][0], runs[name][1], procs[name]) for name in runs}
 
 
 def _outputs(work: Path) -> tuple[dict, pd.DataFrame]:
+    # the run went end to end: GAN scores, classifier runs (f = 0 and 1) and the verdict in words
+    report = work / "results" / "report"
+    scores = pd.read_csv(report / "gan_scores.csv")
+    assert sorted(scores["class"]) == ["NORMAL", "PNEUMONIA"] and (scores["fid"] > 0).all()
+    runs = pd.read_csv(report / "classifier_runs.csv")
+    assert sorted(runs["fraction"]) == [0.0, 1.0] and runs["auc"].between(0, 1).all()
+    assert (report / "summary.md").read_text().startswith("# Summary")
     data = load_npz(work / TARGETS[0])
     manifest = pd.read_csv(work / "results/data/scans/32px_1ch_manifest.csv", keep_default_na=False)
     figure = work / TARGETS[1]
