@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ganaug.io import PathLike, load_npz, save_figure
-from ganaug.report.tables import n_real_sort_key
+from ganaug.report.tables import main_n_real, n_real_sort_key
 
 
 def _plt():
@@ -172,11 +172,6 @@ def _yerr(part: pd.DataFrame, m: str):
     return [np.nan_to_num(lo), np.nan_to_num(hi)]
 
 
-def _main_n_real(values) -> str:
-    values = [str(v) for v in values]
-    return "all" if "all" in values else max(values, key=n_real_sort_key)
-
-
 def plot_metrics_vs_fraction(
     summary: pd.DataFrame,
     out: PathLike,
@@ -194,7 +189,7 @@ def plot_metrics_vs_fraction(
     plt = _plt()
     metrics = figure_metrics(summary, minority_class, positive_class)
     fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.4 * max(len(metrics), 1), 3.6), squeeze=False)
-    n_sel = _main_n_real(summary["n_real"].unique()) if len(summary) else "all"
+    n_sel = main_n_real(summary["n_real"].unique()) if len(summary) else "all"
     part_n = summary[summary["n_real"].astype(str) == n_sel]
     base = part_n[part_n["source"] == "real"]
     gan = part_n[part_n["source"] != "real"]

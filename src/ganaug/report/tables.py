@@ -205,6 +205,11 @@ def n_real_sort_key(value) -> float:
     return math.inf if str(value) == "all" else float(value)
 
 
+def main_n_real(values) -> str:
+    """The n_real value the figures and the summary show: ``all``, else the largest count."""
+    return max((str(v) for v in values), key=n_real_sort_key)
+
+
 def _baseline_rank(name) -> int:
     from ganaug.names import CLASSIFIER_BASELINES
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ganaug.report.tables import main_n_real
+
 #: the question each mixing strategy answers
 QUESTIONS = {
     "replace": "Can synthetic images substitute for real ones? (`replace`: a fraction of every class's real "
@@ -55,11 +57,6 @@ def _p(x: float) -> str:
     if not math.isfinite(x):
         return "n/a"
     return "p < 0.001" if x < 0.001 else f"p = {x:.3f}"
-
-
-def _main_n_real(values) -> str:
-    values = [str(v) for v in values]
-    return "all" if "all" in values else max(values, key=float)
 
 
 def _cells(n: int) -> str:
@@ -175,7 +172,7 @@ def summary_text(
     if summary.empty or paired.empty:
         lines += ["No comparison against a non-GAN baseline could be made (no real-only runs).", ""]
         return "\n".join(lines)
-    n_sel = _main_n_real(summary["n_real"].unique())
+    n_sel = main_n_real(summary["n_real"].unique())
     summ = summary[summary["n_real"].astype(str) == n_sel]
     pair = paired[paired["n_real"].astype(str) == n_sel]
     ref = str(pair["reference"].iloc[0])
@@ -197,7 +194,7 @@ def summary_text(
             other = summary.loc[(summary["strategy"] == strategy) & (summary["source"] != "real"), "n_real"]
             other = [str(v) for v in other.unique() if str(v) in set(paired["n_real"].astype(str))]
             if other:
-                n_q = max(other, key=lambda v: float("inf") if v == "all" else float(v))
+                n_q = main_n_real(other)
                 where = f" (at n_real = {n_q}, against that n_real's reference)"
         q_summary = summary[summary["n_real"].astype(str) == n_q]
         q_paired = paired[paired["n_real"].astype(str) == n_q]
