@@ -324,7 +324,7 @@ def test_schema_enums_come_from_ganaug_names():
     for values in (names.GAN_MODELS, names.CLASSIFIER_BASELINES, names.MIXING_STRATEGIES, names.SOURCE_TYPES):
         assert f"[{', '.join(values)}]" not in text
     defs = load_schema(SCHEMA)["definitions"]
-    assert defs["gan_model"]["enum"] == ["mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan"]
+    assert defs["gan_model"]["enum"] == ["mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan"]
     assert defs["source_type"]["enum"] == ["folder", "csv", "medmnist"]
     assert defs["classifier_amp"]["enum"] == ["auto", "none", "bf16", "fp16"]
     for name, values in names.SCHEMA_ENUMS.items():
@@ -372,5 +372,5 @@ def test_an_unknown_model_names_the_allowed_ones(base):
         validate_config(base, SCHEMA)
     assert str(err.value) == (
         "config key gans.x.model = 'stylegan' is not allowed; "
-        "choose one of 'mlp', 'dcgan', 'wgan_gp', 'sngan', 'acgan', 'bagan'"
+        "choose one of 'mlp', 'dcgan', 'wgan_gp', 'sngan', 'resgan', 'acgan', 'bagan'"
     )

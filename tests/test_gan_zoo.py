@@ -64,7 +64,7 @@ def test_registry_matches_config_layer():
     from ganaug.names import CONDITIONAL_ONLY
 
     assert sorted(m for m, s in MODELS.items() if s.modes == ("conditional",)) == sorted(CONDITIONAL_ONLY)
-    assert set(MODELS) == {"mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan"}
+    assert set(MODELS) == {"mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan"}
 
 
 @pytest.mark.parametrize(("model", "mode"), MODEL_MODES)
@@ -199,11 +199,12 @@ def test_gradient_penalty_known_norm(norm):
     assert torch.allclose(D.w.grad, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("model", ["sngan", "resgan"])
 @pytest.mark.parametrize("mode", ["per_class", "conditional"])
-def test_sngan_every_discriminator_layer_is_spectrally_normalised(mode):
+def test_sngan_every_discriminator_layer_is_spectrally_normalised(model, mode):
     from torch.nn.utils import parametrize
 
-    _, D = build_gan("sngan", mode, 1, 32, 2, 16, 8, 8)
+    _, D = build_gan(model, mode, 1, 32, 2, 16, 8, 8)
     layers = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedding))]
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
@@ -365,3 +366,77 @@ def test_report_marks_a_diverged_cell(xray32, tmp_path):
     assert merged["status"].tolist() == ["diverged", "ok"]
     assert "diverged at step" in merged.loc[0, "status_message"] and merged.loc[1, "status_message"] == ""
     assert merged.loc[0, "selected_step"] == status["steps"]
+
+
+@pytest.mark.parametrize("resolution", [28, 32, 64])
+def test_resgan_conditional_batchnorm_gives_each_class_its_own_gain(resolution):
+    """cBN: the same z with another label gives another image once the class gains differ."""
+    from ganaug.gan.resgan import ConditionalBatchNorm2d
+
+    G, D = build_gan("resgan", "conditional", 1, resolution, 2, 16, 8, 8)
+    cbn = [m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert cbn and all(m.gain.num_embeddings == 2 for m in cbn)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) and m.affine for m in G.modules())
+    G.eval()
+    z = torch.randn(2, 16)
+    with torch.no_grad():
+        same = G(z, torch.tensor([0, 0])), G(z, torch.tensor([1, 1]))
+        assert torch.equal(same[0], same[1])  # gains start equal (1) for every class
+        for m in cbn:
+            m.gain.weight[1].mul_(2.0)
+        x0, x1 = G(z, torch.tensor([0, 0])), G(z, torch.tensor([1, 1]))
+    assert x0.shape == (2, 1, resolution, resolution) and not torch.equal(x0, x1)
+    assert D(x0, torch.tensor([0, 1])).shape == (2,)
+
+
+def test_balanced_sampler_draws_classes_equally():
+    from ganaug.gan.steps import BalancedBatchSampler
+
+    labels = torch.tensor([0] * 150 + [1] * 600)
+    sampler = BalancedBatchSampler(labels, 64, torch.Generator().manual_seed(0), torch.device("cpu"))
+    drawn = torch.cat([sampler.next() for _ in range(200)])
+    share = (labels[drawn] == 0).double().mean().item()
+    assert share == pytest.approx(0.5, abs=0.02)  # 150 of 750 = 0.2 without balancing
+    state = sampler.state_dict()
+    a = sampler.next()
+    sampler.load_state_dict(state)
+    assert torch.equal(a, sampler.next())
+
+
+def test_balance_classes_changes_only_conditional_training(xray32, tmp_path):
+    images, labels = xray32
+    cfg = {**CFG, "steps": 3, "sample_every": 3}
+    for name, extra in (("plain", {}), ("balanced", {"balance_classes": True})):
+        train_gan(images, labels, 2, {**cfg, **extra}, tmp_path / name, "cpu", 0, "conditional", CLASSES,
+                  progress=False)  # fmt: skip
+    assert _max_diff(_g_weights(tmp_path / "plain"), _g_weights(tmp_path / "balanced")) > 0
+    with pytest.raises(ValueError, match="balance_classes must be true or false"):
+        train_gan(images, labels, 2, {**cfg, "balance_classes": "yes"}, tmp_path / "bad", "cpu", 0, "conditional",
+                  CLASSES, progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["dcgan", "resgan"])
+def test_transfer_starts_from_the_checkpoint_and_freezes_lower_d(xray32, tmp_path, model):
+    """init_from copies G and D; freeze_d = 1 leaves D's first stage exactly as it was, the rest trains."""
+    from ganaug.gan.transfer import d_stages
+
+    images, labels = xray32
+    one = images[labels == 0]
+    cfg = {**CFG, "model": model, "steps": 3, "sample_every": 3, "ema": 0.9}
+    zeros = np.zeros(len(one), np.int64)
+    train_gan(one, zeros, 2, cfg, tmp_path / "base", "cpu", 0, "per_class", CLASSES, progress=False)
+    base = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=True)
+    tuned_cfg = {**cfg, "init_from": str(tmp_path / "base" / "checkpoint.pt"), "freeze_d": 1}
+    train_gan(one, zeros, 2, tuned_cfg, tmp_path / "tuned", "cpu", 1, "per_class", CLASSES, progress=False)
+    tuned = torch.load(tmp_path / "tuned" / "checkpoint.pt", weights_only=True)
+    _, D = build_gan(model, "per_class", 1, 32, 2, 16, 8, 8)
+    first = {id(p) for p in d_stages(D)[0].parameters()}
+    frozen = {name for name, p in D.named_parameters() if id(p) in first}
+    trained = {name for name, p in D.named_parameters() if id(p) not in first}
+    assert frozen and trained
+    assert all(torch.equal(base["D"][k], tuned["D"][k]) for k in frozen)
+    assert not all(torch.equal(base["D"][k], tuned["D"][k]) for k in trained)
+    assert not all(torch.equal(base["G"][k], tuned["G"][k]) for k in base["G"])
+    with pytest.raises(ValueError, match="freeze_d must be in"):
+        train_gan(one, zeros, 2, {**tuned_cfg, "freeze_d": 9}, tmp_path / "bad", "cpu", 0, "per_class", CLASSES,
+                  progress=False)  # fmt: skip

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 #: GAN architectures: ``ganaug.gan.models.MODELS``
-GAN_MODELS = ("mlp", "dcgan", "wgan_gp", "sngan", "acgan", "bagan")
+GAN_MODELS = ("mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan")
 #: the models that exist only in conditional form (``MODELS[m].modes == ('conditional',)``)
 CONDITIONAL_ONLY = ("acgan", "bagan")
 #: GAN modes: one unconditional GAN per class, or one label-conditioned GAN

@@ -17,13 +17,14 @@ def main(sm):
     )  # fmt: skip
     save_dataframe(out.runs, runs)
     min_seeds = int(st["min_seeds_for_ci"])
-    summary = report.summarise_runs(runs, minority, level, positive_class=positive, min_seeds=min_seeds)
-    report.write_summary(summary, out.summary, out.md, minority, level, min_seeds=min_seeds, threshold=p.threshold)
     scores = pd.read_csv(sm.input.gan_scores)
-    tests = {k: st[k] for k in ("alpha", "correction", "power")}
-    paired = report.paired_differences(
-        runs, minority, level, **tests, detect=st["detect_difference"], quality=report.generator_quality(scores)
+    quality = report.generator_quality(scores)
+    summary = report.summarise_runs(
+        runs, minority, level, positive_class=positive, min_seeds=min_seeds, quality=quality
     )
+    report.write_summary(summary, out.summary, out.md, minority, level, min_seeds=min_seeds, threshold=p.threshold)
+    tests = {k: st[k] for k in ("alpha", "correction", "power")}
+    paired = report.paired_differences(runs, minority, level, **tests, detect=st["detect_difference"], quality=quality)
     report.write_paired(paired, out.paired, out.paired_md, level, **tests, detect=st["detect_difference"])
     settings = report.VerdictSettings(
         minority,

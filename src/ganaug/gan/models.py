@@ -18,6 +18,7 @@ mlp        fully connected         fully connected        bce         per_class,
 dcgan      DCGAN                   DCGAN (BatchNorm)      bce         per_class, conditional
 wgan_gp    DCGAN                   critic, no norm        wgan_gp     per_class, conditional
 sngan      DCGAN                   spectral norm          hinge       per_class, conditional
+resgan     ResNet (cond. BN)       ResNet, spectral norm  hinge       per_class, conditional
 acgan      DCGAN, conditional      DCGAN + class head     acgan       conditional only
 bagan      decoder of an AE        encoder + K+1 head     bagan       conditional only
 =========  ======================  =====================  ==========  =======================
@@ -352,6 +353,9 @@ def build_bagan(mode, channels, resolution, num_classes, nz, ngf, ndf):
     )
 
 
+from .resgan import build_resgan  # noqa: E402  (resgan reuses _geometry / _need_labels above)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[..., tuple[nn.Module, nn.Module]]
@@ -366,6 +370,7 @@ MODELS: dict[str, ModelSpec] = {
     "dcgan": ModelSpec(build_dcgan, "bce", description="DCGAN; conditional form = cDCGAN"),
     "wgan_gp": ModelSpec(build_wgan_gp, "wgan_gp", description="WGAN-GP: critic without norm, gradient penalty"),
     "sngan": ModelSpec(build_sngan, "hinge", description="spectral-norm D, hinge loss; conditional = projection D"),
+    "resgan": ModelSpec(build_resgan, "hinge", description="SNGAN ResNet G/D; conditional = cBN in G + projection D"),
     "acgan": ModelSpec(build_acgan, "acgan", ("conditional",), "auxiliary-classifier GAN (inherently conditional)"),
     "bagan": ModelSpec(build_bagan, "bagan", ("conditional",), "balancing GAN with AE init (inherently conditional)"),
 }

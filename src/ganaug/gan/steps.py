@@ -67,6 +67,31 @@ class BatchSampler:
         self.pos = int(state["pos"])
 
 
+class BalancedBatchSampler:
+    """Indices of real batches drawn with replacement so that every class is equally likely.
+
+    For a conditional GAN on an imbalanced set (``balance_classes: true``): each
+    index has probability ``1 / (K * n_class)``, so a batch holds about
+    ``batch_size / K`` images of each class and the minority class is not
+    drowned by the majority. Its only state is its random generator.
+    """
+
+    def __init__(self, labels: torch.Tensor, batch_size: int, generator: torch.Generator, device: torch.device):
+        counts = torch.bincount(labels.cpu())
+        weights = 1.0 / counts[labels.cpu()].double()
+        self.weights, self.batch_size, self.generator, self.device = weights, batch_size, generator, device
+
+    def next(self) -> torch.Tensor:
+        idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
+        return idx.to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
 class EMA:
     """Exponential moving average of a module's parameters (buffers copied as they are).
 

@@ -69,7 +69,8 @@ from .grid import make_grid_image
 from .losses import LOSSES
 from .models import MODELS, MODES, build_gan, check_model_mode
 from .pretrain import pretrain
-from .steps import EMA, BatchSampler, StepSettings, d_view, generator_step
+from .steps import EMA, BalancedBatchSampler, BatchSampler, StepSettings, d_view, generator_step
+from .transfer import file_digest, freeze_lower, load_init
 
 REQUIRED_KEYS = (
     "model", "steps", "batch_size", "nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "beta2", "sample_every",
@@ -78,7 +79,8 @@ REQUIRED_KEYS = (
 OPTIONAL = {
     "n_critic": 1, "gp_lambda": 10.0, "label_smoothing": 0.0, "diffaugment": [], "ema": 0.0,
     "amp": "none", "channels_last": None, "fake_labels": "real", "log_every": 10,
-    "ae_steps": 500, "ae_lr": 2.0e-4,
+    "ae_steps": 500, "ae_lr": 2.0e-4, "balance_classes": False,
+    "init_from": None, "freeze_d": 0,
 }  # fmt: skip
 LOSS_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake")
 GRID_PER_ROW = 8
@@ -130,6 +132,12 @@ def resolve_settings(cfg: dict) -> dict:
         raise ValueError(f"GAN setting amp must be one of {', '.join(AMP_MODES)}; got {cfg['amp']!r}")
     if cfg["fake_labels"] not in ("real", "uniform"):
         raise ValueError(f"GAN setting fake_labels must be 'real' or 'uniform', got {cfg['fake_labels']!r}")
+    if int(cfg["freeze_d"]) < 0:
+        raise ValueError(f"GAN setting freeze_d must be >= 0, got {cfg['freeze_d']!r}")
+    if cfg["init_from"] is not None and not Path(cfg["init_from"]).is_file():
+        raise ValueError(f"GAN setting init_from: no checkpoint at {cfg['init_from']}")
+    if not isinstance(cfg["balance_classes"], bool):
+        raise ValueError(f"GAN setting balance_classes must be true or false, got {cfg['balance_classes']!r}")
     cfg["diffaugment"] = list(check_policy(cfg["diffaugment"]))
     return cfg
 
@@ -252,7 +260,11 @@ def _step_settings(images, labels, cfg, mode, num_classes, device) -> StepSettin
 def _start(s: TrainingState, step_cfg: StepSettings, work_dir, fp, meta, cfg, device, seed) -> int:
     """Resume from a matching saved state, or initialise (:func:`pretrain`) and save step 0; returns the step."""
     start_step = resume(s, work_dir, fp, meta, int(cfg["steps"]))
-    if start_step == 0:
+    if start_step == 0 and cfg["init_from"] is not None:
+        load_init(cfg["init_from"], s.G, s.D, s.ema.module if s.ema else None)
+        meta["init_from"] = str(cfg["init_from"])
+        save_initial(s, work_dir, fp, meta)
+    elif start_step == 0:
         initialised = pretrain(
             str(cfg["model"]), s.G, s.D, step_cfg.data, step_cfg.labels, cfg, device, seed, step_cfg.memory_format
         )
@@ -304,10 +316,16 @@ def train_gan(
     work_dir.mkdir(parents=True, exist_ok=True)
     data_seed, noise_seed, grid_seed = np.random.SeedSequence(int(seed)).generate_state(3).tolist()
     fp = fingerprint(cfg, mode, seed, images, labels, class_names)
+    if cfg["init_from"] is not None:  # the starting weights determine the result too
+        fp = f"{fp}-{file_digest(cfg['init_from'])}"
 
     step_cfg = _step_settings(images, labels, cfg, mode, num_classes, device)
     noise_gen = torch.Generator(device=device).manual_seed(noise_seed)
-    sampler = BatchSampler(len(images), batch_size, torch.Generator().manual_seed(data_seed), device)
+    data_gen = torch.Generator().manual_seed(data_seed)
+    if cfg["balance_classes"] and mode == "conditional":
+        sampler = BalancedBatchSampler(torch.from_numpy(labels), batch_size, data_gen, device)
+    else:
+        sampler = BatchSampler(len(images), batch_size, data_gen, device)
     s = _build_state(model, mode, cfg, images, num_classes, device, seed, step_cfg.memory_format, noise_gen, sampler)
     loss_fn = LOSSES[MODELS[model].loss](
         gp_lambda=float(cfg["gp_lambda"]), label_smoothing=float(cfg["label_smoothing"]), generator=noise_gen
@@ -318,7 +336,7 @@ def train_gan(
     start_step = _start(s, step_cfg, work_dir, fp, meta, cfg, device, seed)
 
     losses = _LossLog(log_every, device)
-    D_seen, d_params = d_view(s.D, step_cfg.policy, noise_gen), list(s.D.parameters())
+    D_seen, d_params = d_view(s.D, step_cfg.policy, noise_gen), freeze_lower(s.D, int(cfg["freeze_d"]))
     desc = f"{model} {mode}" + (f" {meta.get('class_name')}" if not step_cfg.conditional else "")
     bar = tqdm(total=steps, initial=start_step, disable=not progress, file=sys.stderr, desc=desc, unit="step")
     start = time.perf_counter()

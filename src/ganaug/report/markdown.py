@@ -77,6 +77,8 @@ def write_summary(
     shown = [m.format(min=minority_class) for m in SUMMARY_MD_METRICS if minority_class or "{min}" not in m]
     metrics = [m for m in shown if f"{m}_mean" in summary.columns]
     table = summary[RUN_KEYS + ["n_seeds"]].copy()
+    if "generator_quality" in summary.columns and summary["generator_quality"].fillna("").astype(bool).any():
+        table["generator"] = summary["generator_quality"].fillna("")  # usable / weak / failed (see gan_scores)
     for m in metrics:
         table[m] = [
             _interval(a, b, lo, hi, int(n), min_seeds)

@@ -326,9 +326,13 @@ def summarise_runs(
     *,
     positive_class: str | None = None,
     min_seeds: int = 2,
+    quality: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per cell (baseline, source, strategy, fraction, n_real): ``n_seeds`` and, per metric,
     ``{m}_mean``, ``{m}_std`` (ddof 1) and the t CI ``{m}_ci_low`` / ``{m}_ci_high`` over seeds.
+    ``quality`` (GAN -> :func:`generator_quality`): adds ``generator_quality``, the verdict of the
+    generator a cell's synthetic images come from ('' for real-only cells), so a cell fed by a
+    ``failed`` GAN is marked where its numbers are.
 
     Every summarised metric is a proportion (or a probability threshold), so the
     intervals are clipped to [0, 1]; a cell with fewer than ``min_seeds`` seeds
@@ -342,13 +346,16 @@ def summarise_runs(
     for key, group in runs.groupby(RUN_KEYS, sort=False):
         row = dict(zip(RUN_KEYS, key))
         row["n_seeds"] = int(len(group))
+        if quality is not None:
+            row["generator_quality"] = quality.get(row["source"], "") if row["source"] != "real" else ""
         for m in metrics:
             s = mean_ci(group[m].to_numpy(dtype=float), level, bounds=(0.0, 1.0), min_n=min_seeds)
             row.update(
                 {f"{m}_mean": s["mean"], f"{m}_std": s["std"], f"{m}_ci_low": s["ci_low"], f"{m}_ci_high": s["ci_high"]}
             )
         rows.append(row)
-    columns = RUN_KEYS + ["n_seeds"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "ci_low", "ci_high")]
+    columns = RUN_KEYS + ["n_seeds"] + (["generator_quality"] if quality is not None else [])
+    columns += [f"{m}_{s}" for m in metrics for s in ("mean", "std", "ci_low", "ci_high")]
     return _sort_cells(pd.DataFrame(rows, columns=columns))
 
 
