@@ -374,3 +374,13 @@ def test_an_unknown_model_names_the_allowed_ones(base):
         "config key gans.x.model = 'stylegan' is not allowed; "
         "choose one of 'mlp', 'dcgan', 'wgan_gp', 'sngan', 'resgan', 'acgan', 'bagan'"
     )
+
+
+def test_transfer_needs_a_per_class_cell(base):
+    base["gans"]["cdcgan"]["transfer"] = {"steps": 4}
+    with pytest.raises(ConfigError, match=r"gans.cdcgan.transfer: .* needs mode: per_class"):
+        validate_config(base, SCHEMA)
+    del base["gans"]["cdcgan"]["transfer"]
+    base["gans"]["dcgan"]["transfer"] = {"steps": 4}
+    validate_config(base, SCHEMA)
+    assert base["gans"]["dcgan"]["transfer"]["freeze_d"] == 1  # the schema's default

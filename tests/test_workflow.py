@@ -332,6 +332,30 @@ def test_one_per_class_cell_schedules_only_that_cell(tiny_run, change):
 
 
 @pytest.mark.slow
+def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
+    """`transfer:` adds one pretrain_gan job (all classes) that every class's train_gan starts from;
+    no other GAN or classifier is touched, and the fine-tuned GAN really starts from it."""
+    import torch
+
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["gans"]["dcgan_tl"] = {**cfg["gans"]["dcgan"], "transfer": {"steps": 4, "freeze_d": 1}}
+    rules, scheduled = _dry_run(work, cfg, "transfer.yaml")
+    assert rules.count("pretrain_gan") == 1 and rules.count("train_gan") == 2, rules
+    assert "results/gan/dcgan_tl/transfer/base/checkpoint.pt" in scheduled
+    assert not [o for o in scheduled if o.startswith("results/gan/") and "/dcgan_tl/" not in o]
+    target = "results/gan/dcgan_tl/NORMAL/checkpoint.pt"
+    snakemake(work, "--cores", "2", configfile="transfer.yaml", targets=(target,))
+    log = (work / "results/logs/train_gan/dcgan_tl/NORMAL.log").read_text()
+    assert "transfer/base/checkpoint.pt" in (work / "results/gan/dcgan_tl/NORMAL/status.json").read_text() + log
+    base = torch.load(work / "results/gan/dcgan_tl/transfer/base/checkpoint.pt", weights_only=True)
+    tuned = torch.load(work / target, weights_only=True)
+    first = [k for k in base["D"] if k.startswith("body.main.0.")]  # D's first stage: frozen
+    assert first and all(torch.equal(base["D"][k], tuned["D"][k]) for k in first)
+    assert base["meta"]["class_names"] == ["all"] and tuned["meta"]["init_from"].endswith("transfer/base/checkpoint.pt")
+
+
+@pytest.mark.slow
 def test_changing_select_reruns_generation_not_training(tiny_run):
     """`select` picks which checkpoint generate uses: editing it must not retrain the GAN or redo its FID curve."""
     work, _ = tiny_run

@@ -243,6 +243,11 @@ def check_semantics(config: dict) -> None:
                 f"config key gans.{gan}.mode = {mode!r}: model {model!r} is inherently conditional "
                 "(allowed modes: conditional)"
             )
+        if "transfer" in settings and mode != "per_class":
+            raise ConfigError(
+                f"config key gans.{gan}.transfer: transfer fine-tunes one GAN per class, so it needs "
+                f"mode: per_class (got {mode!r})"
+            )
     if config["metrics"]["fid"]["n"] > config["generate"]["n_per_class"]:
         raise ConfigError(
             f"config key metrics.fid.n = {config['metrics']['fid']['n']} exceeds generate.n_per_class = "

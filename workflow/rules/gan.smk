@@ -1,10 +1,42 @@
 # GAN stage: train (one job per class, or one conditional job; resumable) → FID of every
-# checkpoint → generate N images per class from the selected checkpoint.
+# checkpoint → generate N images per class from the selected checkpoint. A per_class cell
+# with `transfer:` first trains one GAN on all classes (pretrain_gan), which every class's
+# job then fine-tunes (FreezeD).
+
+
+rule pretrain_gan:
+    input:
+        REAL_TRAIN,
+    output:
+        checkpoint="results/gan/{gan}/transfer/base/checkpoint.pt",
+        snapshots="results/gan/{gan}/transfer/base/snapshots.pt",
+        losses="results/gan/{gan}/transfer/base/losses.csv",
+        status="results/gan/{gan}/transfer/base/status.json",
+        grid="results/gan/{gan}/transfer/base/grid.png",
+    params:
+        settings=lambda wc: gan_train_settings(config, wc.gan),
+    log:
+        "results/logs/pretrain_gan/{gan}.log",
+    threads: config["threads"]["train_gan"]
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../scripts/pretrain_gan.py"
+
+
+def train_gan_inputs(wildcards):
+    """The real training set, and for a transfer cell the shared GAN it starts from."""
+    inputs = {"data": REAL_TRAIN}
+    if "transfer" in gan_settings(config, wildcards.gan):
+        inputs["base"] = f"results/gan/{wildcards.gan}/transfer/base/checkpoint.pt"
+    return inputs
 
 
 rule train_gan:
     input:
-        REAL_TRAIN,
+        unpack(train_gan_inputs),
     output:
         checkpoint="results/gan/{gan}/{part}/checkpoint.pt",
         snapshots="results/gan/{gan}/{part}/snapshots.pt",

@@ -11,15 +11,18 @@ def main(sm):
 
     from ganaug.gan import train_gan
     from ganaug.gan.train import job_inputs
+    from ganaug.gan.transfer import finetune_settings
     from ganaug.io import load_npz
     from ganaug.runtime import resolve_device, set_threads
 
     settings = dict(sm.params.settings)
+    if "transfer" in settings:  # fine-tune the shared all-classes GAN (rule pretrain_gan)
+        settings = finetune_settings(settings, sm.input.base)
     classes = list(sm.params.classes)
     part, mode, gan = sm.wildcards.part, settings["mode"], sm.wildcards.gan
-    data = load_npz(sm.input[0], required=("images", "labels"))
+    data = load_npz(sm.input.data, required=("images", "labels"))
     images, labels = data["images"], data["labels"].astype(np.int64)
-    images, labels, seed = job_inputs(images, labels, classes, mode, part, int(settings["seed"]), gan, sm.input[0])
+    images, labels, seed = job_inputs(images, labels, classes, mode, part, int(settings["seed"]), gan, sm.input.data)
 
     set_threads(sm.threads)
     device = resolve_device(sm.config.get("device", "auto"))

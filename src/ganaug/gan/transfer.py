@@ -8,6 +8,13 @@ layers and G adapt. Here the large set is every class's training images
 (``transfer`` in ``benchmarks/gan_quality.py``: one unconditional GAN on all
 classes, then one fine-tuned copy per class).
 
+In the workflow a ``per_class`` cell asks for it with ``transfer: {steps: S, freeze_d: K}``:
+rule ``pretrain_gan`` trains the shared GAN (the cell's model and settings, S steps, all
+classes' training images as one class) into ``results/gan/{gan}/transfer/base/``, and each
+class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`base_settings`,
+:func:`finetune_settings`). At equal total compute with training from scratch, a cell of K
+classes spends S + K x steps.
+
 Settings (``train_gan``): ``init_from`` — a ``train_gan`` ``checkpoint.pt`` of the
 same model, mode, widths and resolution whose G, D (and G's EMA, when both
 keep one) start the run; ``freeze_d`` — how many of D's stages, counted from
@@ -71,6 +78,25 @@ def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Mod
         raise ValueError(
             f"init_from {path}: its networks do not match this GAN's (model, widths, size): {first}"
         ) from None
+
+
+#: the name the shared all-classes GAN trains under (its one class)
+BASE_CLASS = "all"
+
+
+def base_settings(settings: dict) -> dict:
+    """``train_gan`` settings of a transfer cell's shared GAN: the cell's, for ``transfer.steps`` steps."""
+    steps = int(settings["transfer"]["steps"])
+    out = {k: v for k, v in settings.items() if k != "transfer"}
+    out.update(steps=steps, sample_every=min(int(settings["sample_every"]), steps))
+    return out
+
+
+def finetune_settings(settings: dict, base_checkpoint: str | os.PathLike) -> dict:
+    """``train_gan`` settings of one class's fine-tuning: the cell's, starting from the shared GAN."""
+    out = {k: v for k, v in settings.items() if k != "transfer"}
+    out.update(init_from=str(base_checkpoint), freeze_d=int(settings["transfer"].get("freeze_d", 1)))
+    return out
 
 
 def file_digest(path: str | os.PathLike) -> str:
