@@ -374,6 +374,7 @@ def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path
     from ganaug.metrics import evaluate as ev
     from ganaug.metrics.features import feature_stats, load_stats, save_stats, select_subset
     from ganaug.metrics.fid import fid_from_stats_and_features
+    from ganaug.metrics.matched import finite_or_none, floor_scores, generated_scores
     from ganaug.report import GAN_COLUMNS
 
     monkeypatch.setattr(ev, "extract_features", block_features)
@@ -390,7 +391,8 @@ def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path
     s_images = np.empty((24, 32, 32, 1), np.uint8)
     s_images[0::2], s_images[1::2] = other[:12], gen_all
     real_split = xrays[25:60]  # the prepared train split's NORMAL images (the FID / MS-SSIM reference)
-    paths = {k: tmp_path / f"{k}.npz" for k in ("samples", "real", "train_stats", "real_train", "train_features")}
+    names = ("samples", "real", "train_stats", "test_stats", "real_train", "train_features")
+    paths = {k: tmp_path / f"{k}.npz" for k in names}
     save_npz(paths["samples"], {"images": s_images, "labels": np.tile([1, 0], 12), "classes": classes})
     save_npz(paths["real_train"], {"images": rt_images, "labels": rt_labels, "classes": classes})
     save_npz(paths["real"], {"train_images": np.concatenate([real_split, other]), "classes": classes,
@@ -399,11 +401,17 @@ def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path
     save_stats(paths["train_stats"], *feature_stats(real_feats), len(real_feats), features=real_feats)
     train_feats = block_features(train)
     save_stats(paths["train_features"], *feature_stats(train_feats), 25, features=train_feats, indices=np.arange(25))
+    test_feats = block_features(other)  # stands in for the test split's NORMAL images
+    save_stats(paths["test_stats"], *feature_stats(test_feats), len(test_feats), features=test_feats)
+    real32, test32 = (load_stats(paths[k], require_features=True)["features"] for k in ("train_stats", "test_stats"))
+    opts = {"draws": 3, "seed": 0, "inf_points": 15, "inf_n_min": 50, "kid_subset_size": 5, "kid_n_subsets": 3,
+            "kid_seed": 0}  # fmt: skip
     paths["floor"] = tmp_path / "floor.json"
-    write_json(paths["floor"], {"fid_floor": 1.5, "n_test": 30})
+    floor = finite_or_none(floor_scores(real32, test32, 8, **opts))  # what rule fid_floor writes at fid.n = 8
+    write_json(paths["floor"], floor)
     outputs = {"metrics": tmp_path / "m.json", "stats": tmp_path / "s.npz", "nearest_csv": tmp_path / "n.csv",
                "nearest": tmp_path / "n.png"}  # fmt: skip
-    settings = {"fid": {"n": 8, "seed": 0}, "msssim": {"pairs": 20, "seed": 0}, "kid": {"subset_size": 5, "n_subsets": 3, "seed": 0},
+    settings = {"fid": {"n": 8, "seed": 0, "draws": 3, "inf_points": 15, "inf_n_min": 50}, "msssim": {"pairs": 20, "seed": 0}, "kid": {"subset_size": 5, "n_subsets": 3, "seed": 0},
                 "pr": {"k": 3}, "nn1": {"seed": 0}, "memorisation": {"near_copy_quantile": 0.01, "top_k": 4}}  # fmt: skip
     rec = ev.evaluate_gan(paths, outputs, gan="g", cls="NORMAL", model="dcgan", mode="per_class", settings=settings,
                           collapse_margin=0.1)  # fmt: skip
@@ -412,15 +420,22 @@ def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path
     gen_feats = block_features(gen_all[idx])
     ref = load_stats(paths["train_stats"], require_features=True)  # features stored as float32
     real_feats = ref["features"]
-    assert rec["fid"] == fid_from_stats_and_features(ref["mu"], ref["sigma"], gen_feats)
+    matched = generated_scores(gen_feats, real_feats, 8, **opts)  # at the floor's N, 8 per side
+    assert {k: rec[k] for k in ("fid", "fid_n", "fid_inf", "kid_mean")} == {
+        k: matched[k] for k in ("fid", "fid_n", "fid_inf", "kid_mean")
+    }
+    assert rec["fid_full"] == pytest.approx(fid_from_stats_and_features(ref["mu"], ref["sigma"], gen_feats))
     assert rec["kid_mean"] == kid(real_feats, gen_feats, subset_size=5, n_subsets=3, seed=0)["kid_mean"]
+    assert (rec["fid_floor"], rec["fid_inf_floor"], rec["kid_floor"]) == (floor["fid_floor"], floor["fid_inf_floor"],
+                                                                          floor["kid_floor"])  # fmt: skip
+    assert rec["fid_n"] == rec["fid_floor_n"] == 8 and rec["fid_floor_draws"] == 3 and rec["fid_floor_n_test"] == 20
     pr = precision_recall(real_feats, gen_feats, k=3)
     assert (rec["precision"], rec["recall"]) == (pr["precision"], pr["recall"])
     assert rec["nn1_accuracy"] == nn1_accuracy(real_feats, gen_feats, seed=0)["nn1_accuracy"]
     assert rec["msssim_generated"] == msssim_diversity(gen_all, pairs=20, seed=0)  # all 12, not the subset
     assert rec["msssim_real"] == msssim_diversity(real_split, pairs=20, seed=0)
     assert rec["mode_collapse"] is mode_collapse(rec["msssim_generated"], rec["msssim_real"], 0.1)
-    assert (rec["fid_n_generated"], rec["fid_n_real"], rec["fid_floor"], rec["fid_floor_n_test"]) == (8, 35, 1.5, 30)
+    assert (rec["fid_n_generated"], rec["fid_n_real"]) == (8, 35)
     assert rec["memo_n_generated"] == 8 and rec["memo_n_train"] == 25
     assert rec == read_json(outputs["metrics"])
     assert set(GAN_COLUMNS) - set(rec) == {"minority"}  # the report's table finds every column it lists
@@ -442,6 +457,14 @@ def test_evaluate_gan_feeds_each_metric_its_images_and_maps_rows(xrays, tmp_path
     )  # piq's cap
     assert rec["memo_near_copy_count"] == int(table["near_copy"].sum()) >= copies.sum()
     assert outputs["nearest"].stat().st_size > 0
+
+    # a floor at more images than the generated ones (fid.n = 20, 12 generated): evaluate_gan recomputes it at 12
+    write_json(paths["floor"], finite_or_none(floor_scores(real32, test32, 20, **opts)))
+    settings["fid"]["n"] = 20
+    rec = ev.evaluate_gan(paths, outputs, gan="g", cls="NORMAL", model="dcgan", mode="per_class", settings=settings,
+                          collapse_margin=0.1)  # fmt: skip
+    assert rec["fid_n"] == rec["fid_floor_n"] == 12
+    assert rec["fid_floor"] == floor_scores(real32, test32, 12, **opts)["fid_floor"]
 
 
 # ------------------------------------------------------------------------------ feature cache

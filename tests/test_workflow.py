@@ -37,6 +37,11 @@ def test_report_tables(tiny_run):
     scores = pd.read_csv(report / "gan_scores.csv")
     assert sorted(zip(scores["gan"], scores["class"])) == sorted((g, c) for g in gans for c in classes)
     assert finite(scores[["fid", "fid_floor", "msssim_generated", "msssim_real"]].to_numpy().ravel().tolist())
+    # the FID and its floor at one N: the smallest of metrics.fid.n and the generated / train / test images
+    assert (scores["fid_n"] == scores["fid_floor_n"]).all() and (scores["fid_n"] <= cfg["metrics"]["fid"]["n"]).all()
+    assert (scores["fid_n"] == scores[["fid_n_generated", "fid_n_real", "fid_floor_n_test"]].min(axis=1)).all()
+    matched = ["fid_inf", "fid_inf_floor", "kid_floor", "fid_full", "fid_floor_full"]
+    assert finite(scores[matched].to_numpy().ravel().tolist())
     assert (scores["fid"] > 0).all() and (scores["fid_n_generated"] == cfg["metrics"]["fid"]["n"]).all()
     assert scores["minority"].tolist() == [c == "NORMAL" for c in scores["class"]]
     new_cols = [
@@ -61,13 +66,14 @@ def test_report_tables(tiny_run):
     # generator-quality verdict from FID / floor and precision / recall (config metrics.quality)
     assert scores["fid_ratio"].to_numpy() == pytest.approx((scores["fid"] / scores["fid_floor"]).to_numpy())
     assert scores["quality"].isin(["usable", "weak", "failed"]).all()
-    # the pipeline's exact low-rank FID is pytorch-fid's value (one cell: a 2048x2048 sqrtm takes ~20 s)
+    # the pipeline's exact low-rank FID is pytorch-fid's value (one cell, the unmatched fid_full of every
+    # extracted image: a 2048x2048 sqrtm takes ~20 s)
     from ganaug.metrics import fid_from_stats, load_stats
 
     gen = load_stats(work / "results/metrics/gan/dcgan/NORMAL_stats.npz")
     ref = load_stats(next((work / "results/metrics/real").glob("*/*/train_NORMAL.npz")))
     row = scores[(scores["gan"] == "dcgan") & (scores["class"] == "NORMAL")].iloc[0]
-    assert row["fid"] == pytest.approx(fid_from_stats(gen["mu"], gen["sigma"], ref["mu"], ref["sigma"]), rel=1e-5)
+    assert row["fid_full"] == pytest.approx(fid_from_stats(gen["mu"], gen["sigma"], ref["mu"], ref["sigma"]), rel=1e-5)
     for gan in gans:
         for cls in classes:
             base = work / "results" / "metrics" / "gan" / gan / cls

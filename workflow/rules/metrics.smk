@@ -1,8 +1,8 @@
 # Metrics stage: real Inception features and statistics (cached once per dataset × resolution ×
 # class × split), the features of the experiment's real training set (once per class, for the
-# memorisation check), the real-vs-real FID floor (train vs test) once per class, then per GAN × class
-# FID, KID, precision/recall, the 1-NN test, memorisation, full-reference scores and MS-SSIM
-# diversity, all from one extraction of the generated images' features. Beside them, the domain
+# memorisation check), the real-vs-real floors (train vs test: FID at the matched N, FID-infinity,
+# KID) once per class, then per GAN × class FID, FID-infinity, KID, precision/recall, the 1-NN
+# test, memorisation, full-reference scores and MS-SSIM diversity, all from one extraction of the generated images' features. Beside them, the domain
 # classifier (trained once on the real training set) gives per GAN a domain FID, the class
 # agreement and the classifier score (ganaug.metrics.domain).
 #
@@ -11,6 +11,9 @@
 
 
 REAL_TRAIN_FEATURES = "results/metrics/real_train/{cls}.npz"
+# the settings of the matched-N FID, FID-infinity (and, below, KID) shared by a GAN's scores and its
+# real floor: both at min(n, generated, train, test images) per side (ganaug.metrics.matched)
+FID_MATCHED = {k: config["metrics"]["fid"][k] for k in ("n", "seed", "draws", "inf_points", "inf_n_min")}
 
 
 rule real_stats:
@@ -54,6 +57,9 @@ rule fid_floor:
         test_stats="results/metrics/real/{dataset}/{res}px_{ch}ch/test_{cls}.npz",
     output:
         "results/metrics/real/{dataset}/{res}px_{ch}ch/floor_{cls}.json",
+    params:
+        fid=FID_MATCHED,
+        kid=canonical(config["metrics"]["kid"]),
     log:
         "results/logs/fid_floor/{dataset}_{res}px_{ch}ch/{cls}.log",
     conda:
@@ -83,6 +89,7 @@ rule gan_metrics:
         samples="results/gan/{gan}/samples.npz",
         real=prepared_npz(),
         train_stats=real_stats("train", "{cls}"),
+        test_stats=real_stats("test", "{cls}"),
         floor=f"{REAL_METRICS}/floor_{{cls}}.json",
         real_train=REAL_TRAIN,
         train_features=REAL_TRAIN_FEATURES,
@@ -97,7 +104,7 @@ rule gan_metrics:
             subcategory="{gan}",
         ),
     params:
-        fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
+        fid=FID_MATCHED,
         msssim=canonical(config["metrics"]["msssim"]),
         kid=canonical(config["metrics"]["kid"]),
         pr=canonical(config["metrics"]["pr"]),

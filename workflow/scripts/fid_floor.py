@@ -1,21 +1,37 @@
-"""The real-vs-real FID floor of one class: cached train statistics vs test statistics (rule fid_floor)."""
+"""The real-vs-real floors of one class (rule fid_floor): cached train features vs test features.
+
+FID at the matched N (min(metrics.fid.n, train, test images) per side, averaged over
+seeded draws), FID-infinity and KID, by :func:`ganaug.metrics.matched.floor_scores`;
+rule gan_metrics computes the GAN's scores at the same N (docs/metrics.md).
+"""
 
 from ganaug.runtime import run_script
 
 
 def main(sm):
     from ganaug.io import write_json
-    from ganaug.metrics import fid_from_stats_and_features, load_stats
+    from ganaug.metrics import load_stats
+    from ganaug.metrics.matched import finite_or_none, floor_scores
 
-    train, test = load_stats(sm.input.train_stats), load_stats(sm.input.test_stats, require_features=True)
-    # the Frechet distance of pytorch-fid, computed exactly from the test features (no 2048x2048 sqrtm)
-    floor = fid_from_stats_and_features(train["mu"], train["sigma"], test["features"])
+    train = load_stats(sm.input.train_stats, require_features=True)
+    test = load_stats(sm.input.test_stats, require_features=True)
+    fid, kid = sm.params.fid, sm.params.kid
     result = {
         "class": sm.wildcards.cls,
-        "fid_floor": float(floor),
-        "n_train": int(train["n"]),
-        "n_test": int(test["n"]),
+        **floor_scores(
+            train["features"],
+            test["features"],
+            int(fid["n"]),
+            draws=int(fid["draws"]),
+            seed=int(fid["seed"]),
+            inf_points=int(fid["inf_points"]),
+            inf_n_min=int(fid["inf_n_min"]),
+            kid_subset_size=int(kid["subset_size"]),
+            kid_n_subsets=int(kid["n_subsets"]),
+            kid_seed=int(kid["seed"]),
+        ),
     }
+    result = finite_or_none(result)  # JSON has no NaN (FID-infinity of < 3 images)
     write_json(sm.output[0], result)
     print(result)
 

@@ -20,13 +20,18 @@ def main(sm):
         title="GAN scores",
         md_columns=report.GAN_MD_COLUMNS,
         note="Headline columns; gan_scores.csv has every metric (KID std, PR k, 1-NN per side, memorisation "
-        "distances, full-reference scores). status: ok or diverged (training stopped at a non-finite loss). "
+        "distances, full-reference scores, the FID on every extracted image: fid_full). fid and fid_floor "
+        "(real train vs real test of the class) are both at fid_n images per side (the smallest of "
+        "metrics.fid.n and the generated, train and test images at hand; larger sides subsampled, averaged over "
+        "seeded draws), so fid_ratio = fid / fid_floor compares like with like; fid_inf and fid_inf_floor: "
+        "FID extrapolated to infinitely many images (Chong & Forsyth 2020); kid_floor: KID of train vs test. "
+        "See docs/metrics.md. status: ok or diverged (training stopped at a non-finite loss). "
         "domain_*, class_agreement and classifier_score use a classifier trained on the real data "
         "(results/metrics/domain/classifier.json): domain FID on its penultimate features, the share of "
         "generated images it assigns to the intended class, and exp E[KL(p(y|x) || p(y))] per GAN "
         "(1 = no class information, the number of classes = confident and balanced; real test images: "
         "classifier_score_real). Inception Score is not offered: ImageNet classes mean nothing on these images. "
-        "quality: usable / weak / failed from fid_ratio (FID over the real train-vs-test floor) and precision / "
+        "quality: usable / weak / failed from fid_ratio (matched FID over the matched floor) and precision / "
         "recall (thresholds: config metrics.quality); a cell fed by a failed generator says nothing about GAN "
         "augmentation.",
     )

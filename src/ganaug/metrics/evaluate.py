@@ -8,6 +8,12 @@ images of the class (rule real_train_features). The memorisation check and the
 full-reference scores use the same generated subset. MS-SSIM diversity and the
 mode-collapse flag come from all generated images of the class vs the real train split.
 
+FID, FID-infinity and KID are computed at the N of the class's real floors (rule
+fid_floor, :func:`ganaug.metrics.matched.floor_scores`): ``n_eff = min(metrics.fid.n,
+N_generated, N_train, N_test)`` per side, so ``fid / fid_floor`` compares like with like
+(:mod:`ganaug.metrics.matched`). :func:`matched_scores` does the same from three
+feature matrices, for scripts outside the pipeline.
+
 :func:`evaluate_gan` writes the rule's four outputs and returns the metrics record
 (one flat key per reported number, plus the full memorisation summary).
 """
@@ -21,19 +27,33 @@ import pandas as pd
 
 from ganaug.io import PathLike, load_npz, read_json, save_dataframe, write_json
 from ganaug.metrics.features import extract_features, feature_stats, load_stats, save_stats, select_subset
-from ganaug.metrics.fid import fid_from_stats_and_features
 from ganaug.metrics.fullref import fullref_scores, fullref_summary
-from ganaug.metrics.kid import kid
+from ganaug.metrics.matched import (
+    finite_or_none,
+    floor_scores,
+    generated_scores,
+    matched_scores,  # noqa: F401 - re-exported: ganaug.metrics.evaluate.matched_scores
+)
 from ganaug.metrics.memorisation import memorisation, plot_nearest_pairs
 from ganaug.metrics.msssim import mode_collapse, msssim_diversity
 from ganaug.metrics.nn1 import nn1_accuracy
 from ganaug.metrics.precision_recall import precision_recall
 
 #: the files :func:`evaluate_gan` reads and writes (rule gan_metrics' input and output names)
-INPUTS = ("samples", "real", "train_stats", "floor", "real_train", "train_features")
+INPUTS = ("samples", "real", "train_stats", "test_stats", "floor", "real_train", "train_features")
 OUTPUTS = ("metrics", "stats", "nearest_csv", "nearest")
 #: the ``settings`` sections (config ``metrics.<name>``) :func:`evaluate_gan` needs
 SETTINGS = ("fid", "msssim", "kid", "pr", "nn1", "memorisation")
+#: the keys of the floor JSON (rule fid_floor) copied into the record
+FLOOR_KEYS = (
+    "fid_floor",
+    "fid_floor_std",
+    "fid_floor_n",
+    "fid_floor_draws",
+    "fid_floor_n_train",
+    "fid_floor_n_test",
+    "fid_floor_full",
+)
 
 
 def class_rows(data: Mapping[str, np.ndarray], cls: str) -> np.ndarray:
@@ -78,9 +98,11 @@ def evaluate_gan(
     """Compute every generative metric of GAN ``gan``'s class ``cls`` and write the outputs.
 
     ``inputs`` (paths, named as in :data:`INPUTS`): ``samples`` (the GAN's
-    samples.npz), ``real`` (the prepared dataset), ``train_stats`` (real train
-    features of the class, :func:`save_stats` with features), ``floor`` (the
-    class's real-vs-real FID floor JSON), ``real_train`` (the experiment's real
+    samples.npz), ``real`` (the prepared dataset), ``train_stats`` / ``test_stats``
+    (real train / test split features of the class, :func:`save_stats` with
+    features), ``floor`` (the class's real floors JSON, :func:`floor_scores`; the
+    test features are read only when the generated images are fewer than the
+    floor's N, to recompute it at theirs), ``real_train`` (the experiment's real
     training set) and ``train_features`` (features of every training image of the class).
 
     ``outputs`` (paths, :data:`OUTPUTS`): ``metrics`` (the record as JSON),
@@ -88,7 +110,7 @@ def evaluate_gan(
     (:func:`nearest_table`) and ``nearest`` (the nearest-pairs figure).
 
     ``settings``: the config ``metrics`` sections of :data:`SETTINGS`
-    (``fid`` needs only ``n`` and ``seed``); ``collapse_margin``: see
+    (``fid``: ``n``, ``seed``, ``draws``, ``inf_points``, ``inf_n_min``); ``collapse_margin``: see
     :func:`mode_collapse`; ``batch_size``: of the feature extraction.
     Returns the record written to ``outputs["metrics"]``.
     """
@@ -109,14 +131,22 @@ def evaluate_gan(
 
     # ---- distribution metrics vs the real train split (FID reference)
     train, floor = load_stats(inputs["train_stats"], require_features=True), read_json(inputs["floor"])
-    fid = fid_from_stats_and_features(train["mu"], train["sigma"], feats)  # exact; no 2048x2048 sqrtm
-    kid_res = kid(
-        train["features"],
-        feats,
-        subset_size=int(kid_cfg["subset_size"]),
-        n_subsets=int(kid_cfg["n_subsets"]),
-        seed=int(kid_cfg["seed"]),
-    )
+    if "fid_floor_n" not in floor:
+        raise ValueError(f"{inputs['floor']}: no fid_floor_n (written by an older version: delete it to recompute)")
+    opts = {
+        "draws": int(fid_cfg["draws"]),
+        "seed": int(fid_cfg["seed"]),
+        "inf_points": int(fid_cfg["inf_points"]),
+        "inf_n_min": int(fid_cfg["inf_n_min"]),
+        "kid_subset_size": int(kid_cfg["subset_size"]),
+        "kid_n_subsets": int(kid_cfg["n_subsets"]),
+        "kid_seed": int(kid_cfg["seed"]),
+    }
+    n_eff = min(int(floor["fid_floor_n"]), len(feats))
+    if n_eff < int(floor["fid_floor_n"]):  # fewer generated images than the floor's N: the floor at theirs
+        test = load_stats(inputs["test_stats"], require_features=True)
+        floor = finite_or_none(floor_scores(train["features"], test["features"], n_eff, **opts))
+    scores = generated_scores(feats, train["features"], n_eff, **opts)
     pr_res = precision_recall(train["features"], feats, k=int(pr_cfg["k"]), device=device)
     nn1_res = nn1_accuracy(train["features"], feats, seed=int(nn1_cfg["seed"]), device=device)
 
@@ -165,20 +195,20 @@ def evaluate_gan(
         "model": model,
         "mode": mode,
         "class": cls,
-        "fid": float(fid),
+        **{k: scores[k] for k in ("fid", "fid_std", "fid_n", "fid_draws")},
+        **{k: floor[k] for k in FLOOR_KEYS},
+        **{k: scores[k] for k in ("fid_inf", "fid_inf_slope", "fid_inf_n_min", "fid_inf_n_max", "fid_inf_points")},
+        "fid_inf_floor": floor["fid_inf_floor"],
+        "fid_full": scores["fid_full"],
         "fid_n_generated": int(len(idx)),
         "fid_n_real": int(train["n"]),
-        "fid_floor": float(floor["fid_floor"]),
-        "fid_floor_n_test": int(floor["n_test"]),
         "msssim_generated": float(ms_gen),
         "msssim_real": float(ms_real),
         "msssim_pairs": int(ms_cfg["pairs"]),
         "mode_collapse": mode_collapse(ms_gen, ms_real, margin),
         "collapse_margin": margin,
-        "kid_mean": kid_res["kid_mean"],
-        "kid_std": kid_res["kid_std"],
-        "kid_subset_size": kid_res["subset_size"],
-        "kid_n_subsets": kid_res["n_subsets"],
+        **{k: scores[k] for k in ("kid_mean", "kid_std", "kid_subset_size", "kid_n_subsets")},
+        **{k: floor[k] for k in ("kid_floor", "kid_floor_std")},
         "precision": pr_res["precision"],
         "recall": pr_res["recall"],
         "pr_k": pr_res["k"],
@@ -200,5 +230,6 @@ def evaluate_gan(
         **fullref_summary(fr),
         "memorisation": s,  # the full summary (all quantiles); the report table keeps the flat keys only
     }
+    result = finite_or_none(result)
     write_json(outputs["metrics"], result)
     return result

@@ -31,9 +31,22 @@ GAN_COLUMNS = [
     "class",
     "minority",
     "fid",
+    "fid_std",
+    "fid_n",
+    "fid_draws",
+    "fid_floor",
+    "fid_floor_std",
+    "fid_floor_n",
+    "fid_floor_draws",
+    "fid_inf",
+    "fid_inf_floor",
+    "fid_inf_n_min",
+    "fid_inf_n_max",
+    "fid_inf_points",
+    "fid_full",
+    "fid_floor_full",
     "fid_n_generated",
     "fid_n_real",
-    "fid_floor",
     "fid_floor_n_test",
     "msssim_generated",
     "msssim_real",
@@ -42,6 +55,9 @@ GAN_COLUMNS = [
     "collapse_margin",
     "kid_mean",
     "kid_std",
+    "kid_floor",
+    "kid_floor_std",
+    "kid_subset_size",
     "precision",
     "recall",
     "nn1_accuracy",
@@ -61,8 +77,8 @@ GAN_COLUMNS = [
 
 #: the headline columns of gan_scores.md (the CSV has every metric)
 GAN_MD_COLUMNS = [
-    "gan", "class", "status", "quality", "minority", "selected_step", "fid", "fid_floor", "fid_ratio", "kid_mean",
-    "precision", "recall", "nn1_accuracy", "msssim_generated", "msssim_real", "mode_collapse",
+    "gan", "class", "status", "quality", "minority", "selected_step", "fid_n", "fid", "fid_floor", "fid_ratio",
+    "fid_inf", "fid_inf_floor", "kid_mean", "kid_floor", "precision", "recall", "nn1_accuracy", "msssim_generated", "msssim_real", "mode_collapse",
     "memo_near_copy_fraction", "domain_fid", "domain_fid_floor", "class_agreement", "classifier_score",
 ]  # fmt: skip
 
@@ -114,15 +130,20 @@ def quality_verdict(fid_ratio: float, precision: float, recall: float, threshold
 
 
 def add_quality(scores: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
-    """``scores`` with ``fid_ratio`` (FID / real floor) and the :func:`quality_verdict` column ``quality``;
-    a GAN whose training diverged is ``failed`` whatever its scores."""
+    """``scores`` with ``fid_ratio`` (FID / real floor, both at the matched N ``fid_n``), ``fid_inf_ratio``
+    (FID-infinity over its floor, where both are in the table) and the :func:`quality_verdict` column
+    ``quality`` (from ``fid_ratio``); a GAN whose training diverged is ``failed`` whatever its scores."""
     if scores.empty:
         return scores.assign(fid_ratio=pd.Series(dtype=float), quality=pd.Series(dtype=str))
     ratio = scores["fid"].astype(float) / scores["fid_floor"].astype(float)
     quality = [quality_verdict(r, p, c, thresholds) for r, p, c in zip(ratio, scores["precision"], scores["recall"])]
     if "status" in scores.columns:
         quality = ["failed" if st == "diverged" else q for q, st in zip(quality, scores["status"])]
-    return scores.assign(fid_ratio=ratio, quality=quality)
+    extra = {}
+    if {"fid_inf", "fid_inf_floor"} <= set(scores.columns):
+        inf, inf_floor = (pd.to_numeric(scores[c], errors="coerce") for c in ("fid_inf", "fid_inf_floor"))
+        extra["fid_inf_ratio"] = inf / inf_floor.where(inf_floor > 0)
+    return scores.assign(fid_ratio=ratio, **extra, quality=quality)
 
 
 def generator_quality(scores: pd.DataFrame) -> dict[str, str]:

@@ -122,6 +122,11 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
     return " ".join(text)
 
 
+def _at_n(row) -> str:
+    n = row.get("fid_n")
+    return f" (N = {int(n)} per side, as its floor)" if n is not None and math.isfinite(float(n)) else ""
+
+
 def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]:
     if scores is None or scores.empty or "quality" not in scores.columns:
         return []
@@ -131,7 +136,7 @@ def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]
         if bad.empty:
             continue
         parts = [
-            f"{r['class']}: {r['quality']}, FID {_f(r['fid'], 1)} = {_f(r['fid_ratio'], 1)}× the real floor, "
+            f"{r['class']}: {r['quality']}, FID {_f(r['fid'], 1)}{_at_n(r)} = {_f(r['fid_ratio'], 1)}× the real floor, "
             f"precision {_f(r['precision'], 2)}, recall {_f(r['recall'], 2)}"
             for _, r in bad.iterrows()
         ]
