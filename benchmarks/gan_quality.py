@@ -191,42 +191,13 @@ def features(images: np.ndarray, cache: Path | None, key: str, device) -> np.nda
     return feats
 
 
-def _matched_scores(gen_f, train_f, test_f, n, draws, seed):  # TEMPORARY
-    from ganaug.metrics import kid
-    from ganaug.metrics.fid import fid_from_features
-
-    n_eff = min(n, len(gen_f), len(train_f), len(test_f))
-    rng = np.random.default_rng(seed)
-    fids, floors, kids, kfl = [], [], [], []
-    for _ in range(draws):
-        g = gen_f[rng.choice(len(gen_f), n_eff, replace=False)]
-        a = train_f[rng.choice(len(train_f), n_eff, replace=False)]
-        b = train_f[rng.choice(len(train_f), n_eff, replace=False)]
-        t = test_f[rng.choice(len(test_f), n_eff, replace=False)]
-        fids.append(fid_from_features(g, a))
-        floors.append(fid_from_features(b, t))
-    kids = kid(train_f, gen_f, subset_size=min(100, n_eff), n_subsets=50, seed=seed)["kid_mean"]
-    kfl = kid(train_f, test_f, subset_size=min(100, n_eff), n_subsets=50, seed=seed)["kid_mean"]
-    return {
-        "fid": np.mean(fids),
-        "fid_n": n_eff,
-        "floor": np.mean(floors),
-        "ratio": np.mean(fids) / np.mean(floors),
-        "fid_inf": np.nan,
-        "floor_inf": np.nan,
-        "kid": 1000 * kids,
-        "kid_floor": 1000 * kfl,
-    }
-
-
 def score(gen, gen_f, train, train_f, test, test_f, n, draws, seed, heldout=None) -> dict:
-    from ganaug.metrics import memorisation, msssim_diversity, precision_recall
+    from ganaug.metrics import matched_scores, memorisation, msssim_diversity, precision_recall
 
-    try:
-        from ganaug.metrics.evaluate import matched_scores
-    except ImportError:  # TEMPORARY until the library function lands
-        matched_scores = _matched_scores
-    out = matched_scores(gen_f, train_f, test_f, n=n, draws=draws, seed=seed)
+    m = matched_scores(gen_f, train_f, test_f, n=n, draws=draws, seed=seed)
+    out = {"fid": m["fid"], "fid_n": m["fid_n"], "floor": m["fid_floor"], "ratio": m["fid_ratio"],
+           "fid_inf": m["fid_inf"], "floor_inf": m["fid_inf_floor"],
+           "kid": 1000 * m["kid"], "kid_floor": 1000 * m["kid_floor"]}  # fmt: skip
     m = min(len(gen_f), len(train_f))
     pr = precision_recall(train_f[:m], gen_f[:m], k=3)
     gen_memo = memorisation(gen, train).summary
