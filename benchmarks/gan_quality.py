@@ -258,8 +258,8 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
             snaps = Path(tmp) / "snapshots.pt"
             wanted = data["minority"] if conditional else [part]
             if cfg.get("select", "last") == "best_fid":
-                stats = {}
-                for c in wanted:
+                stats = {}  # a conditional GAN is ranked on every class, as the fid_curve rule does
+                for c in names:
                     mu, sigma = feature_stats(features(data["train"][c], cache, f"{dataset}_train_{c}", device))
                     stats[c] = {"mu": mu, "sigma": sigma}
                 curve = fid_curve(snaps, stats, args.curve_n, 0, device, progress=False)
