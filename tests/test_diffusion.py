@@ -194,3 +194,30 @@ def test_ddpm_cell_in_a_dry_run(tmp_path):
     ):
         assert path in proc.stdout, path
     assert "results/classifier/none/ddpm/" in proc.stdout
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(xray32, tmp_path, monkeypatch):
+    real_loss = DDPM.loss
+
+    def loss(self, *args, calls=[0]):  # noqa: B006 - call counter
+        calls[0] += 1
+        value = real_loss(self, *args)
+        return value * float("nan") if calls[0] == 3 else value
+
+    monkeypatch.setattr(DDPM, "loss", loss)
+    images, labels = xray32
+    cfg = {**CFG, "steps": 6, "log_every": 1, "sample_steps": 2}
+    summary = train_gan(images, labels, 2, cfg, tmp_path, "cpu", 0, "conditional", CLASSES, progress=False)
+    assert summary["status"] == "diverged" and summary["steps"] == 2
+    status = read_json(tmp_path / "status.json")
+    assert status["diverged"]["step"] == 3 and "loss=nan" in status["message"]
+    assert pd.read_csv(tmp_path / "losses.csv")["step"].tolist() == [1, 2, 3]
+    G, meta = load_generator(tmp_path / "snapshots.pt", "cpu")
+    assert meta["step"] == 2
+
+
+def test_bf16_autocast_trains(xray32, tmp_path):
+    images, labels = xray32
+    summary = train_gan(images, labels, 2, {**CFG, "steps": 2, "amp": "bf16", "sample_steps": 2}, tmp_path, "cpu", 0,
+                        "conditional", CLASSES, progress=False)  # fmt: skip
+    assert summary["status"] == "ok" and math.isfinite(summary["loss"])
