@@ -113,6 +113,30 @@ def test_ddim_is_deterministic_and_in_range():
     assert model.ddim_steps() == [100, 75, 50, 25, 0]
 
 
+class _Oracle(torch.nn.Module):
+    """The exact noise predictor for a data set of one image ``target``: eps = (x_t - sqrt(a_t) x0) / sqrt(1 - a_t)."""
+
+    def __init__(self, target: torch.Tensor, alpha_bar: torch.Tensor):
+        super().__init__()
+        self.target, self.alpha_bar = target, alpha_bar
+
+    def forward(self, x, t, labels=None):
+        a = self.alpha_bar[t].reshape(-1, 1, 1, 1)
+        return (x - a.sqrt() * self.target) / (1 - a).sqrt()
+
+
+def test_ddim_with_the_exact_noise_lands_on_the_data_and_the_loss_is_zero():
+    """With a perfect noise predictor the schedule, the noising and the DDIM update agree: every start lands on
+    the one training image, and the training loss is 0."""
+    model = DDPM(1, 32, 8, channel_mult=(1, 2), timesteps=100, sample_steps=7)
+    target = torch.rand(1, 1, 32, 32) * 1.8 - 0.9
+    model.unet = _Oracle(target, model.alpha_bar)
+    out = model(torch.randn(4, 32 * 32, generator=torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(out, target.expand(4, -1, -1, -1), atol=1e-4, rtol=0)
+    loss = model.loss(target.expand(8, -1, -1, -1), None, torch.Generator().manual_seed(0), 0.0)
+    assert loss.item() < 1e-8
+
+
 def test_settings_are_checked():
     assert resolve_settings(CFG)["ema"] == 0.999  # EMA on by default for diffusion
     with pytest.raises(ValueError, match="sample_steps \\(200\\) exceeds timesteps \\(100\\)"):
