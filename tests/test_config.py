@@ -324,7 +324,7 @@ def test_schema_enums_come_from_ganaug_names():
     for values in (names.GAN_MODELS, names.CLASSIFIER_BASELINES, names.MIXING_STRATEGIES, names.SOURCE_TYPES):
         assert f"[{', '.join(values)}]" not in text
     defs = load_schema(SCHEMA)["definitions"]
-    assert defs["gan_model"]["enum"] == ["mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan"]
+    assert defs["gan_model"]["enum"] == ["mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan", "ddpm"]
     assert defs["source_type"]["enum"] == ["folder", "csv", "medmnist"]
     assert defs["classifier_amp"]["enum"] == ["auto", "none", "bf16", "fp16"]
     for name, values in names.SCHEMA_ENUMS.items():
@@ -372,7 +372,7 @@ def test_an_unknown_model_names_the_allowed_ones(base):
         validate_config(base, SCHEMA)
     assert str(err.value) == (
         "config key gans.x.model = 'stylegan' is not allowed; "
-        "choose one of 'mlp', 'dcgan', 'wgan_gp', 'sngan', 'resgan', 'acgan', 'bagan'"
+        "choose one of 'mlp', 'dcgan', 'wgan_gp', 'sngan', 'resgan', 'acgan', 'bagan', 'ddpm'"
     )
 
 
@@ -384,3 +384,26 @@ def test_transfer_needs_a_per_class_cell(base):
     base["gans"]["dcgan"]["transfer"] = {"steps": 4}
     validate_config(base, SCHEMA)
     assert base["gans"]["dcgan"]["transfer"]["freeze_d"] == 1  # the schema's default
+
+
+def test_diffusion_settings_only_in_diffusion_cells(base):
+    """A ddpm cell's train_gan params leave out the GAN-only settings; a GAN cell given a diffusion setting,
+    or a ddpm cell whose U-Net levels do not fit the resolution, fails naming the key."""
+    from ganaug.config import gan_train_settings
+
+    cfg = copy.deepcopy(base)
+    cfg["gans"]["ddpm"] = {"model": "ddpm", "mode": "per_class"}
+    validate_config(cfg, SCHEMA)
+    params = gan_train_settings(cfg, "ddpm")
+    assert params["ema"] == 0.999 and params["sample_steps"] == 50 and params["channel_mult"] == [1, 2, 2]
+    assert not {"nz", "ndf", "lr_d", "n_critic", "diffaugment"} & set(params)
+    assert "guidance" not in gan_train_settings(cfg, "dcgan")
+    for cell, message in (
+        ({"model": "dcgan", "mode": "per_class", "guidance": 2.0}, "config key gans.x.guidance: a diffusion setting"),
+        ({"model": "ddpm", "mode": "per_class", "channel_mult": [1] * 9}, "config key gans.x.channel_mult"),
+        ({"model": "ddpm", "mode": "per_class", "sample_steps": 2000}, "config key gans.x.sample_steps = 2000"),
+    ):
+        cfg = copy.deepcopy(base)
+        cfg["gans"]["x"] = cell
+        with pytest.raises(ConfigError, match=message):
+            validate_config(cfg, SCHEMA)

@@ -14,7 +14,14 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from ganaug.names import CONDITIONAL_ONLY, NO_MIXING, SCHEMA_ENUMS
+from ganaug.names import (
+    CONDITIONAL_ONLY,
+    DIFFUSION_MODELS,
+    DIFFUSION_SETTINGS,
+    GAN_ONLY_SETTINGS,
+    NO_MIXING,
+    SCHEMA_ENUMS,
+)
 
 _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
@@ -243,16 +250,51 @@ def check_semantics(config: dict) -> None:
                 f"config key gans.{gan}.mode = {mode!r}: model {model!r} is inherently conditional "
                 "(allowed modes: conditional)"
             )
+        if "transfer" in settings and model in DIFFUSION_MODELS:
+            raise ConfigError(
+                f"config key gans.{gan}.transfer: FreezeD transfer fine-tunes a GAN's discriminator; "
+                f"{model!r} is a diffusion model"
+            )
         if "transfer" in settings and mode != "per_class":
             raise ConfigError(
                 f"config key gans.{gan}.transfer: transfer fine-tunes one GAN per class, so it needs "
                 f"mode: per_class (got {mode!r})"
             )
+        if model not in DIFFUSION_MODELS:
+            for key in DIFFUSION_SETTINGS:
+                if key in settings:
+                    own = (config.get("model_defaults") or {}).get(model) or {}
+                    where = f"gans.{gan}" if key in config["gans"][gan] else "gan_defaults"
+                    where = f"model_defaults.{model}" if key in own and where == "gan_defaults" else where
+                    raise ConfigError(
+                        f"config key {where}.{key}: a diffusion setting, but gans.{gan} is the GAN {model!r} "
+                        f"(diffusion models: {', '.join(DIFFUSION_MODELS)}; set it in model_defaults.ddpm or the cell)"
+                    )
+        else:
+            _check_diffusion_cell(config, gan, settings)
     if config["metrics"]["fid"]["n"] > config["generate"]["n_per_class"]:
         raise ConfigError(
             f"config key metrics.fid.n = {config['metrics']['fid']['n']} exceeds generate.n_per_class = "
             f"{config['generate']['n_per_class']}: FID needs that many generated images per class"
         )
+
+
+def _check_diffusion_cell(config: dict, gan: str, settings: dict) -> None:
+    """A diffusion cell's U-Net levels fit the resolution; sample_steps <= timesteps."""
+    mult = settings.get("channel_mult", [1, 2, 2])
+    resolution = int(config["experiment"]["resolution"])
+    if resolution % 2 ** (len(mult) - 1):
+        raise ConfigError(
+            f"config key gans.{gan}.channel_mult = {mult}: {len(mult)} U-Net levels need a resolution divisible "
+            f"by {2 ** (len(mult) - 1)}; experiment.resolution is {resolution}"
+        )
+    if settings.get("sample_steps", 50) > settings.get("timesteps", 1000):
+        raise ConfigError(
+            f"config key gans.{gan}.sample_steps = {settings['sample_steps']} exceeds its timesteps "
+            f"({settings.get('timesteps', 1000)})"
+        )
+    if settings["ngf"] % 2:
+        raise ConfigError(f"config key gans.{gan}.ngf = {settings['ngf']}: the U-Net's base width must be even")
 
 
 def canonical(obj: Any) -> Any:
@@ -292,9 +334,14 @@ def gan_train_settings(config: dict, gan: str) -> dict:
     """The settings a GAN cell's training depends on: :func:`gan_settings` without ``select``.
 
     Used as the ``train_gan`` rule's params, so switching ``select`` reruns
-    generation, not training.
+    generation, not training. A diffusion cell leaves out the GAN-only
+    settings (``names.GAN_ONLY_SETTINGS``: ``nz``, ``ndf``, ``lr_d``, ...),
+    which it does not read, so changing them in ``gan_defaults`` reruns no
+    diffusion model.
     """
-    return {k: v for k, v in gan_settings(config, gan).items() if k not in GENERATE_ONLY}
+    settings = gan_settings(config, gan)
+    drop = GENERATE_ONLY + (GAN_ONLY_SETTINGS if settings["model"] in DIFFUSION_MODELS else ())
+    return {k: v for k, v in settings.items() if k not in drop}
 
 
 class ClassifierCell(NamedTuple):

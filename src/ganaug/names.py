@@ -14,10 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: GAN architectures: ``ganaug.gan.models.MODELS``
-GAN_MODELS = ("mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan")
+#: generator architectures (GANs and diffusion models): ``ganaug.gan.models.MODELS``
+GAN_MODELS = ("mlp", "dcgan", "wgan_gp", "sngan", "resgan", "acgan", "bagan", "ddpm")
 #: the models that exist only in conditional form (``MODELS[m].modes == ('conditional',)``)
 CONDITIONAL_ONLY = ("acgan", "bagan")
+#: the diffusion models (``MODELS[m].kind == 'diffusion'``): no discriminator, their own settings
+DIFFUSION_MODELS = ("ddpm",)
+#: GAN-cell settings only a diffusion model reads (``ganaug.gan.diffusion``, ``ganaug.gan.train``)
+DIFFUSION_SETTINGS = ("timesteps", "sample_steps", "guidance", "p_uncond", "channel_mult", "res_blocks")
+#: settings a diffusion model does not read (left out of its train_gan params, so they rerun nothing)
+GAN_ONLY_SETTINGS = (
+    "nz", "ndf", "lr_d", "n_critic", "gp_lambda", "label_smoothing", "diffaugment", "fake_labels", "ae_steps", "ae_lr",
+)  # fmt: skip
 #: GAN modes: one unconditional GAN per class, or one label-conditioned GAN
 GAN_MODES = ("per_class", "conditional")
 #: DiffAugment policies: ``ganaug.gan.augment.POLICIES``

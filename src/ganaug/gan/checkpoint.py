@@ -60,15 +60,15 @@ class TrainingState:
     """Everything a GAN training run updates, plus its loss history and checkpoint steps."""
 
     G: torch.nn.Module
-    D: torch.nn.Module
+    D: torch.nn.Module | None  # None for a diffusion model (and then opt_d too)
     ema: EMA | None
     opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
     scaler_g: torch.amp.GradScaler
     scaler_d: torch.amp.GradScaler
     sampler: BatchSampler
     noise_gen: torch.Generator
-    rows: list[list[float]] = field(default_factory=list)  # step, loss_d, loss_g, d_real, d_fake
+    rows: list[list[float]] = field(default_factory=list)  # step, then the losses (train.loss_columns)
     snapshots: list[int] = field(default_factory=list)  # steps with a g_step*.pt
 
     def sampling_module(self) -> torch.nn.Module:
@@ -76,15 +76,16 @@ class TrainingState:
         return self.ema.module if self.ema else self.G
 
     def weights(self) -> dict:
-        """``G``, ``D``, ``G_ema`` (None without an EMA) state dicts."""
+        """``G``, ``D`` (None for a diffusion model), ``G_ema`` (None without an EMA) state dicts."""
         return {
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G": self.G.state_dict(), "D": self.D.state_dict() if self.D is not None else None,
             "G_ema": self.ema.module.state_dict() if self.ema else None,
         }  # fmt: skip
 
     def load_weights(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
+        if self.D is not None:
+            self.D.load_state_dict(state["D"])
         if self.ema:
             self.ema.module.load_state_dict(state["G_ema"])
 
@@ -92,7 +93,7 @@ class TrainingState:
         """The contents of ``state.pt`` at ``step``."""
         return {
             "fingerprint": fingerprint, "step": step, "meta": dict(meta, steps=step), **self.weights(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else None,
             "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
             "sampler": self.sampler.state_dict(), "noise": self.noise_gen.get_state(),
             "rows": [list(r) for r in self.rows], "snapshots": list(self.snapshots),
@@ -101,7 +102,8 @@ class TrainingState:
     def load_state_dict(self, state: dict) -> None:
         self.load_weights(state)
         self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if self.opt_d is not None:
+            self.opt_d.load_state_dict(state["opt_d"])
         self.scaler_g.load_state_dict(state["scaler_g"])
         self.scaler_d.load_state_dict(state["scaler_d"])
         self.sampler.load_state_dict(state["sampler"])

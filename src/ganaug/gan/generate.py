@@ -31,6 +31,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def load_generator(checkpoint_path: str | os.PathLike, device, step: int | None = None) -> tuple[nn.Module, dict]:
     """Rebuild a trained generator, in eval mode on ``device``.
 
+    A diffusion model comes back as its DDIM sampler (``G(z, labels)`` like a GAN's G; its
+    settings from ``meta['arch']``).
+
     ``checkpoint_path``: a ``train_gan`` ``checkpoint.pt`` (its EMA weights when
     training kept an EMA, else G's) or ``snapshots.pt`` (the sampling weights
     of checkpoint ``step``; default the last one). ``meta['step']`` says which.
@@ -55,7 +58,7 @@ def load_generator(checkpoint_path: str | os.PathLike, device, step: int | None 
         weights = ckpt["G_ema"] if ckpt.get("G_ema") is not None else ckpt["G"]
     G, _ = build_gan(
         meta["model"], meta["mode"], meta["channels"], meta["resolution"], meta["num_classes"],
-        meta["nz"], meta["ngf"], meta["ndf"],
+        meta["nz"], meta["ngf"], meta["ndf"], **meta.get("arch", {}),
     )  # fmt: skip
     G.load_state_dict(weights)
     meta["step"] = step

@@ -1,4 +1,4 @@
-"""GAN architectures, reached through one registry: ``MODELS[name] -> ModelSpec``.
+"""Generator architectures (GANs and one diffusion model), reached through one registry: ``MODELS[name] -> ModelSpec``.
 
 Every model is built by :func:`build_gan` as a pair ``(G, D)`` with one calling
 convention, so one training loop (``train.py``) serves all of them:
@@ -21,7 +21,14 @@ sngan      DCGAN                   spectral norm          hinge       per_class,
 resgan     ResNet (cond. BN)       ResNet, spectral norm  hinge       per_class, conditional
 acgan      DCGAN, conditional      DCGAN + class head     acgan       conditional only
 bagan      decoder of an AE        encoder + K+1 head     bagan       conditional only
+ddpm       U-Net + DDIM sampler    none                   eps_mse     per_class, conditional
 =========  ======================  =====================  ==========  =======================
+
+``ddpm`` is a diffusion model (``ModelSpec.kind == 'diffusion'``, see
+``diffusion.py``): its builder returns ``(model, None)`` and the model,
+called as ``G(z, labels)`` with ``z`` the flattened starting noise
+(``nz = channels * R * R``), samples with DDIM; the training loop trains it
+with its own step (``steps.diffusion_step``), not through a GAN loss.
 
 DCGAN (Radford et al., 2016) is written after PyTorch's DCGAN example
 (github.com/pytorch/examples, ``dcgan/main.py``): transposed convolutions with
@@ -73,8 +80,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganaug.names import CONDITIONAL_ONLY, GAN_MODELS, check_registry
+from ganaug.names import CONDITIONAL_ONLY, DIFFUSION_MODELS, GAN_MODELS, check_registry
 from ganaug.names import GAN_MODES as MODES
+
+from .diffusion import build_ddpm
 
 CHANNELS = (1, 3)
 
@@ -358,10 +367,11 @@ from .resgan import build_resgan  # noqa: E402  (resgan reuses _geometry / _need
 
 @dataclass(frozen=True)
 class ModelSpec:
-    build: Callable[..., tuple[nn.Module, nn.Module]]
+    build: Callable[..., tuple[nn.Module, nn.Module | None]]
     loss: str
     modes: tuple[str, ...] = MODES
     description: str = ""
+    kind: str = "gan"  # 'gan': (G, D) trained adversarially; 'diffusion': (model, None), see diffusion.py
 
 
 #: model name -> spec (builder(mode, channels, resolution, num_classes, nz, ngf, ndf), loss, modes)
@@ -373,11 +383,13 @@ MODELS: dict[str, ModelSpec] = {
     "resgan": ModelSpec(build_resgan, "hinge", description="SNGAN ResNet G/D; conditional = cBN in G + projection D"),
     "acgan": ModelSpec(build_acgan, "acgan", ("conditional",), "auxiliary-classifier GAN (inherently conditional)"),
     "bagan": ModelSpec(build_bagan, "bagan", ("conditional",), "balancing GAN with AE init (inherently conditional)"),
+    "ddpm": ModelSpec(build_ddpm, "eps_mse", description="diffusion: U-Net, cosine schedule, DDIM", kind="diffusion"),
 }
 check_registry("GAN model", MODELS, GAN_MODELS)
 check_registry(
     "conditional-only GAN model", (m for m, s in MODELS.items() if s.modes == ("conditional",)), CONDITIONAL_ONLY
 )
+check_registry("diffusion model", (m for m, s in MODELS.items() if s.kind == "diffusion"), DIFFUSION_MODELS)
 
 
 def check_model_mode(model: str, mode: str) -> None:
@@ -391,19 +403,24 @@ def check_model_mode(model: str, mode: str) -> None:
 
 
 def build_gan(
-    model: str, mode: str, channels: int, resolution: int, num_classes: int, nz: int, ngf: int, ndf: int
-) -> tuple[nn.Module, nn.Module]:
-    """Build ``(G, D)`` for ``model`` in ``mode`` ('per_class' or 'conditional').
+    model: str, mode: str, channels: int, resolution: int, num_classes: int, nz: int, ngf: int, ndf: int, **arch
+) -> tuple[nn.Module, nn.Module | None]:
+    """Build ``(G, D)`` for ``model`` in ``mode`` ('per_class' or 'conditional'); ``(model, None)`` for ddpm.
 
+    ``arch``: a diffusion model's own settings (``diffusion.ARCH_DEFAULTS``); GANs take none.
     Raises ``ValueError`` naming the offending value and the allowed ones.
     """
     check_model_mode(model, mode)
     if channels not in CHANNELS:
         raise ValueError(f"channels {channels!r} not supported; allowed: {', '.join(map(str, CHANNELS))}")
+    if mode == "conditional" and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"conditional GAN needs num_classes >= 1, got {num_classes!r}")
+    if MODELS[model].kind == "diffusion":
+        return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf, **arch)
+    if arch:
+        raise ValueError(f"GAN model {model!r} takes no setting(s) {', '.join(sorted(arch))} (diffusion only)")
     _geometry(resolution)
     for name, value in (("nz", nz), ("ngf", ngf), ("ndf", ndf)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if mode == "conditional" and (not isinstance(num_classes, int) or num_classes < 1):
-        raise ValueError(f"conditional GAN needs num_classes >= 1, got {num_classes!r}")
     return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf)

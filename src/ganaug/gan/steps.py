@@ -20,6 +20,12 @@ the real batch's indices (the data generator of :class:`BatchSampler`), then
 (DiffAugment, the WGAN-GP interpolates) - all from the one noise generator.
 Changing this order changes every trained weight; the resume tests and the
 fixed-seed comparisons guard it.
+
+A diffusion model (``MODELS[model].kind == 'diffusion'``) has no D: one step of
+:func:`diffusion_step` draws a real batch (the data generator), then the noise
+step, the noise and (conditional) the label dropout from the noise generator
+(:meth:`~ganaug.gan.diffusion.DDPM.loss`), and updates the model on the
+noise-prediction MSE.
 """
 
 from __future__ import annotations
@@ -204,3 +210,20 @@ def generator_step(s: TrainingState, cfg: StepSettings, loss_fn, D_seen, d_param
     if s.ema:
         s.ema.update(s.G, step)
     return torch.stack([loss_d.detach(), loss_g.detach(), d_real, d_fake]).float()
+
+
+def diffusion_step(s: TrainingState, cfg: StepSettings, p_uncond: float, step: int) -> torch.Tensor:
+    """One update of a diffusion model on the noise-prediction loss, then the EMA.
+
+    Returns ``(loss,)`` as a float32 tensor on the device (no host sync).
+    """
+    real, labels = real_batch(s, cfg)
+    s.opt_g.zero_grad(set_to_none=True)
+    with cfg.amp_ctx:
+        loss = s.G.loss(real, labels, s.noise_gen, p_uncond)
+    s.scaler_g.scale(loss).backward()
+    s.scaler_g.step(s.opt_g)
+    s.scaler_g.update()
+    if s.ema:
+        s.ema.update(s.G, step)
+    return loss.detach().float().reshape(1)

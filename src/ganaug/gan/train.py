@@ -1,4 +1,4 @@
-"""GAN training loop, one loop for every model and mode; resumable.
+"""GAN training loop, one loop for every model and mode (the diffusion model too); resumable.
 
 :func:`train_gan` sets up G, D, their optimisers and the random streams, runs
 the generator steps of :mod:`~ganaug.gan.steps` (D and G updates; the
@@ -23,6 +23,14 @@ pre-training), ``amp`` ('none' | 'bf16' on CPU or CUDA | 'fp16' on CUDA) and
 ``channels_last``. A new option goes into :data:`OPTIONAL` (its default) and
 :func:`resolve_settings` (its check); every setting outside
 :data:`~ganaug.gan.checkpoint.NOT_TRAINING` is part of the resume fingerprint.
+
+Diffusion (``MODELS[model].kind == 'diffusion'``, ``ddpm``): no D; each step
+is :func:`~ganaug.gan.steps.diffusion_step` (noise-prediction MSE, one
+``loss`` column in ``losses.csv``), with ``lr_g`` / ``beta1`` / ``beta2`` for
+its Adam and the settings of :data:`DIFFUSION_OPTIONAL`; the GAN-only
+settings (``nz``, ``ndf``, ``lr_d``, ``n_critic``, ``diffaugment``, ...) are
+not read. Everything else - checkpoints, resume, EMA, snapshots for the FID
+curve, grids, the NaN stop, ``amp`` - is shared.
 
 Checkpoints and resume: every ``sample_every`` steps (and at the last step)
 the sampling weights and the full training state are saved into ``work_dir``
@@ -69,12 +77,14 @@ from .grid import make_grid_image
 from .losses import LOSSES
 from .models import MODELS, MODES, build_gan, check_model_mode
 from .pretrain import pretrain
-from .steps import EMA, BalancedBatchSampler, BatchSampler, StepSettings, d_view, generator_step
+from .steps import EMA, BalancedBatchSampler, BatchSampler, StepSettings, d_view, diffusion_step, generator_step
 from .transfer import file_digest, freeze_lower, load_init
 
 REQUIRED_KEYS = (
     "model", "steps", "batch_size", "nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "beta2", "sample_every",
 )  # fmt: skip
+#: what a diffusion model needs (``ngf``: the U-Net's base width; ``lr_g``, ``beta1``, ``beta2``: its Adam)
+DIFFUSION_REQUIRED_KEYS = ("model", "steps", "batch_size", "ngf", "lr_g", "beta1", "beta2", "sample_every")
 #: optional settings and their defaults
 OPTIONAL = {
     "n_critic": 1, "gp_lambda": 10.0, "label_smoothing": 0.0, "diffaugment": [], "ema": 0.0,
@@ -82,7 +92,15 @@ OPTIONAL = {
     "ae_steps": 500, "ae_lr": 2.0e-4, "balance_classes": False,
     "init_from": None, "freeze_d": 0,
 }  # fmt: skip
+#: a diffusion model's optional settings (on top of :data:`OPTIONAL`) and their defaults
+DIFFUSION_OPTIONAL = {
+    "ema": 0.999, "timesteps": 1000, "sample_steps": 50, "guidance": 1.0, "p_uncond": 0.1,
+    "channel_mult": [1, 2, 2], "res_blocks": 1,
+}  # fmt: skip
+#: the settings of ``DIFFUSION_OPTIONAL`` that build the model (``meta['arch']``, ``build_gan(**arch)``)
+ARCH_KEYS = ("channel_mult", "res_blocks", "timesteps", "sample_steps", "guidance")
 LOSS_COLUMNS = ("loss_d", "loss_g", "d_real", "d_fake")
+DIFFUSION_LOSS_COLUMNS = ("loss",)
 GRID_PER_ROW = 8
 
 
@@ -108,21 +126,60 @@ def _check_inputs(images, labels, num_classes, mode, class_names):
     return labels.astype(np.int64)
 
 
+def is_diffusion(model: str) -> bool:
+    return MODELS[model].kind == "diffusion"
+
+
+def loss_columns(model: str) -> tuple[str, ...]:
+    """The loss columns of ``losses.csv`` (after ``step``) for ``model``."""
+    return DIFFUSION_LOSS_COLUMNS if is_diffusion(model) else LOSS_COLUMNS
+
+
+def _check_diffusion_settings(cfg: dict) -> None:
+    for key in ("timesteps", "sample_steps", "res_blocks"):
+        if int(cfg[key]) < 1:
+            raise ValueError(f"diffusion setting {key} must be >= 1, got {cfg[key]!r}")
+    if int(cfg["sample_steps"]) > int(cfg["timesteps"]):
+        raise ValueError(
+            f"diffusion setting sample_steps ({cfg['sample_steps']}) exceeds timesteps ({cfg['timesteps']})"
+        )
+    if not float(cfg["guidance"]) >= 0:
+        raise ValueError(f"diffusion setting guidance must be >= 0, got {cfg['guidance']!r}")
+    if not 0.0 <= float(cfg["p_uncond"]) < 1.0:
+        raise ValueError(f"diffusion setting p_uncond must be in [0, 1), got {cfg['p_uncond']!r}")
+    mult = cfg["channel_mult"]
+    if not isinstance(mult, (list, tuple)) or not mult or any(not isinstance(m, int) or m < 1 for m in mult):
+        raise ValueError(f"diffusion setting channel_mult must be a list of positive integers, got {mult!r}")
+    if int(cfg["ngf"]) < 2 or int(cfg["ngf"]) % 2:
+        raise ValueError(f"diffusion setting ngf (the U-Net's base width) must be even and >= 2, got {cfg['ngf']!r}")
+    cfg["channel_mult"] = [int(m) for m in mult]
+
+
 def resolve_settings(cfg: dict) -> dict:
     """``cfg`` with the optional keys filled in and checked; raises ``ValueError`` naming the key."""
-    missing = [k for k in REQUIRED_KEYS if k not in cfg]
-    if missing:
-        raise ValueError(f"GAN config lacks {', '.join(missing)}")
-    cfg = {**OPTIONAL, **cfg}
-    if cfg["model"] not in MODELS:
-        raise ValueError(f"unknown GAN model {cfg['model']!r}; allowed: {', '.join(MODELS)}")
+    if cfg.get("model") in MODELS and is_diffusion(cfg["model"]):
+        missing = [k for k in DIFFUSION_REQUIRED_KEYS if k not in cfg]
+        if missing:
+            raise ValueError(f"diffusion config lacks {', '.join(missing)}")
+        cfg = {**OPTIONAL, **DIFFUSION_OPTIONAL, **cfg}
+        _check_diffusion_settings(cfg)
+    else:
+        missing = [k for k in REQUIRED_KEYS if k not in cfg]
+        if missing:
+            raise ValueError(f"GAN config lacks {', '.join(missing)}")
+        cfg = {**OPTIONAL, **cfg}
+        if cfg["model"] not in MODELS:
+            raise ValueError(f"unknown GAN model {cfg['model']!r}; allowed: {', '.join(MODELS)}")
+        extra = [k for k in DIFFUSION_OPTIONAL if k in cfg and k != "ema"]
+        if extra:
+            raise ValueError(f"GAN setting(s) {', '.join(extra)} apply to diffusion models only, not {cfg['model']!r}")
     for key in ("steps", "batch_size", "log_every", "n_critic", "sample_every"):
         if int(cfg[key]) < 1:
             raise ValueError(f"GAN setting {key} must be >= 1, got {cfg[key]!r}")
     if int(cfg["ae_steps"]) < 0:
         raise ValueError(f"GAN setting ae_steps must be >= 0, got {cfg['ae_steps']!r}")
     for key in ("lr_g", "lr_d", "ae_lr"):
-        if not float(cfg[key]) > 0:
+        if key in cfg and not float(cfg[key]) > 0:  # a diffusion model has no lr_d
             raise ValueError(f"GAN setting {key} must be > 0, got {cfg[key]!r}")
     if not 0.0 <= float(cfg["ema"]) < 1.0:
         raise ValueError(f"GAN setting ema (decay) must be in [0, 1), got {cfg['ema']!r}")
@@ -166,15 +223,20 @@ def job_inputs(images, labels, classes, mode: str, part: str, seed: int, gan: st
 def _build_state(model, mode, cfg, images, num_classes, device, seed, memory_format, noise_gen, sampler):
     """G, D (weights from a forked RNG seeded with ``seed``), optimisers, loss scalers and EMA on ``device``."""
     _, resolution, _, channels = images.shape
-    widths = int(cfg["nz"]), int(cfg["ngf"]), int(cfg["ndf"])
+    if is_diffusion(model):
+        widths, arch = (channels * resolution * resolution, int(cfg["ngf"]), 0), {k: cfg[k] for k in ARCH_KEYS}
+    else:
+        widths, arch = (int(cfg["nz"]), int(cfg["ngf"]), int(cfg["ndf"])), {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        G, D = build_gan(model, mode, channels, resolution, num_classes, *widths)
+        G, D = build_gan(model, mode, channels, resolution, num_classes, *widths, **arch)
     G.to(device, memory_format=memory_format).train()
-    D.to(device, memory_format=memory_format).train()
     betas = (float(cfg["beta1"]), float(cfg["beta2"]))
     opt_g = torch.optim.Adam(G.parameters(), lr=float(cfg["lr_g"]), betas=betas, foreach=True)
-    opt_d = torch.optim.Adam(D.parameters(), lr=float(cfg["lr_d"]), betas=betas, foreach=True)
+    opt_d = None
+    if D is not None:
+        D.to(device, memory_format=memory_format).train()
+        opt_d = torch.optim.Adam(D.parameters(), lr=float(cfg["lr_d"]), betas=betas, foreach=True)
     if cfg["amp"] == "fp16" and device.type != "cuda":
         print(f"amp: fp16 applies on CUDA only; training in float32 on {device} (bf16 runs on CPU)", file=sys.stderr)
     fp16 = device.type == "cuda" and cfg["amp"] == "fp16"
@@ -187,13 +249,19 @@ def _build_state(model, mode, cfg, images, num_classes, device, seed, memory_for
 def _meta(model, mode, images, labels, num_classes, cfg, class_names, seed, ema) -> dict:
     """Plain-data description of the run, saved with every checkpoint and output."""
     _, resolution, _, channels = images.shape
+    diffusion = is_diffusion(model)
     meta = {
         "model": model, "mode": mode, "channels": int(channels), "resolution": int(resolution),
-        "num_classes": int(num_classes), "nz": int(cfg["nz"]), "ngf": int(cfg["ngf"]), "ndf": int(cfg["ndf"]),
+        "num_classes": int(num_classes), "ngf": int(cfg["ngf"]),
+        # a diffusion model's "latent" is its starting noise, image-shaped; it has no D
+        "nz": int(channels * resolution * resolution) if diffusion else int(cfg["nz"]),
+        "ndf": 0 if diffusion else int(cfg["ndf"]),
         "class_names": [str(x) for x in class_names], "loss": MODELS[model].loss, "seed": int(seed),
         "batch_size": int(cfg["batch_size"]), "total_steps": int(cfg["steps"]), "steps": 0, "ema": float(cfg["ema"]),
         "sampling_weights": "ema" if ema else "generator", "status": "ok",
     }  # fmt: skip
+    if diffusion:
+        meta["arch"] = {k: cfg[k] for k in ARCH_KEYS}
     if mode != "conditional":
         meta["class_label"] = int(labels[0])
         meta["class_name"] = str(class_names[labels[0]])
@@ -203,9 +271,9 @@ def _meta(model, mode, images, labels, num_classes, cfg, class_names, seed, ema)
 class _LossLog:
     """Per-step losses stacked on the device, copied to the host every ``log_every`` steps or at a checkpoint."""
 
-    def __init__(self, log_every: int, device):
-        self.pending, self.diverged = 0, None
-        self.history = torch.zeros(log_every, len(LOSS_COLUMNS), device=device)
+    def __init__(self, log_every: int, device, columns: tuple[str, ...] = LOSS_COLUMNS):
+        self.pending, self.diverged, self.columns = 0, None, columns
+        self.history = torch.zeros(log_every, len(columns), device=device)
 
     def add(self, losses: torch.Tensor) -> int:
         """Stack one step's losses; returns the number not yet copied to the host."""
@@ -221,7 +289,7 @@ class _LossLog:
         for i, v in enumerate(values):
             rows.append([first + i, *v])
             if not all(math.isfinite(x) for x in v):
-                self.diverged = {"step": first + i, **dict(zip(LOSS_COLUMNS, v))}
+                self.diverged = {"step": first + i, **dict(zip(self.columns, v))}
                 return False
         return True
 
@@ -243,7 +311,7 @@ class _Grid:
         return grid
 
 
-def _step_settings(images, labels, cfg, mode, num_classes, device) -> StepSettings:
+def _step_settings(images, labels, cfg, mode, num_classes, device, nz: int) -> StepSettings:
     """The real data on the device as uint8 (N, C, R, R) (scaled to [-1, 1] per batch) and the step options."""
     # channels_last: ~13% faster per step on CPU (measured, DCGAN 32 px); optional on CUDA
     use_cl = cfg["channels_last"] if cfg["channels_last"] is not None else device.type == "cpu"
@@ -251,9 +319,10 @@ def _step_settings(images, labels, cfg, mode, num_classes, device) -> StepSettin
     return StepSettings(
         data=torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).contiguous(),
         labels=torch.from_numpy(labels).to(device), conditional=mode == "conditional",
-        num_classes=int(num_classes), batch_size=int(cfg["batch_size"]), nz=int(cfg["nz"]),
+        num_classes=int(num_classes), batch_size=int(cfg["batch_size"]), nz=nz,
         n_critic=int(cfg["n_critic"]), uniform_labels=cfg["fake_labels"] == "uniform",
-        policy=cfg["diffaugment"], memory_format=memory_format, amp_ctx=autocast(device, cfg["amp"]),
+        policy=[] if is_diffusion(cfg["model"]) else cfg["diffaugment"], memory_format=memory_format,
+        amp_ctx=autocast(device, cfg["amp"]),
     )  # fmt: skip
 
 
@@ -298,7 +367,7 @@ def train_gan(
     (or None) and plain-data ``meta``), ``snapshots.pt`` (``meta``, ``steps``
     and ``weights[step]``: the sampling weights at every checkpoint step),
     ``losses.csv`` (step, loss_d, loss_g, d_real, d_fake: one row per
-    generator step), ``status.json``, ``grid.png`` and ``grid_step{step:06d}.png``
+    generator step; a diffusion model: step, loss), ``status.json``, ``grid.png`` and ``grid_step{step:06d}.png``
     at every checkpoint. Resumes from ``work_dir/state.pt`` when it matches.
     ``stop_after``: stop (as if killed) once the state at that step is saved —
     for tests. Returns a summary dict (``status`` 'ok' or 'diverged').
@@ -307,7 +376,9 @@ def train_gan(
     labels = _check_inputs(images, labels, num_classes, mode, class_names)
     model = str(cfg["model"])
     check_model_mode(model, mode)
-    steps, batch_size, n_critic = int(cfg["steps"]), int(cfg["batch_size"]), int(cfg["n_critic"])
+    diffusion = is_diffusion(model)
+    steps, batch_size = int(cfg["steps"]), int(cfg["batch_size"])
+    n_critic = 1 if diffusion else int(cfg["n_critic"])
     sample_every, log_every = int(cfg["sample_every"]), int(cfg["log_every"])
     device = torch.device(device)
     out_dir = Path(out_dir)
@@ -319,37 +390,50 @@ def train_gan(
     if cfg["init_from"] is not None:  # the starting weights determine the result too
         fp = f"{fp}-{file_digest(cfg['init_from'])}"
 
-    step_cfg = _step_settings(images, labels, cfg, mode, num_classes, device)
     noise_gen = torch.Generator(device=device).manual_seed(noise_seed)
     data_gen = torch.Generator().manual_seed(data_seed)
     if cfg["balance_classes"] and mode == "conditional":
         sampler = BalancedBatchSampler(torch.from_numpy(labels), batch_size, data_gen, device)
     else:
         sampler = BatchSampler(len(images), batch_size, data_gen, device)
+    _, resolution, _, channels = images.shape
+    nz = channels * resolution * resolution if diffusion else int(cfg["nz"])
+    step_cfg = _step_settings(images, labels, cfg, mode, num_classes, device, nz)
     s = _build_state(model, mode, cfg, images, num_classes, device, seed, step_cfg.memory_format, noise_gen, sampler)
-    loss_fn = LOSSES[MODELS[model].loss](
-        gp_lambda=float(cfg["gp_lambda"]), label_smoothing=float(cfg["label_smoothing"]), generator=noise_gen
-    )
     meta = _meta(model, mode, images, labels, num_classes, cfg, class_names, seed, s.ema)
-    grid = _Grid(int(cfg["nz"]), num_classes, step_cfg.conditional, grid_seed, device)
+    grid = _Grid(nz, num_classes, step_cfg.conditional, grid_seed, device)
 
     start_step = _start(s, step_cfg, work_dir, fp, meta, cfg, device, seed)
 
-    losses = _LossLog(log_every, device)
-    D_seen, d_params = d_view(s.D, step_cfg.policy, noise_gen), freeze_lower(s.D, int(cfg["freeze_d"]))
+    columns = loss_columns(model)
+    losses = _LossLog(log_every, device, columns)
+    if diffusion:
+        p_uncond = float(cfg["p_uncond"])
+
+        def one_step(step: int) -> torch.Tensor:
+            return diffusion_step(s, step_cfg, p_uncond, step)
+    else:
+        loss_fn = LOSSES[MODELS[model].loss](
+            gp_lambda=float(cfg["gp_lambda"]), label_smoothing=float(cfg["label_smoothing"]), generator=noise_gen
+        )
+        D_seen, d_params = d_view(s.D, step_cfg.policy, noise_gen), freeze_lower(s.D, int(cfg["freeze_d"]))
+
+        def one_step(step: int) -> torch.Tensor:
+            return generator_step(s, step_cfg, loss_fn, D_seen, d_params, step)
+
     desc = f"{model} {mode}" + (f" {meta.get('class_name')}" if not step_cfg.conditional else "")
     bar = tqdm(total=steps, initial=start_step, disable=not progress, file=sys.stderr, desc=desc, unit="step")
     start = time.perf_counter()
     step = start_step
     try:
         for step in range(start_step + 1, steps + 1):
-            pending = losses.add(generator_step(s, step_cfg, loss_fn, D_seen, d_params, step))
+            pending = losses.add(one_step(step))
             is_checkpoint = step % sample_every == 0 or step == steps
             if pending == log_every or is_checkpoint:
                 if not losses.flush(step, s.rows):
                     break
                 bar.update(step - bar.n)
-                bar.set_postfix(loss_d=f"{s.rows[-1][1]:.3f}", loss_g=f"{s.rows[-1][2]:.3f}", refresh=False)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in zip(columns[:2], s.rows[-1][1:])}, refresh=False)
             if is_checkpoint:
                 save_image(out_dir / f"grid_step{step:06d}.png", grid.image(s.sampling_module()))
                 save_checkpoint(s, work_dir, fp, step, meta)
@@ -359,9 +443,9 @@ def train_gan(
         bar.close()
     seconds = time.perf_counter() - start
 
-    _write_outputs(s, out_dir, work_dir, meta, losses.diverged, steps, grid)
+    _write_outputs(s, out_dir, work_dir, meta, losses.diverged, steps, grid, columns)
     done = max(step - start_step, 1)
-    last = dict(zip(LOSS_COLUMNS, s.rows[-1][1:])) if s.rows else {}
+    last = dict(zip(columns, s.rows[-1][1:])) if s.rows else {}
     return {
         "status": meta["status"],
         "steps": meta["steps"],
@@ -373,7 +457,7 @@ def train_gan(
     }
 
 
-def _write_outputs(s: TrainingState, out_dir, work_dir, meta, diverged, steps, grid: _Grid) -> None:
+def _write_outputs(s: TrainingState, out_dir, work_dir, meta, diverged, steps, grid: _Grid, columns) -> None:
     """Outputs from the final state, or from the last good checkpoint after a divergence."""
     if diverged is not None:
         good = restore_last_good(s, work_dir)
@@ -381,7 +465,7 @@ def _write_outputs(s: TrainingState, out_dir, work_dir, meta, diverged, steps, g
         meta["diverged"] = dict(diverged, last_good_step=good)
         message = (
             f"GAN training diverged at step {diverged['step']}: non-finite loss "
-            + ", ".join(f"{k}={diverged[k]}" for k in LOSS_COLUMNS)
+            + ", ".join(f"{k}={diverged[k]}" for k in columns)
             + f"; outputs written from the last good checkpoint (step {good})"
         )
         print(message, file=sys.stderr)
@@ -390,7 +474,7 @@ def _write_outputs(s: TrainingState, out_dir, work_dir, meta, diverged, steps, g
         meta["steps"] = steps
         message = "ok"
 
-    save_dataframe(out_dir / "losses.csv", pd.DataFrame(s.rows, columns=("step", *LOSS_COLUMNS)).astype({"step": int}))
+    save_dataframe(out_dir / "losses.csv", pd.DataFrame(s.rows, columns=("step", *columns)).astype({"step": int}))
     weights = load_snapshots(work_dir, s.snapshots)
     torch_save(out_dir / "snapshots.pt", {"meta": dict(meta), "steps": list(s.snapshots), "weights": weights})
     torch_save(out_dir / "checkpoint.pt", {**s.weights(), "meta": dict(meta)})

@@ -69,14 +69,15 @@ def plot_sample_grid(
 
 
 def plot_loss_curves(curves: Mapping[str, PathLike], out: PathLike, window: int = 25) -> None:
-    """D and G losses of every GAN training job (raw, faint, and a rolling mean of up to ``window`` steps)."""
+    """D and G losses of every GAN training job, a diffusion model's one loss (raw, faint, and a rolling mean of
+    up to ``window`` steps)."""
     plt = _plt()
     n = max(len(curves), 1)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
     for ax, (label, path) in zip(axes[0], curves.items()):
         df = pd.read_csv(path)
         w = max(1, min(window, len(df) // 10))
-        for col, colour in (("loss_d", "tab:red"), ("loss_g", "tab:blue")):
+        for col, colour in (("loss_d", "tab:red"), ("loss_g", "tab:blue"), ("loss", "tab:green")):
             if col in df.columns:
                 ax.plot(df["step"], df[col], color=colour, alpha=0.2, linewidth=0.8)
                 ax.plot(df["step"], df[col].rolling(w, min_periods=1).mean(), color=colour, label=col)
