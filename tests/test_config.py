@@ -15,9 +15,9 @@ from ganaug.config import (
     canonical,
     classifier_cells,
     classifier_run_dir,
-    fraction_label,
     classifier_settings,
     config_warnings,
+    fraction_label,
     gan_settings,
     validate_config,
 )
