@@ -13,8 +13,10 @@ always from scratch (ImageNet weights need the internet).
   (forward, backward, AdamW step; no validation) over one warm-up batch, then ``--batches``
   timed batches of 64 at 32 px (``--batches-large`` of ``--batch-large`` at 224 px, to fit
   the CPU budget). Images/s by the wall clock, and by CPU time (images / (process CPU seconds
-  / threads): what 2 dedicated cores would give, robust to other load on a shared machine);
-  one epoch of the 750-image set is extrapolated from the CPU-time rate (750 / images/s).
+  / threads), with ``OMP_WAIT_POLICY=PASSIVE`` so that waiting threads sleep instead of
+  spinning: roughly what 2 dedicated cores would give, robust to other load on a shared
+  machine); one epoch of the 750-image set is extrapolated from the CPU-time rate.
+* ``flops``: parameters and forward GFLOPs per image at 32 and 224 px (machine-independent).
 * ``auc``: per arch and seed, the full training (8 epochs, selection on validation AUC) and
   the test AUC, as rule train_classifier does at f = 0. ``--budget-min`` stops starting archs
   once the part has run that long (what was run is printed).
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -136,7 +139,8 @@ def timing(args) -> None:
             batches, bs = (args.batches, 64) if side == RES else (args.batches_large, args.batch_large)
             cmd = [sys.executable, __file__, "_time", arch, str(side), str(batches), str(bs), str(args.threads)]
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
+            env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # waiting threads sleep: CPU time = work done
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 sys.exit(f"{arch} at {side} px failed:\n{proc.stderr[-3000:]}")
             res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -162,6 +166,29 @@ def timing(args) -> None:
                 f"{r['img_s']:.1f}", f"{r['img_s_cpu']:.1f}", f"{n / r['img_s_cpu']:.0f} s", f"{r['rss_mb'] / 1024:.2f} GB"
             ]  # fmt: skip
         print("| " + " | ".join(cells) + " |")
+
+
+def flops(args) -> None:
+    """Parameters and forward GFLOPs per image (torch's FlopCounterMode; 2 FLOPs per multiply-add)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganaug.classifier import build_classifier
+
+    torch.set_num_threads(args.threads)
+    print("| arch | parameters | GFLOPs / image, forward, 32 px | 224 px |\n|---|---|---|---|")
+    for arch in args.archs:
+        row = []
+        for side in (RES, 224):
+            if arch == "resnet18_small" and side != RES:
+                row.append("-")
+                continue
+            model = build_classifier(arch, 2, 1, 32, input_size=None if side == RES else side).eval()
+            with torch.no_grad(), FlopCounterMode(display=False) as counter:
+                model(torch.zeros(1, 1, RES, RES))
+            row.append(f"{counter.get_total_flops() / 1e9:.3f}")
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"| {arch} | {n_params / 1e6:.1f} M | {row[0]} | {row[1]} |")
 
 
 def auc(args) -> None:
@@ -215,15 +242,18 @@ def main() -> None:
     t.add_argument("--sizes", nargs="+", type=int, default=[RES, 224])
     t.add_argument("--batches", type=int, default=3, help="timed batches of 64 at 32 px")
     t.add_argument("--batches-large", type=int, default=2, help="timed batches at the larger sides")
-    t.add_argument("--batch-large", type=int, default=16, help="batch size at the larger sides (memory, time)")
+    t.add_argument("--batch-large", type=int, default=8, help="batch size at the larger sides (memory, time)")
     t.add_argument("--threads", type=int, default=2)
     a = sub.add_parser("auc")
     a.add_argument("--archs", nargs="+", default=ARCHS, choices=ARCHS)
     a.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     a.add_argument("--threads", type=int, default=2)
     a.add_argument("--budget-min", type=float, default=20.0)
+    f = sub.add_parser("flops")
+    f.add_argument("--archs", nargs="+", default=ARCHS, choices=ARCHS)
+    f.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
-    {"timing": timing, "auc": auc}[args.part](args)
+    {"timing": timing, "auc": auc, "flops": flops}[args.part](args)
 
 
 if __name__ == "__main__":
