@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.set_num_threads(args.threads)
     cfg = {
-        "arch": "resnet18",
+        "arch": "resnet18_small",
         "width": args.width,
         "epochs": args.epochs,
         "batch_size": args.batch_size,

@@ -60,7 +60,7 @@ IMPORT_SETS = {
 BUILDS = {
     "ResNet-18 width 32 (train_classifier)": (
         "from ganaug.classifier import build_classifier\n"
-        "m = build_classifier('resnet18', 2, in_channels=1, width=32).to(memory_format=torch.channels_last)"
+        "m = build_classifier('resnet18_small', 2, in_channels=1, width=32).to(memory_format=torch.channels_last)"
     ),
     "DCGAN G + D, ngf = ndf = 32, 32 px (train_gan)": (
         "from ganaug.gan import build_gan\nG, D = build_gan('dcgan', 'per_class', 1, 32, 2, 100, 32, 32)"

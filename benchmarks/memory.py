@@ -110,7 +110,7 @@ def child_train_classifier(args, s):
     x, y = x[keep], y[keep]
     t = load_npz(args.test)
     tx, ty = t["images"], t["labels"].astype(np.int64)
-    cfg = dict(arch="resnet18", width=s["width"], epochs=1, batch_size=s["clf_batch"], lr=1e-3, weight_decay=1e-4,
+    cfg = dict(arch="resnet18_small", width=s["width"], epochs=1, batch_size=s["clf_batch"], lr=1e-3, weight_decay=1e-4,
                amp=args.clf_amp)  # fmt: skip
     model, _ = train_classifier(x, y, tx, ty, 2, cfg, args.device, 0, progress=False)
     probs = predict_proba(model, tx, args.device, amp=args.clf_amp)

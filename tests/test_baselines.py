@@ -177,7 +177,7 @@ def test_classic_augment_changes_images_keeps_shape_and_range(xrays):
     torch.testing.assert_close(identity(xb.clone(), torch.Generator()), xb, atol=1e-5, rtol=0)
 
 
-CFG = dict(arch="resnet18", width=4, epochs=2, batch_size=32, lr=1.0e-3, weight_decay=0.0)
+CFG = dict(arch="resnet18_small", width=4, epochs=2, batch_size=32, lr=1.0e-3, weight_decay=0.0)
 
 
 @pytest.mark.parametrize("baseline", BASELINES)

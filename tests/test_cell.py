@@ -13,7 +13,7 @@ from ganaug.io import save_npz
 from helpers import load_xrays
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
-SETTINGS = dict(arch="resnet18", width=8, epochs=1, batch_size=32, lr=1e-3, weight_decay=1e-4, amp="none")
+SETTINGS = dict(arch="resnet18_small", width=8, epochs=1, batch_size=32, lr=1e-3, weight_decay=1e-4, amp="none")
 BOOTSTRAP = dict(n=50, level=0.9, seed=0)
 
 

@@ -105,7 +105,7 @@ def test_resnet_forward_shapes(res, channels):
 
 def test_resnet_standard_width_on_real_images():
     x = _load_chest("train", "PNEUMONIA", 2, 64, "RGB")  # (2, 64, 64, 3)
-    model = build_classifier("resnet18", num_classes=2, in_channels=3, width=64)
+    model = build_classifier("resnet18_small", num_classes=2, in_channels=3, width=64)
     n_params = sum(p.numel() for p in model.parameters())
     assert 11.1e6 < n_params < 11.3e6, n_params  # ResNet-18 body (11.17 M) + 2-class head
     probs = predict_proba(model, x, "cpu")
@@ -225,7 +225,7 @@ def test_mix_unknown_strategy_and_shape_mismatch(chest28):
 
 
 # --------------------------------------------------------------------------- training
-CFG = dict(arch="resnet18", width=16, epochs=3, batch_size=32, lr=1.0e-3, weight_decay=1.0e-4)
+CFG = dict(arch="resnet18_small", width=16, epochs=3, batch_size=32, lr=1.0e-3, weight_decay=1.0e-4)
 
 
 def test_train_breastmnist_learns(breast, tmp_path):
@@ -326,7 +326,7 @@ def test_train_bf16_autocast(breast):
 
 
 def test_resnet_head_runs_in_float32_under_autocast():
-    model = build_classifier("resnet18", 2, in_channels=1, width=8).eval()
+    model = build_classifier("resnet18_small", 2, in_channels=1, width=8).eval()
     x = torch.randn(4, 1, 28, 28)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         logits = model(x)
@@ -374,7 +374,7 @@ def test_is_better_ties_and_nan():
 def test_train_config_errors(breast):
     x, y = breast["train_images"][:8], breast["train_labels"][:8]
     with pytest.raises(ValueError, match="missing key"):
-        train_classifier(x, y, None, None, 2, {"arch": "resnet18"}, "cpu", 0, progress=False)
+        train_classifier(x, y, None, None, 2, {"arch": "resnet18_small"}, "cpu", 0, progress=False)
     with pytest.raises(ValueError, match="select_metric"):
         train_classifier(x, y, None, None, 2, {**CFG, "select_metric": "f1"}, "cpu", 0, progress=False)
     with pytest.raises(ValueError, match="unknown classifier arch"):

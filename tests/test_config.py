@@ -15,6 +15,8 @@ from ganaug.config import (
     canonical,
     classifier_cells,
     classifier_run_dir,
+    classifier_settings,
+    config_warnings,
     fraction_label,
     gan_settings,
     validate_config,
@@ -40,7 +42,17 @@ def base() -> dict:
     return load("chest_xray.yaml")
 
 
-@pytest.mark.parametrize("names", [(), ("chest_xray.yaml",), ("tiny.yaml",), ("chest_xray.yaml", "paper_gpu.yaml")])
+@pytest.mark.parametrize(
+    "names",
+    [
+        (),
+        ("chest_xray.yaml",),
+        ("tiny.yaml",),
+        ("chest_xray.yaml", "paper_gpu.yaml"),
+        ("chest_xray.yaml", "paper_gpu.yaml", "paper_gpu_pretrained.yaml"),
+        ("chest_xray.yaml", "reproduce_cxr_resnet152.yaml"),
+    ],
+)
 def test_shipped_configs_validate(names):
     cfg = validate_config(load(*names), SCHEMA)
     assert cfg["metrics"]["fid"]["n"] >= 2
@@ -352,7 +364,7 @@ def test_load_schema_refuses_a_second_list_of_names(tmp_path, definition, messag
 def test_registries_read_the_names():
     from ganaug import names
     from ganaug.classifier import BASELINES, STRATEGIES
-    from ganaug.classifier.resnet import ARCHITECTURES
+    from ganaug.classifier.networks import ARCHITECTURES
     from ganaug.data import SOURCES
     from ganaug.gan import MODELS, MODES
     from ganaug.gan.augment import POLICIES
@@ -407,3 +419,70 @@ def test_diffusion_settings_only_in_diffusion_cells(base):
         cfg["gans"]["x"] = cell
         with pytest.raises(ConfigError, match=message):
             validate_config(cfg, SCHEMA)
+
+
+# --------------------------------------------------------------------------- classifier network
+def test_classifier_network_defaults(base):
+    validate_config(base, SCHEMA)
+    cls = base["classifier"]
+    assert (cls["arch"], cls["pretrained"], cls["input_size"], cls["freeze"]) == (
+        "resnet18_small",
+        "none",
+        "native",
+        "none",
+    )
+    assert cls["lr_backbone_mult"] == 1.0
+    assert config_warnings(base) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        (
+            {"arch": "resnet18_small", "pretrained": "imagenet"},
+            r"classifier\.pretrained = 'imagenet': arch 'resnet18_small'",
+        ),
+        ({"arch": "resnet18_small", "input_size": 64}, r"classifier\.input_size = 64: arch 'resnet18_small'"),
+        ({"arch": "resnet50", "freeze": "backbone"}, r"classifier\.freeze = 'backbone' with pretrained: none"),
+        ({"arch": "vgg11_bn", "input_size": 28}, r"classifier\.input_size = 28: arch 'vgg11_bn' needs .* 32 px"),
+        ({"arch": "resnet34"}, r"classifier\.arch = 'resnet34' is not allowed"),
+        ({"arch": "resnet50", "pretrained": "imagenet21k"}, r"classifier\.pretrained = 'imagenet21k' is not allowed"),
+        ({"arch": "resnet50", "input_size": "224"}, r"classifier\.input_size = '224'"),
+        ({"arch": "resnet50", "lr_backbone_mult": -0.1}, r"classifier\.lr_backbone_mult = -0\.1 must be >= 0"),
+    ],
+)
+def test_classifier_network_errors(base, settings, match):
+    base["classifier"].update(settings)
+    with pytest.raises(ConfigError, match=match):
+        validate_config(base, SCHEMA)
+
+
+def test_densenet_at_28px_needs_an_input_size():
+    cfg = load()  # PneumoniaMNIST at 28 px
+    cfg["classifier"]["arch"] = "densenet121"
+    with pytest.raises(ConfigError, match="needs inputs of at least 32 px"):
+        validate_config(cfg, SCHEMA)
+    cfg["classifier"]["input_size"] = 32
+    validate_config(cfg, SCHEMA)
+
+
+def test_old_resnet18_configs_are_warned(base):
+    """`arch: resnet18` meant the small network before torchvision's archs: it runs, with one warning line."""
+    base["classifier"]["arch"] = "resnet18"
+    validate_config(base, SCHEMA)
+    (warning,) = config_warnings(base)
+    assert warning == (
+        "classifier.arch: resnet18 is now torchvision's ImageNet ResNet-18; the small-input network of "
+        "earlier versions is resnet18_small"
+    )
+    base["classifier"]["pretrained"] = "imagenet"
+    assert config_warnings(base) == []
+
+
+def test_classifier_settings_leave_width_out_for_torchvision_archs(base):
+    validate_config(base, SCHEMA)
+    small = classifier_settings(base)
+    assert small["width"] == 32 and small["arch"] == "resnet18_small"
+    assert {"pretrained", "input_size", "freeze", "lr_backbone_mult"} <= set(small)
+    base["classifier"]["arch"] = "resnet50"
+    assert "width" not in classifier_settings(base)

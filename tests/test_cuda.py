@@ -25,7 +25,7 @@ GAN_CFG = dict(
     model="dcgan", steps=40, batch_size=32, nz=32, ngf=16, ndf=16,
     lr_g=2.0e-4, lr_d=2.0e-4, beta1=0.5, beta2=0.999, sample_every=20, seed=0,
 )  # fmt: skip
-CLF_CFG = dict(arch="resnet18", width=16, epochs=3, batch_size=32, lr=1.0e-3, weight_decay=1.0e-4)
+CLF_CFG = dict(arch="resnet18_small", width=16, epochs=3, batch_size=32, lr=1.0e-3, weight_decay=1.0e-4)
 
 
 @pytest.fixture(scope="module")

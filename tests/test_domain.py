@@ -97,7 +97,7 @@ def xray_splits():
 @pytest.fixture(scope="module")
 def trained(xray_splits):
     (tx, ty), (vx, vy) = xray_splits
-    cfg = {"arch": "resnet18", "width": 8, "epochs": 10, "batch_size": 16, "lr": 3.0e-3, "weight_decay": 1.0e-4}
+    cfg = {"arch": "resnet18_small", "width": 8, "epochs": 10, "batch_size": 16, "lr": 3.0e-3, "weight_decay": 1.0e-4}
     model, _ = train_classifier(tx, ty, vx, vy, 2, cfg, "cpu", seed=0, progress=False)
     return model.eval()
 
@@ -112,7 +112,7 @@ def test_outputs_are_the_classifiers_own(trained, xray_splits):
 def test_save_load_round_trip(trained, xray_splits, tmp_path):
     (_, _), (vx, _) = xray_splits
     path = tmp_path / "domain.pt"
-    save_domain_classifier(path, trained, arch="resnet18", width=8, num_classes=2, in_channels=1, classes=CLASSES)
+    save_domain_classifier(path, trained, arch="resnet18_small", width=8, num_classes=2, in_channels=1, classes=CLASSES)
     model, classes = load_domain_classifier(path)
     assert classes == CLASSES
     np.testing.assert_array_equal(classifier_outputs(model, vx)[1], classifier_outputs(trained, vx)[1])
@@ -158,7 +158,7 @@ def test_domain_scores_rejects_mismatched_classes(trained, xray_splits):
 
 def test_build_classifier_embed_matches_forward():
     torch.manual_seed(0)
-    model = build_classifier("resnet18", 3, 1, width=4).eval()
+    model = build_classifier("resnet18_small", 3, 1, width=4).eval()
     x = torch.randn(2, 1, 28, 28)
     with torch.inference_mode():
         torch.testing.assert_close(model.fc(model.embed(x)), model(x))

@@ -375,6 +375,35 @@ def test_changing_select_reruns_generation_not_training(tiny_run):
 
 
 @pytest.mark.slow
+def test_switching_the_classifier_arch_reruns_only_classifiers(tiny_run):
+    """Another classifier network (torchvision's ResNet-18 instead of resnet18_small) reruns every classifier
+    run, the domain classifier and what reads them - no data, GAN, generation or Inception-metric job. With
+    ImageNet weights the weights are fetched once, by the localrule, before them."""
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["classifier"]["arch"] = "resnet18"
+    rules, scheduled = _dry_run(work, cfg, "arch.yaml")
+    n_runs = len(list((work / "results" / "classifier").glob("*/*/*/*/*/*/metrics.json")))
+    assert rules.count("train_classifier") == n_runs > 0
+    assert rules.count("domain_classifier") == 1
+    assert set(rules) <= {
+        "all",
+        "train_classifier",
+        "domain_classifier",
+        "domain_metrics",
+        "classifier_report",
+        "gan_report",
+    }, rules
+    assert all(o.startswith(("results/classifier/", "results/metrics/domain/", "results/report/")) for o in scheduled)
+
+    cfg["classifier"].update(arch="resnet50", pretrained="imagenet", input_size=64, lr_backbone_mult=0.1)
+    rules_pretrained, scheduled = _dry_run(work, cfg, "arch_pretrained.yaml")
+    assert rules_pretrained.count("classifier_weights") == 1
+    assert "results/weights/resnet50_imagenet.json" in scheduled
+    assert sorted(r for r in rules_pretrained if r != "classifier_weights") == sorted(rules)
+
+
+@pytest.mark.slow
 def test_gan_training_artefacts(tiny_run):
     """Resumable state, snapshots, FID curve and the selection the report shows."""
     work, _ = tiny_run

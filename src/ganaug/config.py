@@ -15,12 +15,14 @@ from typing import Any, NamedTuple
 import yaml
 
 from ganaug.names import (
+    CLASSIFIER_MIN_INPUT,
     CONDITIONAL_ONLY,
     DIFFUSION_MODELS,
     DIFFUSION_SETTINGS,
     GAN_ONLY_SETTINGS,
     NO_MIXING,
     SCHEMA_ENUMS,
+    TORCHVISION_ARCHS,
 )
 
 _FLOATISH = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
@@ -272,6 +274,7 @@ def check_semantics(config: dict) -> None:
                     )
         else:
             _check_diffusion_cell(config, gan, settings)
+    check_classifier(config["classifier"], int(exp["resolution"]))
     if config["metrics"]["fid"]["n"] > config["generate"]["n_per_class"]:
         raise ConfigError(
             f"config key metrics.fid.n = {config['metrics']['fid']['n']} exceeds generate.n_per_class = "
@@ -295,6 +298,84 @@ def _check_diffusion_cell(config: dict, gan: str, settings: dict) -> None:
         )
     if settings["ngf"] % 2:
         raise ConfigError(f"config key gans.{gan}.ngf = {settings['ngf']}: the U-Net's base width must be even")
+
+
+def check_classifier(cls_cfg: dict, resolution: int) -> None:
+    """The classifier's network choices that only make sense together (one-line :class:`ConfigError`)."""
+    arch, pretrained = cls_cfg["arch"], cls_cfg["pretrained"]
+    size = cls_cfg["input_size"]
+    if arch not in TORCHVISION_ARCHS:
+        if pretrained != "none":
+            raise ConfigError(
+                f"config key classifier.pretrained = {pretrained!r}: arch {arch!r} has no pretrained weights "
+                f"(it trains from scratch); pick a torchvision arch ({', '.join(TORCHVISION_ARCHS)}) or pretrained: none"
+            )
+        if size != "native":
+            raise ConfigError(
+                f"config key classifier.input_size = {size!r}: arch {arch!r} runs at experiment.resolution; "
+                "input_size applies to torchvision archs (use native)"
+            )
+        if cls_cfg["freeze"] != "none":
+            raise ConfigError(
+                f"config key classifier.freeze = {cls_cfg['freeze']!r}: arch {arch!r} has no separate backbone "
+                "to freeze (use a torchvision arch with pretrained: imagenet)"
+            )
+    side = resolution if size == "native" else int(size)
+    need = CLASSIFIER_MIN_INPUT.get(arch, 0)
+    if side < need:
+        raise ConfigError(
+            f"config key classifier.input_size = {size!r}: arch {arch!r} needs inputs of at least {need} px "
+            f"(the images are {side} px); set classifier.input_size: {need} or more"
+        )
+    if cls_cfg["freeze"] == "backbone" and pretrained == "none":
+        raise ConfigError(
+            "config key classifier.freeze = 'backbone' with pretrained: none would train a head on random "
+            "features; set classifier.pretrained: imagenet (or freeze: none)"
+        )
+
+
+#: the warning for configs written before torchvision's archs existed, when ``resnet18`` meant the small net
+RESNET18_RENAMED = (
+    "classifier.arch: resnet18 is now torchvision's ImageNet ResNet-18; the small-input network of earlier "
+    "versions is resnet18_small"
+)
+
+
+def config_warnings(config: dict) -> list[str]:
+    """One-line warnings about a valid config (the workflow logs them at parse time).
+
+    ``arch: resnet18`` from scratch is what every config before torchvision's archs
+    said, meaning the small-input network: it still runs, as torchvision's network.
+    With ``pretrained: imagenet`` nobody can have meant the small one, so no warning.
+    """
+    cls_cfg = config["classifier"]
+    if cls_cfg["arch"] == "resnet18" and cls_cfg["pretrained"] == "none":
+        return [RESNET18_RENAMED]
+    return []
+
+
+#: the classifier settings a training run's result depends on (rule params of train_classifier)
+CLASSIFIER_KEYS = (
+    "arch",
+    "width",
+    "pretrained",
+    "input_size",
+    "freeze",
+    "lr_backbone_mult",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "amp",
+)
+
+
+def classifier_settings(config: dict) -> dict:
+    """The classifier params of rule ``train_classifier`` (keys sorted): :data:`CLASSIFIER_KEYS`,
+    without ``width`` for torchvision archs (it changes nothing there, so editing it reruns nothing)."""
+    cls_cfg = config["classifier"]
+    keys = [k for k in CLASSIFIER_KEYS if not (k == "width" and cls_cfg["arch"] in TORCHVISION_ARCHS)]
+    return canonical({k: cls_cfg[k] for k in keys})
 
 
 def canonical(obj: Any) -> Any:

@@ -34,8 +34,27 @@ DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
 AMP_MODES = ("none", "bf16", "fp16")
 #: classifier baselines: ``ganaug.classifier.baselines.BASELINES``
 CLASSIFIER_BASELINES = ("none", "classic", "oversample", "weighted_loss")
-#: classifier networks: ``ganaug.classifier.resnet.ARCHITECTURES``
-CLASSIFIER_ARCHS = ("resnet18",)
+#: classifier networks: ``ganaug.classifier.networks.ARCHITECTURES``. ``resnet18_small`` is the
+#: package's small-input ResNet-18 (``ganaug.classifier.resnet``); the others are torchvision's
+#: model zoo under their torchvision names (``torchvision.models.get_model``)
+CLASSIFIER_ARCHS = (
+    "resnet18_small",
+    "resnet18",
+    "resnet50",
+    "resnet152",
+    "vgg11_bn",
+    "efficientnet_b0",
+    "densenet121",
+)
+#: the classifier archs built by torchvision (all but the package's own small network)
+TORCHVISION_ARCHS = tuple(a for a in CLASSIFIER_ARCHS if a != "resnet18_small")
+#: the smallest input side (px) a torchvision arch accepts: five stride-2 stages leave 1 px at 32
+#: (smaller sides fail inside the network); the others run at 16 px and up
+CLASSIFIER_MIN_INPUT = {"vgg11_bn": 32, "densenet121": 32}
+#: classifier initialisations: from scratch, or torchvision's ImageNet weights (``Weights.DEFAULT``)
+CLASSIFIER_PRETRAINED = ("none", "imagenet")
+#: what fine-tuning keeps fixed: nothing, or everything but the new head (a linear probe)
+CLASSIFIER_FREEZE = ("none", "backbone")
 #: ways to mix synthetic images into the training set: ``ganaug.classifier.mixing.STRATEGIES``
 MIXING_STRATEGIES = ("replace", "balance")
 #: the strategy segment of a real-only (f = 0) run's path: no mixing happens
@@ -63,6 +82,8 @@ SCHEMA_ENUMS: dict[str, tuple[str, ...]] = {
     "gan_amp": AMP_MODES,
     "classifier_amp": ("auto", *AMP_MODES),
     "classifier_arch": CLASSIFIER_ARCHS,
+    "classifier_pretrained": CLASSIFIER_PRETRAINED,
+    "classifier_freeze": CLASSIFIER_FREEZE,
     "classifier_baseline": CLASSIFIER_BASELINES,
     "mixing_strategy": MIXING_STRATEGIES,
     "source_type": SOURCE_TYPES,

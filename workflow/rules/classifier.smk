@@ -1,4 +1,5 @@
-# Classifier stage: ResNet-18 trained on real images (n_real of the minority class, nested
+# Classifier stage: the classifier (classifier.arch: the small-input ResNet-18 or a torchvision network,
+# from scratch or fine-tuned from ImageNet weights) trained on real images (n_real of the minority class, nested
 # subsets) mixed with synthetic ones by a strategy, under a baseline (none / classic
 # augmentation / class-balanced oversampling / class-weighted loss), selected on the real
 # validation split (AUC), evaluated on the real test split (with a bootstrap CI of the AUC).
@@ -8,11 +9,31 @@
 CLASSIFIER_RUN = "results/classifier/{baseline}/{source}/{strategy}/f{frac}/n{nreal}/seed{seed}"
 
 
+localrules:
+    classifier_weights,
+
+
+# ImageNet weights (classifier.pretrained: imagenet) are fetched once, on the machine Snakemake runs
+# on (a cluster's head node has internet where compute nodes may not), into torch.hub's cache
+# ($TORCH_HOME/hub/checkpoints; shared with the jobs on a shared file system). The marker records
+# the file; the jobs load the weights from the cache.
+rule classifier_weights:
+    output:
+        "results/weights/{arch}_imagenet.json",
+    log:
+        "results/logs/classifier_weights/{arch}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/classifier_weights.py"
+
+
 rule train_classifier:
     input:
         real=REAL_TRAIN,
         data=prepared_npz(),
         synthetic=synthetic_input,
+        weights=classifier_weights,
     output:
         metrics=f"{CLASSIFIER_RUN}/metrics.json",
         predictions=f"{CLASSIFIER_RUN}/predictions.csv",

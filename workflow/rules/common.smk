@@ -13,6 +13,8 @@ from ganaug.config import (  # noqa: E402
     canonical,
     classifier_cells,
     classifier_run_dir,
+    classifier_settings,
+    config_warnings,
     fraction_label,
     gan_settings,
     gan_train_settings,
@@ -20,7 +22,8 @@ from ganaug.config import (  # noqa: E402
     validate_config,
 )
 from ganaug.data.images import ImageOptions  # noqa: E402
-from ganaug.names import CLASSIFIER_BASELINES, MIXING_STRATEGIES, NO_MIXING  # noqa: E402
+from ganaug.names import CLASSIFIER_BASELINES, MIXING_STRATEGIES, NO_MIXING, TORCHVISION_ARCHS  # noqa: E402
+from snakemake.logging import logger  # noqa: E402
 
 # GAN cells and per-class caps given in a --configfile replace the defaults' instead of merging.
 apply_replaced_mappings(config, workflow.overwrite_configfiles)
@@ -29,6 +32,8 @@ try:
     validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
+for _warning in config_warnings(config):
+    logger.warning(f"config warning: {_warning}")
 
 
 ENV = "../../envs/ganaug.yaml"
@@ -50,6 +55,7 @@ PREPARE_IMAGE = IMAGE_OPTIONS.changed()
 
 
 wildcard_constraints:
+    arch="|".join(TORCHVISION_ARCHS),
     dataset=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     gan=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     source=r"[A-Za-z0-9][A-Za-z0-9_-]*",
@@ -112,9 +118,8 @@ def synthetic_input(wildcards):
     return [] if wildcards.source == "real" else [f"results/gan/{wildcards.source}/samples.npz"]
 
 
-CLASSIFIER_SETTINGS = canonical(
-    {k: config["classifier"][k] for k in ("arch", "width", "epochs", "batch_size", "lr", "weight_decay", "amp")}
-)
+# arch, pretrained, input_size, freeze, lr_backbone_mult and the training settings; width only for resnet18_small
+CLASSIFIER_SETTINGS = classifier_settings(config)
 # The domain classifier (domain FID, classifier score): the experiment's classifier, its own epochs and seed.
 DOMAIN_SETTINGS = canonical(dict(CLASSIFIER_SETTINGS, epochs=config["metrics"]["domain"]["epochs"]))
 # The bootstrap CI of each run's test AUC is part of its metrics.json.
@@ -161,6 +166,12 @@ def gan_statuses(gan):
 
 def gan_losses(gan):
     return [f"results/gan/{gan}/{part}/losses.csv" for part in gan_parts(gan)]
+
+
+def classifier_weights(wildcards=None):
+    """The marker of the ImageNet weights in torch.hub's cache (rule classifier_weights), if the classifier uses them."""
+    cls = config["classifier"]
+    return [f"results/weights/{cls['arch']}_imagenet.json"] if cls["pretrained"] == "imagenet" else []
 
 
 def classifier_metrics(name="metrics.json"):

@@ -132,6 +132,7 @@ rule domain_classifier:
     input:
         real_train=REAL_TRAIN,
         data=prepared_npz(),
+        weights=classifier_weights,
     output:
         model=f"{DOMAIN}/classifier.pt",
         info=f"{DOMAIN}/classifier.json",

@@ -1,7 +1,7 @@
 """Train the domain classifier on the real training set and score the real reference sets (rule domain_classifier).
 
-The classifier is the experiment's classifier (arch, width, batch size, lr, weight
-decay of config ``classifier``) trained for ``metrics.domain.epochs`` on the real
+The classifier is the experiment's classifier (arch, width, pretrained, input size,
+freeze, batch size, lr, weight decay of config ``classifier``) trained for ``metrics.domain.epochs`` on the real
 training set (results/data/real_train.npz), selected on the validation split. Its
 penultimate features define the domain FID (see :mod:`ganaug.metrics.domain`).
 """
@@ -17,6 +17,10 @@ def main(sm):
     from ganaug.runtime import resolve_amp, resolve_device, seed_everything, set_threads
 
     settings, seed = dict(sm.params.settings), int(sm.params.seed)
+    if settings.get("pretrained", "none") == "imagenet":  # offline: one line naming the file, before any data
+        from ganaug.classifier.networks import fetch_weights
+
+        fetch_weights(settings["arch"])
     real = load_npz(sm.input.real_train, required=("images", "labels", "classes"))
     classes = [str(c) for c in real["classes"]]
     val_x, val_y, val_classes = load_prepared(sm.input.data, "val")
@@ -52,7 +56,9 @@ def main(sm):
         sm.output.model,
         model,
         arch=settings["arch"],
-        width=int(settings["width"]),
+        width=int(settings.get("width", 64)),
+        pretrained=settings.get("pretrained", "none"),
+        input_size=settings.get("input_size", "native"),
         num_classes=len(classes),
         in_channels=int(real["images"].shape[-1]),
         classes=classes,

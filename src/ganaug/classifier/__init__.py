@@ -1,6 +1,7 @@
 """Classifiers trained on real, synthetic and mixed images, and their evaluation.
 
-* :mod:`~ganaug.classifier.resnet` - ResNet-18 for small inputs, arch registry.
+* :mod:`~ganaug.classifier.resnet` - ResNet-18 for small inputs (``resnet18_small``).
+* :mod:`~ganaug.classifier.networks` - the arch registry: it and torchvision's model zoo, ImageNet weights.
 * :mod:`~ganaug.classifier.mixing` - real/synthetic training-set mixing strategies, n_real subsets.
 * :mod:`~ganaug.classifier.baselines` - none / classic / oversample / weighted_loss.
 * :mod:`~ganaug.classifier.train` - the training loop with validation model selection.
@@ -12,7 +13,8 @@ from ganaug.classifier.baselines import BASELINES, ClassicAugment, baseline_opti
 from ganaug.classifier.cell import Cell, CellResult, run_cell
 from ganaug.classifier.evaluate import evaluate, plot_confusion, predict_proba, predictions_frame
 from ganaug.classifier.mixing import STRATEGIES, limit_class, mix_training_set, n_synthetic
-from ganaug.classifier.resnet import ARCHITECTURES, build_classifier, resnet18_small
+from ganaug.classifier.networks import ARCHITECTURES, build_classifier
+from ganaug.classifier.resnet import resnet18_small
 from ganaug.classifier.train import train_classifier
 
 __all__ = [

@@ -185,6 +185,10 @@ def run_cell(
 
     cell.check()
     settings, bootstrap = dict(settings), dict(bootstrap)
+    if settings.get("pretrained", "none") == "imagenet":  # offline: one line naming the file, before any data
+        from ganaug.classifier.networks import fetch_weights
+
+        fetch_weights(settings["arch"])
     x, y, is_synth, classes = training_set(cell, real, synthetic, n_real_class)
     val_x, val_y, _ = load_prepared(data, "val")
     test_x, test_y, _ = load_prepared(data, "test")

@@ -14,18 +14,17 @@ stages 2-4; then global average pooling and a linear layer.
 ``width=64`` is the standard network (about 11.2 M parameters); smaller
 widths scale the parameter count roughly by ``(width / 64) ** 2`` and are
 what makes CPU training practical.
+
+This is ``classifier.arch: resnet18_small``; ``resnet18`` is torchvision's ImageNet
+ResNet-18 (see :mod:`ganaug.classifier.networks`, which holds the arch registry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
-from ganaug.names import CLASSIFIER_ARCHS, check_registry
-
-__all__ = ["BasicBlock", "SmallResNet", "resnet18_small", "build_classifier", "ARCHITECTURES"]
+__all__ = ["BasicBlock", "SmallResNet", "resnet18_small"]
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -133,20 +132,3 @@ class SmallResNet(nn.Module):
 def resnet18_small(num_classes: int, in_channels: int, width: int = 64) -> SmallResNet:
     """ResNet-18 (BasicBlock, [2, 2, 2, 2]) for 28-128 px inputs."""
     return SmallResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels, width=width)
-
-
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "resnet18": resnet18_small,
-}
-check_registry("classifier arch", ARCHITECTURES, CLASSIFIER_ARCHS)
-
-
-def build_classifier(arch: str, num_classes: int, in_channels: int, width: int = 64) -> nn.Module:
-    """Build the classifier named ``arch`` (a key of :data:`ARCHITECTURES`)."""
-    try:
-        factory = ARCHITECTURES[arch]
-    except KeyError:
-        raise ValueError(
-            f"unknown classifier arch {arch!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}"
-        ) from None
-    return factory(num_classes=int(num_classes), in_channels=int(in_channels), width=int(width))

@@ -9,7 +9,11 @@ Design
 * Optimiser: **AdamW** (decoupled weight decay, Loshchilov & Hutter 2019) with
   ``cfg['lr']`` and ``cfg['weight_decay']``; with Adam's L2 coupling the decay
   would be scaled down by the adaptive step, so AdamW makes ``weight_decay``
-  mean what it says (with ``weight_decay = 0`` it is exactly Adam).  LR
+  mean what it says (with ``weight_decay = 0`` it is exactly Adam).  Fine-tuning
+  (:func:`parameter_groups`): ``cfg['lr_backbone_mult'] != 1`` gives the backbone its
+  own group at ``lr * mult`` beside the head (``model.fc``) at ``lr``;
+  ``cfg['freeze'] = 'backbone'`` leaves the backbone out (a linear probe, its
+  BatchNorm in eval mode).  The schedule scales every group alike.  LR
   schedule: cosine annealing per step to 0 over all epochs
   (``cfg['lr_schedule'] = 'cosine'``, the default), constant (``'none'``), or
   ``'multistep'``: multiplied by ``cfg['lr_gamma']`` (default 0.1) at the
@@ -59,7 +63,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ganaug.classifier.evaluate import auc_score, images_to_tensor, predict_logits, scale_images
-from ganaug.classifier.resnet import build_classifier
+from ganaug.classifier.networks import build_classifier, check_input_size, freeze_backbone
 from ganaug.io import PathLike, save_dataframe
 from ganaug.runtime import AMP_MODES, autocast, resolve_amp
 
@@ -71,12 +75,18 @@ __all__ = [
     "OPTIONAL_DEFAULTS",
     "SELECT_METRICS",
     "HISTORY_COLUMNS",
+    "parameter_groups",
 ]
 
 log = logging.getLogger(__name__)
 
-REQUIRED_KEYS = ("arch", "width", "epochs", "batch_size", "lr", "weight_decay")
+REQUIRED_KEYS = ("arch", "epochs", "batch_size", "lr", "weight_decay")
 OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "width": 64,  # resnet18_small only
+    "pretrained": "none",  # none | imagenet (torchvision archs)
+    "input_size": "native",  # native | side in px (torchvision archs; each batch resized on the fly)
+    "freeze": "none",  # none | backbone (only the new head trains)
+    "lr_backbone_mult": 1.0,  # backbone lr = lr x this (head: lr); 1.0 = one parameter group
     "select_metric": "auc",  # auc | acc | loss (validation)
     "lr_schedule": "cosine",  # cosine | none | multistep
     "eval_batch_size": 512,
@@ -112,6 +122,16 @@ def _resolve_cfg(cfg: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {opts['lr_schedule']!r}")
     if opts["amp"] not in ("auto", *AMP_MODES):
         raise ValueError(f"classifier amp must be one of auto, {', '.join(AMP_MODES)}; got {opts['amp']!r}")
+    if opts["pretrained"] not in ("none", "imagenet"):
+        raise ValueError(f"classifier pretrained must be 'none' or 'imagenet', got {opts['pretrained']!r}")
+    if opts["freeze"] not in ("none", "backbone"):
+        raise ValueError(f"classifier freeze must be 'none' or 'backbone', got {opts['freeze']!r}")
+    size = opts["input_size"]
+    if size != "native" and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"classifier input_size must be 'native' or a positive integer, got {size!r}")
+    opts["lr_backbone_mult"] = float(opts["lr_backbone_mult"])
+    if not opts["lr_backbone_mult"] >= 0:
+        raise ValueError(f"classifier lr_backbone_mult must be >= 0, got {opts['lr_backbone_mult']}")
     opts["lr_gamma"] = float(opts["lr_gamma"])
     opts["lr_milestones"] = [float(m) for m in opts["lr_milestones"]]
     if not all(0.0 < m < 1.0 for m in opts["lr_milestones"]):
@@ -135,6 +155,18 @@ def balanced_indices(y: torch.Tensor, num_classes: int, n: int, generator: torch
     counts = torch.bincount(y, minlength=num_classes).double()
     w = 1.0 / counts.clamp(min=1.0)
     return torch.multinomial(w[y], n, replacement=True, generator=generator)
+
+
+def parameter_groups(model: torch.nn.Module, lr: float, backbone_mult: float = 1.0) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: the head (``model.fc``) at ``lr`` first, then the backbone at
+    ``lr * backbone_mult``; one group when ``backbone_mult`` is 1. Frozen parameters are left out."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    head_ids = {id(p) for p in model.fc.parameters()}
+    head = [p for p in trainable if id(p) in head_ids]
+    backbone = [p for p in trainable if id(p) not in head_ids]
+    if backbone_mult == 1.0 or not backbone:
+        return [{"params": trainable, "lr": lr}]  # the model's own parameter order, as before groups existed
+    return [{"params": head, "lr": lr}, {"params": backbone, "lr": lr * backbone_mult}]
 
 
 def _labels_tensor(y, n: int, num_classes: int, name: str, device: torch.device) -> torch.Tensor:
@@ -187,7 +219,11 @@ class _Optimisation:
     """AdamW, the LR schedule (per step: cosine; per epoch: multistep), mixed precision and its loss scaler."""
 
     def __init__(self, model: torch.nn.Module, opts: dict[str, Any], steps_per_epoch: int, device: torch.device):
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=opts["lr"], weight_decay=opts["weight_decay"])
+        self.optimizer = torch.optim.AdamW(
+            parameter_groups(model, opts["lr"], opts["lr_backbone_mult"]),
+            lr=opts["lr"],
+            weight_decay=opts["weight_decay"],
+        )
         self.step_scheduler = None
         self.epoch_scheduler = None
         if opts["lr_schedule"] == "cosine":
@@ -260,6 +296,15 @@ def _validate(model: torch.nn.Module, data: _Data, batch_size: int, amp: str) ->
     return row
 
 
+def _describe_arch(opts: Mapping[str, Any]) -> str:
+    if opts["arch"] == "resnet18_small":
+        return f"resnet18_small-w{opts['width']}"
+    parts = [opts["arch"]] + [opts["pretrained"]] * (opts["pretrained"] != "none")
+    if opts["input_size"] != "native":
+        parts.append(f"{opts['input_size']}px")
+    return "-".join(parts + ["frozen"] * (opts["freeze"] == "backbone"))
+
+
 def train_classifier(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -278,8 +323,9 @@ def train_classifier(
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train ``cfg['arch']`` on uint8 images ``(N, R, R, C)`` and return ``(model, history)``.
 
-    ``cfg``: ``arch, width, epochs, batch_size, lr, weight_decay`` and optionally
-    ``select_metric`` (auc|acc|loss), ``lr_schedule`` (cosine|none|multistep),
+    ``cfg``: ``arch, epochs, batch_size, lr, weight_decay`` and optionally ``width``
+    (resnet18_small), ``pretrained`` (none|imagenet), ``input_size`` (native|px),
+    ``freeze`` (none|backbone), ``lr_backbone_mult``, ``select_metric`` (auc|acc|loss), ``lr_schedule`` (cosine|none|multistep),
     ``lr_milestones``, ``lr_gamma``, ``eval_batch_size``, ``channels_last`` (bool),
     ``amp`` (none|auto|bf16|fp16); other keys (e.g. ``seeds``) are ignored.
 
@@ -304,7 +350,18 @@ def train_classifier(
     n, bs = data.n, opts["batch_size"]
 
     torch.manual_seed(seed)
-    model = build_classifier(opts["arch"], num_classes, in_channels=data.xtr.shape[1], width=opts["width"]).to(device)
+    input_size = None if opts["input_size"] == "native" else opts["input_size"]
+    check_input_size(opts["arch"], input_size or data.xtr.shape[-1])
+    model = build_classifier(
+        opts["arch"],
+        num_classes,
+        in_channels=data.xtr.shape[1],
+        width=opts["width"],
+        pretrained=opts["pretrained"],
+        input_size=input_size,
+    ).to(device)
+    if opts["freeze"] == "backbone":
+        freeze_backbone(model)
     memory_format = torch.channels_last if opts["channels_last"] else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     opt = _Optimisation(model, opts, math.ceil(n / bs), device)
@@ -315,7 +372,7 @@ def train_classifier(
     best_state: dict[str, torch.Tensor] | None = None
     bar = tqdm(
         range(1, opts["epochs"] + 1),
-        desc=f"train {opts['arch']}-w{opts['width']} seed {seed}",
+        desc=f"train {_describe_arch(opts)} seed {seed}",
         unit="epoch",
         file=sys.stderr,
         disable=not progress,

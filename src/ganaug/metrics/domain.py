@@ -7,7 +7,9 @@ classifier architecture trained on the experiment's real training set (rule
 ``domain_classifier``) - and scores generated images in its space:
 
 * **Domain FID**: the Fréchet distance (pytorch-fid's formula) between the
-  penultimate-layer features (global average pool, ``8 x width`` dimensions) of
+  penultimate-layer features (``model.embed``: for resnet18_small the global
+  average pool, ``8 x width`` dimensions; for a torchvision arch the input of its
+  original head, e.g. 512 for ResNet-18, 2048 for ResNet-50, 4096 for VGG) of
   generated and real images of a class. Its real-vs-real floor (train split vs
   test split) is computed the same way. The real train-split images include the
   classifier's own training images, whose features are tighter than unseen
@@ -56,7 +58,7 @@ def classifier_outputs(
     """Penultimate features ``(N, D)`` and class probabilities ``(N, K)`` of uint8 images ``(N, R, R, C)``.
 
     ``model`` must have ``embed(x)`` (the pooled features) and ``fc`` (the last
-    layer), like :class:`ganaug.classifier.resnet.SmallResNet`. Images are scaled
+    layer), like every network of :func:`ganaug.classifier.networks.build_classifier`. Images are scaled
     as in training (:func:`ganaug.classifier.evaluate.scale_images`).
     """
     from ganaug.classifier.evaluate import images_to_tensor, scale_images
@@ -129,9 +131,19 @@ def balanced_rows(labels: np.ndarray, classes: Sequence[int], n: int, seed: int)
 
 # --------------------------------------------------------------------------- pipeline steps
 def save_domain_classifier(
-    path, model: torch.nn.Module, *, arch: str, width: int, num_classes: int, in_channels: int, classes: Sequence[str]
+    path,
+    model: torch.nn.Module,
+    *,
+    arch: str,
+    width: int,
+    num_classes: int,
+    in_channels: int,
+    classes: Sequence[str],
+    pretrained: str = "none",
+    input_size: int | str = "native",
 ) -> None:
-    """Write the trained domain classifier atomically: its state dict and what rebuilds the network."""
+    """Write the trained domain classifier atomically: its state dict and what rebuilds the network
+    (``pretrained`` and ``input_size`` decide a torchvision network's input normalisation and size)."""
     from ganaug.io import torch_save
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -144,20 +156,38 @@ def save_domain_classifier(
             "num_classes": int(num_classes),
             "in_channels": int(in_channels),
             "classes": [str(c) for c in classes],
+            "pretrained": str(pretrained),
+            "input_size": input_size if input_size == "native" else int(input_size),
         },
     )
 
 
 def load_domain_classifier(path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, list[str]]:
-    """Rebuild the domain classifier saved by :func:`save_domain_classifier` (``weights_only`` load)."""
-    from ganaug.classifier.resnet import build_classifier
+    """Rebuild the domain classifier saved by :func:`save_domain_classifier` (``weights_only`` load).
+
+    The network is rebuilt without downloading anything (its ImageNet weights, if any, are in the state dict).
+    A checkpoint without ``pretrained`` predates torchvision's archs: its ``resnet18`` is ``resnet18_small``.
+    """
+    from ganaug.classifier.networks import build_classifier
     from ganaug.io import torch_load
 
     ckpt = torch_load(path)
     missing = {"state_dict", "arch", "width", "num_classes", "in_channels", "classes"} - set(ckpt)
     if missing:
         raise ValueError(f"{path}: not a domain classifier checkpoint (missing {', '.join(sorted(missing))})")
-    model = build_classifier(ckpt["arch"], ckpt["num_classes"], ckpt["in_channels"], ckpt["width"])
+    arch = ckpt["arch"]
+    if "pretrained" not in ckpt and arch == "resnet18":
+        arch = "resnet18_small"
+    size = ckpt.get("input_size", "native")
+    model = build_classifier(
+        arch,
+        ckpt["num_classes"],
+        ckpt["in_channels"],
+        ckpt["width"],
+        pretrained=ckpt.get("pretrained", "none"),
+        input_size=None if size == "native" else int(size),
+        load_weights=False,
+    )
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), list(ckpt["classes"])
 
