@@ -52,3 +52,15 @@ def slurm_installed():
         ensure_installed()
     except ClusterError as exc:
         pytest.fail(f"cannot install SLURM for the cluster tests: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread is faster and steadier
+    (a module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -20,6 +20,12 @@ CHEST = SHARED_DATA / "chest_xray"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
+def xray_pairs(n: int, res: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (2n, res, res, 1), labels): the first n NORMAL then n PNEUMONIA training X-rays."""
+    images = np.concatenate([load_xrays("train", c, n, res) for c in ("NORMAL", "PNEUMONIA")])
+    return images, np.repeat(np.arange(2, dtype=np.int64), n)
+
+
 def load_xrays(split: str, cls: str, n: int, res: int) -> np.ndarray:
     """First ``n`` (sorted by name) chest X-rays of a class, grayscale, resized to res x res -> uint8 (n, res, res, 1)."""
     folder = CHEST / split / cls

@@ -17,7 +17,7 @@ from ganaug.gan.diffusion import DDPM, UNet, cosine_alpha_bar
 from ganaug.gan.selection import fid_curve, select_step
 from ganaug.gan.train import resolve_settings
 from ganaug.io import read_json
-from helpers import REPO, load_xrays, tiny_config
+from helpers import REPO, tiny_config, xray_pairs
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 N = 16
@@ -28,19 +28,12 @@ CFG = dict(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def xray32():
-    """(images uint8 (2N, 32, 32, 1), labels): N real NORMAL then N real PNEUMONIA train X-rays."""
-    images = np.concatenate([load_xrays("train", c, N, 32) for c in CLASSES])
-    return images, np.repeat(np.arange(2, dtype=np.int64), N)
+    return xray_pairs(N)
 
 
 def test_registry_entry():

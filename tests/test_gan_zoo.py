@@ -25,7 +25,7 @@ from ganaug.gan import (
 )
 from ganaug.gan.selection import fid_curve, select_step
 from ganaug.io import read_json
-from helpers import load_xrays
+from helpers import xray_pairs
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 N = 32
@@ -37,19 +37,12 @@ GANS = [m for m, spec in MODELS.items() if spec.kind == "gan"]  # the diffusion 
 MODEL_MODES = [(m, mode) for m in GANS for mode in MODELS[m].modes]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def xray32():
-    """(images uint8 (2N, 32, 32, 1), labels): N real NORMAL then N real PNEUMONIA train X-rays."""
-    images = np.concatenate([load_xrays("train", c, N, 32) for c in CLASSES])
-    return images, np.repeat(np.arange(2, dtype=np.int64), N)
+    return xray_pairs(N)
 
 
 def _data(xray32, mode, channels):
