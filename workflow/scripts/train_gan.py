@@ -18,6 +18,7 @@ def main(sm):
     settings = dict(sm.params.settings)
     if "transfer" in settings:  # fine-tune the shared all-classes GAN (rule pretrain_gan)
         settings = finetune_settings(settings, sm.input.base)
+        print(f"starting from {sm.input.base}; D's first {settings['freeze_d']} stage(s) frozen (FreezeD)")
     classes = list(sm.params.classes)
     part, mode, gan = sm.wildcards.part, settings["mode"], sm.wildcards.gan
     data = load_npz(sm.input.data, required=("images", "labels"))
