@@ -152,6 +152,14 @@ def part_classes(gan, part):
     return list(CLASSES) if part == "conditional" else [part]
 
 
+def train_gan_inputs(wildcards):
+    """The real training set, and for a transfer cell the shared GAN it starts from."""
+    inputs = {"data": REAL_TRAIN}
+    if "transfer" in gan_settings(config, wildcards.gan):
+        inputs["base"] = f"results/gan/{wildcards.gan}/transfer/base/checkpoint.pt"
+    return inputs
+
+
 def gan_snapshots(wildcards):
     return [f"results/gan/{wildcards.gan}/{part}/snapshots.pt" for part in gan_parts(wildcards.gan)]
 

@@ -26,14 +26,6 @@ rule pretrain_gan:
         "../scripts/pretrain_gan.py"
 
 
-def train_gan_inputs(wildcards):
-    """The real training set, and for a transfer cell the shared GAN it starts from."""
-    inputs = {"data": REAL_TRAIN}
-    if "transfer" in gan_settings(config, wildcards.gan):
-        inputs["base"] = f"results/gan/{wildcards.gan}/transfer/base/checkpoint.pt"
-    return inputs
-
-
 rule train_gan:
     input:
         unpack(train_gan_inputs),

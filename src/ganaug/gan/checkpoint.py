@@ -48,6 +48,8 @@ def fingerprint(cfg: dict, mode: str, seed: int, images: np.ndarray, labels: np.
     h.update(str(images.shape).encode())
     h.update(np.ascontiguousarray(images).tobytes())
     h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    if cfg.get("init_from") is not None:  # transfer: the starting weights determine the result too
+        h.update(Path(cfg["init_from"]).read_bytes())
     return h.hexdigest()
 
 

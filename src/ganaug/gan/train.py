@@ -78,7 +78,7 @@ from .losses import LOSSES
 from .models import MODELS, MODES, build_gan, check_model_mode
 from .pretrain import pretrain
 from .steps import EMA, BalancedBatchSampler, BatchSampler, StepSettings, d_view, diffusion_step, generator_step
-from .transfer import file_digest, freeze_lower, load_init
+from .transfer import freeze_lower, load_init
 
 REQUIRED_KEYS = (
     "model", "steps", "batch_size", "nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "beta2", "sample_every",
@@ -387,8 +387,6 @@ def train_gan(
     work_dir.mkdir(parents=True, exist_ok=True)
     data_seed, noise_seed, grid_seed = np.random.SeedSequence(int(seed)).generate_state(3).tolist()
     fp = fingerprint(cfg, mode, seed, images, labels, class_names)
-    if cfg["init_from"] is not None:  # the starting weights determine the result too
-        fp = f"{fp}-{file_digest(cfg['init_from'])}"
 
     noise_gen = torch.Generator(device=device).manual_seed(noise_seed)
     data_gen = torch.Generator().manual_seed(data_seed)

@@ -25,9 +25,7 @@ convolution with its norm and activation (DCGAN-type D) or one residual block
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 
 from torch import nn
 
@@ -97,8 +95,3 @@ def finetune_settings(settings: dict, base_checkpoint: str | os.PathLike) -> dic
     out = {k: v for k, v in settings.items() if k != "transfer"}
     out.update(init_from=str(base_checkpoint), freeze_d=int(settings["transfer"].get("freeze_d", 1)))
     return out
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file (the init checkpoint is part of a run's fingerprint)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -129,6 +129,11 @@ def quality_verdict(fid_ratio: float, precision: float, recall: float, threshold
     return "weak"
 
 
+def source_quality(source: str, quality: Mapping[str, str]) -> str:
+    """The :func:`generator_quality` of a classifier cell's synthetic-image source ('' for real-only cells)."""
+    return quality.get(source, "") if source != "real" else ""
+
+
 def add_quality(scores: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
     """``scores`` with ``fid_ratio`` (FID / real floor, both at the matched N ``fid_n``), ``fid_inf_ratio``
     (FID-infinity over its floor, where both are in the table) and the :func:`quality_verdict` column
@@ -368,7 +373,7 @@ def summarise_runs(
         row = dict(zip(RUN_KEYS, key))
         row["n_seeds"] = int(len(group))
         if quality is not None:
-            row["generator_quality"] = quality.get(row["source"], "") if row["source"] != "real" else ""
+            row["generator_quality"] = source_quality(row["source"], quality)
         for m in metrics:
             s = mean_ci(group[m].to_numpy(dtype=float), level, bounds=(0.0, 1.0), min_n=min_seeds)
             row.update(
@@ -466,7 +471,7 @@ def paired_differences(
                 "mean": float(group[m].mean()), "reference_mean": float(ref[m].mean()),
                 **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value")},
                 "verdict_unadjusted": d["verdict"],
-                "generator_quality": quality.get(cell["source"], "") if cell["source"] != "real" else "",
+                "generator_quality": source_quality(cell["source"], quality),
             })  # fmt: skip
     df = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     if df.empty:
