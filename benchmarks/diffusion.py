@@ -17,8 +17,23 @@ against ``--n`` held-out real images (files 151..150+n): FID, the real floor
 (FID of ``--n`` other real NORMAL images, files 401..400+n, the same N), KID,
 improved precision / recall (k = 3) and MS-SSIM diversity.
 
+``sweep`` / ``compare``: the same question inside the pipeline, classifiers included.
+``sweep --tree T`` takes a finished default-scale tree (``dag_time.py --default
+--keep``), reads the per-class GAN cell's training wall for the minority class
+from the tree's job logs (its share of ``pretrain_gan`` + its ``train_gan``), times
+ddpm training steps, adds a ``ddpm`` per_class cell with as many steps as fit in that
+wall to the tree's config and runs ``snakemake all`` there: only the ddpm jobs,
+their classifier cells and the report run. ``compare --tree T`` prints one table of
+generators (FID with N and its matched floor, FID-infinity, KID with its floor,
+precision / recall, MS-SSIM, memorisation, training wall) and one of classifier cells
+(classic / no augmentation and every generator at the given fractions, mean ± sd
+over the seeds, the paired difference to the report's reference with its Holm-adjusted
+p) from the tree's ``results/report``.
+
     python benchmarks/diffusion.py speed
     python benchmarks/diffusion.py quality --ref-steps 3000 --n 250
+    python benchmarks/dag_time.py --default --no-tiny --keep /tmp/dag
+    python benchmarks/diffusion.py sweep --tree /tmp/dag/default      # then prints compare
 
 Prints Markdown tables.
 """
@@ -26,6 +41,7 @@ Prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -34,8 +50,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402, I001
 from benchlib import machine_lines  # noqa: E402, I001
 from gan_zoo import load, settings  # noqa: E402
 
@@ -172,6 +190,117 @@ def quality(args) -> None:
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3g"))
 
 
+def _log_seconds(log: Path) -> float:
+    """Training seconds a train_gan / pretrain_gan job reported (its last ``done: {...}`` line)."""
+    if not log.is_file():
+        sys.exit(f"{log}: missing; is the tree finished (dag_time.py --default --keep)?")
+    found = re.findall(r"^done: .*'seconds': ([0-9.eE+-]+)", log.read_text(), flags=re.M)
+    if not found:
+        sys.exit(f"{log}: no 'done: {{...}}' line with the training seconds")
+    return float(found[-1])
+
+
+def gan_wall(tree: Path, gan: str, part: str, n_classes: int) -> tuple[float, str]:
+    """Training wall of one class of a per-class cell: its train_gan job plus, for a transfer
+    cell, its 1 / n_classes share of the shared pretrain_gan job -> (seconds, how)."""
+    logs = tree / "results" / "logs"
+    own = _log_seconds(logs / "train_gan" / gan / f"{part}.log")
+    pre_log = logs / "pretrain_gan" / f"{gan}.log"
+    if not pre_log.is_file():
+        return own, f"train_gan {own:.0f} s"
+    pre = _log_seconds(pre_log)
+    return own + pre / n_classes, f"train_gan {own:.0f} s + pretrain_gan {pre:.0f} s / {n_classes}"
+
+
+def tree_configs(tree: Path) -> list[Path]:
+    """The config files dag_time.py ran the tree with (``default0.yaml``, ...), without this script's own."""
+    files = sorted(p for p in tree.glob("*.yaml") if not p.name.startswith("ddpm_cell"))
+    if not files:
+        sys.exit(f"{tree}: no config files (*.yaml) of a dag_time.py run")
+    return files
+
+
+def sweep(args) -> None:
+    tree = args.tree.resolve()
+    cfg = yaml.safe_load((benchlib.REPO / "config.yaml").read_text())
+    for f in tree_configs(tree):
+        cfg.update({k: v for k, v in (yaml.safe_load(f.read_text()) or {}).items() if k in ("gans", "classifier")})
+    n_classes = pd.read_csv(tree / "results" / "report" / "gan_scores.csv")["class"].nunique()
+    wall, how = gan_wall(tree, args.gan, args.cls, n_classes)
+    if args.ddpm_ms is None:
+        step = ddpm_step(settings(DDPM, 1), 32, MULT[32])[0]
+        per_step = _time(step, 2, args.calib_steps)
+        how_step = f"timed now over {args.calib_steps} steps (load {benchlib.load_avg()})"
+    else:
+        per_step, how_step = args.ddpm_ms / 1000, "given"
+    steps = max(1, int(wall / per_step))
+    print(f"{args.gan}/{args.cls}: {wall:.0f} s of training ({how}); ddpm {1000 * per_step:.0f} ms/step "
+          f"({how_step}) -> {steps} steps per class", file=sys.stderr)  # fmt: skip
+    gans = dict(cfg["gans"])
+    gans[args.name] = {"model": "ddpm", "mode": "per_class", "steps": steps, "sample_every": steps}
+    extra = benchlib.write_yaml(tree / "ddpm_cell.yaml", {"gans": gans})
+    proc, seconds = benchlib.snakemake(tree, [*tree_configs(tree), extra], "--cores", str(args.cores))
+    print(f"snakemake all with the {args.name} cell: {benchlib.fmt_s(seconds)}", file=sys.stderr)
+    compare(args)
+
+
+def _pm(mean: float, sd: float) -> str:
+    return f"{mean:.3f}" if pd.isna(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def compare(args) -> None:
+    report = args.tree / "results" / "report"
+    scores = pd.read_csv(report / "gan_scores.csv")
+    summary = pd.read_csv(report / "classifier_summary.csv")
+    paired = pd.read_csv(report / "paired_differences.csv")
+    rows = []
+    for _, r in scores[scores["class"] == args.cls].iterrows():
+        wall = (gan_wall(args.tree, r["gan"], args.cls, scores["class"].nunique())[0]
+                if r["mode"] == "per_class" else _log_seconds(
+                    args.tree / "results" / "logs" / "train_gan" / r["gan"] / "conditional.log"))  # fmt: skip
+        rows.append({
+            "generator": f"{r['gan']} ({r['model']}, {r['mode']})",
+            "train wall (s)": f"{wall:.0f}" + ("" if r["mode"] == "per_class" else " (all classes)"),
+            f"FID (N = {int(r['fid_n'])})": f"{r['fid']:.1f}", "floor": f"{r['fid_floor']:.1f}",
+            "FID / floor": f"{r['fid_ratio']:.2f}",
+            "FID∞ / floor∞": f"{r['fid_inf']:.1f} / {r['fid_inf_floor']:.1f}",
+            "KID ×1000 (floor)": f"{1000 * r['kid_mean']:.1f} ({1000 * r['kid_floor']:.1f})",
+            "precision / recall": f"{r['precision']:.2f} / {r['recall']:.2f}",
+            "MS-SSIM (real)": f"{r['msssim_generated']:.3f} ({r['msssim_real']:.3f})",
+            "NN dist. to train (train's own)": f"{r['memo_pixel_nn_median']:.3f} ({r['memo_train_pixel_nn_median']:.3f})",
+            "near copies": f"{r['memo_near_copy_fraction']:.3f}", "quality": r["quality"],
+        })  # fmt: skip
+    print(f"Generators, class {args.cls} (results/report/gan_scores.csv):\n")
+    print(pd.DataFrame(rows).to_markdown(index=False))
+
+    real = summary[(summary["source"] == "real") & summary["baseline"].isin(["none", "classic"])]
+    gen = summary[(summary["source"] != "real") & (summary["strategy"] == "replace") & (summary["baseline"] == "none")
+                  & summary["fraction"].round(6).isin([round(f, 6) for f in args.fractions])]  # fmt: skip
+    auc = paired[paired["metric"] == "auc"]
+    out = []
+    for _, r in pd.concat([real, gen]).iterrows():
+        key = (
+            (auc["baseline"] == r["baseline"])
+            & (auc["source"] == r["source"])
+            & (auc["strategy"] == r["strategy"])
+            & (auc["fraction"].round(6) == round(r["fraction"], 6))
+            & (auc["n_real"].astype(str) == str(r["n_real"]))
+        )
+        d = auc[key]
+        cell = f"real only, {r['baseline']}" if r["source"] == "real" else f"{r['source']} replace {r['fraction']:g}"
+        vs = "reference" if d.empty else (f"{d['diff_mean'].iloc[0]:+.3f} (p_Holm {d['p_adjusted'].iloc[0]:.2f}, "
+                                          f"{d['verdict'].iloc[0]})")  # fmt: skip
+        out.append({
+            "cell": cell, "seeds": int(r["n_seeds"]), "test AUC": _pm(r["auc_mean"], r["auc_std"]),
+            "AP NORMAL": _pm(r["ap_NORMAL_mean"], r["ap_NORMAL_std"]),
+            "bal. acc. (val thr.)": _pm(r["balanced_accuracy_mean"], r["balanced_accuracy_std"]),
+            "NORMAL recall (val thr.)": _pm(r["recall_NORMAL_mean"], r["recall_NORMAL_std"]),
+            "Δ AUC vs reference": vs,
+        })  # fmt: skip
+    print("\nClassifier cells (results/report/classifier_summary.csv, paired_differences.csv):\n")
+    print(pd.DataFrame(out).to_markdown(index=False))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -184,11 +313,23 @@ def main() -> None:
     q.add_argument("--wall", type=float, help="ddpm training seconds (default: the reference GAN's wall)")
     q.add_argument("--calib-steps", type=int, default=5)
     q.add_argument("--n", type=int, default=250)
-    for p in (sp, q):
+    sw = sub.add_parser("sweep", help="add an equal-wall ddpm cell to a finished default-scale tree and run it")
+    sw.add_argument("--ddpm-ms", type=float, help="ddpm ms/step (default: timed now, --calib-steps steps)")
+    sw.add_argument("--calib-steps", type=int, default=5)
+    sw.add_argument("--name", default="ddpm", help="the new cell's name")
+    sw.add_argument("--cores", type=int, default=2)
+    cp = sub.add_parser("compare", help="the tree's generators and classifier cells in two tables")
+    for p in (sw, cp):
+        p.add_argument("--tree", type=Path, required=True, help="a finished tree (dag_time.py --keep DIR: DIR/default)")
+        p.add_argument("--gan", default="dcgan", help="the per-class GAN cell whose wall ddpm gets")
+        p.add_argument("--cls", default="NORMAL", help="the class compared (the minority)")
+        p.add_argument("--fractions", type=float, nargs="+", default=[0.2, 1.0])
+    for p in (sp, q, sw):
         p.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    speed(args) if args.what == "speed" else quality(args)
+    if args.what != "compare":
+        torch.set_num_threads(args.threads)
+    {"speed": speed, "quality": quality, "sweep": sweep, "compare": compare}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,17 @@ RECIPES: dict[str, dict] = {
         "select": "best_fid",
         "balance_classes": True,
     },
+    # the same started from the per-class recipe's all-classes GAN (its first half of the total steps):
+    # G's label embedding at ones, D's label channel at zero weights, nothing frozen (D's first stage reads the label)
+    "cdcgan_da_ema_bal_tl": {
+        "model": "dcgan",
+        "mode": "conditional",
+        "diffaugment": DA,
+        "ema": 0.999,
+        "select": "best_fid",
+        "balance_classes": True,
+        "transfer": {"pretrain_share": 0.5, "freeze_d": 0},
+    },
     "cresgan_da_ema_bal": {
         "model": "resgan",
         "mode": "conditional",
@@ -240,9 +251,10 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             if transfer:
-                total = len(classes) * args.steps  # what the per-class sweep spends on all its classes
+                # what the per-class sweep spends on all its classes / the conditional GAN's total
+                total = int(round(args.steps * args.cond_steps_mult)) if conditional else len(classes) * args.steps
                 pre = int(round(transfer["pretrain_share"] * total))
-                steps = (total - pre) // len(classes)  # every class's copy gets the same share
+                steps = total - pre if conditional else (total - pre) // len(classes)  # per class: equal shares
                 base = Path(shared.name) / "pretrained"
                 if not (base / "checkpoint.pt").exists():  # one pretraining serves every class
                     everything = np.concatenate([data["train"][c] for c in classes])

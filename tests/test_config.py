@@ -388,14 +388,44 @@ def test_an_unknown_model_names_the_allowed_ones(base):
     )
 
 
-def test_transfer_needs_a_per_class_cell(base):
-    base["gans"]["cdcgan"]["transfer"] = {"steps": 4}
-    with pytest.raises(ConfigError, match=r"gans.cdcgan.transfer: .* needs mode: per_class"):
-        validate_config(base, SCHEMA)
-    del base["gans"]["cdcgan"]["transfer"]
-    base["gans"]["dcgan"]["transfer"] = {"steps": 4}
-    validate_config(base, SCHEMA)
-    assert base["gans"]["dcgan"]["transfer"]["freeze_d"] == 1  # the schema's default
+def test_transfer_cells_are_checked(base):
+    """config.yaml's cells: the per-class one trains the shared GAN, the conditional one starts from it;
+    every transfer block that cannot work fails with one line naming the key."""
+    from ganaug.config import transfer_base
+
+    cfg = validate_config(copy.deepcopy(base), SCHEMA)
+    assert cfg["gans"]["dcgan"]["transfer"] == {"steps": 3000, "freeze_d": 1}
+    assert cfg["gans"]["cdcgan"]["transfer"] == {"from": "dcgan"}
+    assert transfer_base("cdcgan", gan_settings(cfg, "cdcgan")) == transfer_base("dcgan", gan_settings(cfg, "dcgan"))
+    assert transfer_base("dcgan", gan_settings(cfg, "dcgan")) == "results/gan/dcgan/transfer/base/checkpoint.pt"
+    for cell, transfer, message in (
+        ("dcgan", {"steps": 4, "from": "x"}, r"gans.dcgan.transfer: give exactly one of steps .* and from"),
+        ("dcgan", {"freeze_d": 1}, r"gans.dcgan.transfer: give exactly one of steps"),
+        ("cdcgan", {"steps": 4}, r"gans.cdcgan.transfer: a conditional cell starts from a per_class cell's"),
+        ("cdcgan", {"from": "dcgan", "freeze_d": 1}, r"gans.cdcgan.transfer.freeze_d = 1: .* cannot be frozen"),
+        ("cdcgan", {"from": "nope"}, r"gans.cdcgan.transfer.from = 'nope': not another cell of gans \(cells: dcgan"),
+        ("cdcgan", {"from": "cdcgan"}, r"gans.cdcgan.transfer.from = 'cdcgan': not another cell"),
+    ):
+        cfg = copy.deepcopy(base)
+        cfg["gans"][cell]["transfer"] = transfer
+        with pytest.raises(ConfigError, match=message):
+            validate_config(cfg, SCHEMA)
+    cfg = copy.deepcopy(base)
+    del cfg["gans"]["dcgan"]["transfer"]  # the cell named by from trains no shared GAN
+    with pytest.raises(ConfigError, match=r"gans.cdcgan.transfer.from = 'dcgan': that cell trains no shared GAN"):
+        validate_config(cfg, SCHEMA)
+    for change, message in (
+        ({"model": "sngan"}, r"a conditional 'sngan' cannot start from an unconditional GAN \(models that can: dcgan"),
+        ({"ngf": 64}, r"gans.cdcgan.transfer.from = 'dcgan': ngf differs \(64 here, 32 there\)"),
+    ):
+        cfg = copy.deepcopy(base)
+        cfg["gans"]["cdcgan"].update(change)
+        with pytest.raises(ConfigError, match=message):
+            validate_config(cfg, SCHEMA)
+    cfg = copy.deepcopy(base)
+    cfg["gans"]["ddpm"] = {"model": "ddpm", "mode": "per_class", "transfer": {"steps": 4}}
+    with pytest.raises(ConfigError, match=r"gans.ddpm.transfer: FreezeD transfer fine-tunes a GAN's discriminator"):
+        validate_config(cfg, SCHEMA)
 
 
 def test_diffusion_settings_only_in_diffusion_cells(base):

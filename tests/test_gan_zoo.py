@@ -435,3 +435,47 @@ def test_transfer_starts_from_the_checkpoint_and_freezes_lower_d(xray32, tmp_pat
     with pytest.raises(ValueError, match="freeze_d must be in"):
         train_gan(one, zeros, 2, {**tuned_cfg, "freeze_d": 9}, tmp_path / "bad", "cpu", 0, "per_class", CLASSES,
                   progress=False)  # fmt: skip
+
+
+def test_conditional_gan_starts_from_an_unconditional_one(xray32, tmp_path):
+    """A conditional DCGAN started from an unconditional one computes, at step 0, exactly what the
+    unconditional G and D computed, for every label; then it trains its label parts; freeze_d > 0 is refused."""
+    from ganaug.gan.transfer import as_conditional
+
+    images, labels = xray32
+    G0, D0 = build_gan("dcgan", "per_class", 1, 32, 2, 16, 8, 8)
+    G1, D1 = build_gan("dcgan", "conditional", 1, 32, 2, 16, 8, 8)
+    g_state, g_changed = as_conditional(G0.state_dict(), G1)
+    d_state, d_changed = as_conditional(D0.state_dict(), D1)
+    assert g_changed and d_changed
+    G1.load_state_dict(g_state)
+    D1.load_state_dict(d_state)
+    for m in (G0, D0, G1, D1):
+        m.eval()
+    z = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))
+    x = torch.from_numpy(images[:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        for y in (0, 1):
+            ys = torch.full((6,), y)
+            assert torch.allclose(G1(z, ys), G0(z), atol=1e-6)
+            assert torch.allclose(D1(x, ys), D0(x), atol=1e-5)
+    # the same network: nothing to change
+    assert as_conditional(G1.state_dict(), G1)[1] is False
+
+    cfg = {**CFG, "steps": 3, "sample_every": 3}
+    one = images[labels == 0]
+    train_gan(one, np.zeros(len(one), np.int64), 2, cfg, tmp_path / "base", "cpu", 0, "per_class", CLASSES,
+              progress=False)  # fmt: skip
+    start = {**cfg, "init_from": str(tmp_path / "base" / "checkpoint.pt"), "freeze_d": 0}
+    train_gan(images, labels, 2, start, tmp_path / "cond", "cpu", 0, "conditional", CLASSES, progress=False)
+    tuned = torch.load(tmp_path / "cond" / "checkpoint.pt", weights_only=True)
+    assert not torch.equal(tuned["G"]["label_emb.weight"], torch.ones_like(tuned["G"]["label_emb.weight"]))
+    first = next(k for k in tuned["D"] if k.startswith("body.") and k.endswith("weight") and tuned["D"][k].dim() == 4)
+    assert tuned["D"][first][:, -1].abs().sum() > 0  # the label channel's weights left zero
+    with pytest.raises(ValueError, match="freeze_d = 1: a conditional GAN started from the unconditional"):
+        train_gan(images, labels, 2, {**start, "freeze_d": 1}, tmp_path / "bad", "cpu", 0, "conditional", CLASSES,
+                  progress=False)  # fmt: skip
+    from ganaug.gan.transfer import load_init
+
+    with pytest.raises(ValueError, match="its networks do not match"):  # a resgan cannot start from a dcgan
+        load_init(tmp_path / "base" / "checkpoint.pt", *build_gan("resgan", "conditional", 1, 32, 2, 16, 8, 8), None)

@@ -346,14 +346,19 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     work, _ = tiny_run
     cfg = yaml.safe_load((work / "tiny.yaml").read_text())
     cfg["gans"]["dcgan_tl"] = {**cfg["gans"]["dcgan"], "transfer": {"steps": 4, "freeze_d": 1}}
+    # a conditional cell may start from the same shared GAN: no second pretrain_gan job
+    cfg["gans"]["cdcgan_tl"] = {**cfg["gans"]["cdcgan"], "transfer": {"from": "dcgan_tl"}}
     rules, scheduled = _dry_run(work, cfg, "transfer.yaml")
-    assert rules.count("pretrain_gan") == 1 and rules.count("train_gan") == 2, rules
+    assert rules.count("pretrain_gan") == 1 and rules.count("train_gan") == 3, rules
     assert "results/gan/dcgan_tl/transfer/base/checkpoint.pt" in scheduled
-    assert not [o for o in scheduled if o.startswith("results/gan/") and "/dcgan_tl/" not in o]
+    assert not [o for o in scheduled if o.startswith("results/gan/") and "_tl/" not in o]
     target = "results/gan/dcgan_tl/NORMAL/checkpoint.pt"
-    snakemake(work, "--cores", "2", configfile="transfer.yaml", targets=(target,))
+    snakemake(work, "--cores", "2", configfile="transfer.yaml",
+              targets=(target, "results/gan/cdcgan_tl/conditional/checkpoint.pt"))  # fmt: skip
     log = (work / "results/logs/train_gan/dcgan_tl/NORMAL.log").read_text()
     assert "starting from results/gan/dcgan_tl/transfer/base/checkpoint.pt; D's first 1 stage(s) frozen" in log
+    log = (work / "results/logs/train_gan/cdcgan_tl/conditional.log").read_text()
+    assert "starting from results/gan/dcgan_tl/transfer/base/checkpoint.pt; D's first 0 stage(s) frozen" in log
     base = torch.load(work / "results/gan/dcgan_tl/transfer/base/checkpoint.pt", weights_only=True)
     tuned = torch.load(work / target, weights_only=True)
     first = [k for k in base["D"] if k.startswith("body.main.0.")]  # D's first stage: frozen

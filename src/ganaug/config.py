@@ -257,11 +257,8 @@ def check_semantics(config: dict) -> None:
                 f"config key gans.{gan}.transfer: FreezeD transfer fine-tunes a GAN's discriminator; "
                 f"{model!r} is a diffusion model"
             )
-        if "transfer" in settings and mode != "per_class":
-            raise ConfigError(
-                f"config key gans.{gan}.transfer: transfer fine-tunes one GAN per class, so it needs "
-                f"mode: per_class (got {mode!r})"
-            )
+        if "transfer" in settings:
+            check_transfer(config, gan, settings)
         if model not in DIFFUSION_MODELS:
             for key in DIFFUSION_SETTINGS:
                 if key in settings:
@@ -390,6 +387,56 @@ def canonical(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [canonical(v) for v in obj]
     return obj
+
+
+#: models whose conditional G and D are their unconditional ones plus label inputs
+#: (:func:`ganaug.gan.transfer.as_conditional`): a conditional cell may start from such a model's shared GAN
+CONDITIONAL_TRANSFER_MODELS = ("dcgan", "wgan_gp")
+
+
+def check_transfer(config: dict, gan: str, settings: dict) -> None:
+    """One clear line for a ``transfer`` block that cannot work (the schema checked its types)."""
+    t, mode, model = settings["transfer"], settings["mode"], settings["model"]
+    key = f"config key gans.{gan}.transfer"
+    if ("steps" in t) == ("from" in t):
+        raise ConfigError(f"{key}: give exactly one of steps (train the shared GAN here) and from (another cell's)")
+    if mode == "conditional" and "from" not in t:
+        raise ConfigError(
+            f"{key}: a conditional cell starts from a per_class cell's shared GAN: transfer: {{from: CELL}}"
+        )
+    if mode not in ("per_class", "conditional"):
+        raise ConfigError(f"{key}: needs mode per_class or conditional (got {mode!r})")
+    if mode == "conditional" and int(t.get("freeze_d", 0)) > 0:
+        raise ConfigError(
+            f"{key}.freeze_d = {t['freeze_d']}: a conditional GAN learns the label through D's first stage, "
+            "which therefore cannot be frozen; use 0"
+        )
+    if "from" not in t:
+        return
+    src = t["from"]
+    if src == gan or src not in config["gans"]:
+        others = ", ".join(g for g in config["gans"] if g != gan) or "none"
+        raise ConfigError(f"{key}.from = {src!r}: not another cell of gans (cells: {others})")
+    other = gan_settings(config, src)
+    if other["mode"] != "per_class" or "steps" not in (other.get("transfer") or {}):
+        raise ConfigError(f"{key}.from = {src!r}: that cell trains no shared GAN (it needs mode: per_class and "
+                          "transfer: {steps: N})")  # fmt: skip
+    if mode == "conditional" and model not in CONDITIONAL_TRANSFER_MODELS:
+        raise ConfigError(
+            f"{key}: a conditional {model!r} cannot start from an unconditional GAN "
+            f"(models that can: {', '.join(CONDITIONAL_TRANSFER_MODELS)})"
+        )
+    for k in ("model", "nz", "ngf", "ndf"):
+        if other[k] != settings[k]:
+            raise ConfigError(
+                f"{key}.from = {src!r}: {k} differs ({settings[k]!r} here, {other[k]!r} there); "
+                "the networks must match to start from its weights"
+            )
+
+
+def transfer_base(gan: str, settings: dict) -> str:
+    """Where a transfer cell's shared GAN lies: its own (``transfer.steps``) or the cell ``transfer.from``'s."""
+    return f"results/gan/{settings['transfer'].get('from', gan)}/transfer/base/checkpoint.pt"
 
 
 def gan_settings(config: dict, gan: str) -> dict:

@@ -19,6 +19,7 @@ from ganaug.config import (  # noqa: E402
     gan_settings,
     gan_train_settings,
     known_class_names,
+    transfer_base,
     validate_config,
 )
 from ganaug.data.images import ImageOptions  # noqa: E402
@@ -155,8 +156,9 @@ def part_classes(gan, part):
 def train_gan_inputs(wildcards):
     """The real training set, and for a transfer cell the shared GAN it starts from."""
     inputs = {"data": REAL_TRAIN}
-    if "transfer" in gan_settings(config, wildcards.gan):
-        inputs["base"] = f"results/gan/{wildcards.gan}/transfer/base/checkpoint.pt"
+    settings = gan_settings(config, wildcards.gan)
+    if "transfer" in settings:  # its own pretrain_gan, or the one of the cell transfer.from names
+        inputs["base"] = transfer_base(wildcards.gan, settings)
     return inputs
 
 

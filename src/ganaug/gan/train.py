@@ -330,7 +330,12 @@ def _start(s: TrainingState, step_cfg: StepSettings, work_dir, fp, meta, cfg, de
     """Resume from a matching saved state, or initialise (:func:`pretrain`) and save step 0; returns the step."""
     start_step = resume(s, work_dir, fp, meta, int(cfg["steps"]))
     if start_step == 0 and cfg["init_from"] is not None:
-        load_init(cfg["init_from"], s.G, s.D, s.ema.module if s.ema else None)
+        widened = load_init(cfg["init_from"], s.G, s.D, s.ema.module if s.ema else None)
+        if widened and int(cfg["freeze_d"]) > 0:
+            raise ValueError(
+                f"GAN setting freeze_d = {cfg['freeze_d']}: a conditional GAN started from the unconditional "
+                f"{cfg['init_from']} learns the label through D's first stage, so it cannot be frozen; use freeze_d: 0"
+            )
         meta["init_from"] = str(cfg["init_from"])
         save_initial(s, work_dir, fp, meta)
     elif start_step == 0:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 
+import torch
 from torch import nn
 
 from ganaug.io import torch_load
@@ -61,21 +62,56 @@ def freeze_lower(D: nn.Module, n: int) -> list[nn.Parameter]:
     return [p for p in D.parameters() if id(p) not in frozen]
 
 
-def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Module | None) -> None:
-    """Copy G's and D's weights (and the EMA's, else G's into the EMA) from a ``train_gan`` checkpoint."""
+def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
+    """``state`` (an unconditional DCGAN-type G or D) made to fit ``module``, its conditional form.
+
+    The added parts start where the conditional network computes exactly what the
+    unconditional one did, so fine-tuning starts from the shared GAN's images and learns
+    the classes: G's label embedding (``z * emb(y)``) starts at ones; D's label map keeps its
+    own initialisation and D's first convolution reads it through new input-channel weights
+    that start at zero (one of the two must be non-zero or neither would ever get a
+    gradient). Returns ``(state, changed)``; keys this cannot explain are left for
+    ``load_state_dict`` to name.
+    """
+    out, changed = dict(state), False
+    for key, want in module.state_dict().items():
+        have = out.get(key)
+        if have is not None and have.shape == want.shape:
+            continue
+        if have is None and key.endswith("label_emb.weight"):
+            out[key], changed = torch.ones_like(want), True
+        elif have is None and key.endswith("label_map.weight"):
+            out[key], changed = want.clone(), True
+        elif have is not None and have.dim() == 4 and want.shape[1] == have.shape[1] + 1 \
+                and (want.shape[0], *want.shape[2:]) == (have.shape[0], *have.shape[2:]):  # fmt: skip
+            w = torch.zeros_like(want)
+            w[:, : have.shape[1]] = have  # the label map is the last input channel
+            out[key], changed = w, True
+    return out, changed
+
+
+def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Module | None) -> bool:
+    """Copy G's and D's weights (and the EMA's, else G's into the EMA) from a ``train_gan`` checkpoint.
+
+    A conditional DCGAN-type GAN may start from an unconditional one of the same widths
+    (:func:`as_conditional`); returns True when that happened.
+    """
     ckpt = torch_load(path, map_location="cpu")
     if not isinstance(ckpt, dict) or "G" not in ckpt or "D" not in ckpt:
         raise ValueError(f"init_from {path}: not a train_gan checkpoint.pt (needs 'G' and 'D')")
+    g_state, g_changed = as_conditional(ckpt["G"], G)
+    d_state, d_changed = as_conditional(ckpt["D"], D)
     try:
-        G.load_state_dict(ckpt["G"])
-        D.load_state_dict(ckpt["D"])
+        G.load_state_dict(g_state)
+        D.load_state_dict(d_state)
         if G_ema is not None:
-            G_ema.load_state_dict(ckpt.get("G_ema") or ckpt["G"])
+            G_ema.load_state_dict(as_conditional(ckpt.get("G_ema") or ckpt["G"], G_ema)[0])
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise ValueError(
             f"init_from {path}: its networks do not match this GAN's (model, widths, size): {first}"
         ) from None
+    return g_changed or d_changed
 
 
 #: the name the shared all-classes GAN trains under (its one class)
@@ -91,7 +127,12 @@ def base_settings(settings: dict) -> dict:
 
 
 def finetune_settings(settings: dict, base_checkpoint: str | os.PathLike) -> dict:
-    """``train_gan`` settings of one class's fine-tuning: the cell's, starting from the shared GAN."""
+    """``train_gan`` settings of a transfer cell's job: the cell's, starting from the shared GAN.
+
+    ``freeze_d`` defaults to 1 for a per_class cell and to 0 for a conditional one (its D
+    reads the label in its first stage).
+    """
+    default = 0 if settings["mode"] == "conditional" else 1
     out = {k: v for k, v in settings.items() if k != "transfer"}
-    out.update(init_from=str(base_checkpoint), freeze_d=int(settings["transfer"].get("freeze_d", 1)))
+    out.update(init_from=str(base_checkpoint), freeze_d=int(settings["transfer"].get("freeze_d", default)))
     return out
