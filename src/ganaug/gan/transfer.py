@@ -13,7 +13,9 @@ rule ``pretrain_gan`` trains the shared GAN (the cell's model and settings, S st
 classes' training images as one class) into ``results/gan/{gan}/transfer/base/``, and each
 class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`base_settings`,
 :func:`finetune_settings`). At equal total compute with training from scratch, a cell of K
-classes spends S + K x steps.
+classes spends S + K x steps. Another cell may start from that shared GAN with
+``transfer: {from: CELL}``; a conditional DCGAN-type cell does so through
+:func:`as_conditional` (config.yaml's ``cdcgan``).
 
 Settings (``train_gan``): ``init_from`` — a ``train_gan`` ``checkpoint.pt`` of the
 same model, mode, widths and resolution whose G, D (and G's EMA, when both
