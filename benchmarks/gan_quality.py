@@ -64,6 +64,14 @@ sys.path.insert(0, str(REPO / "src"))
 
 DA = ["color", "translation", "cutout"]
 #: name -> GAN cell (over config.yaml's gan_defaults and model_defaults)
+CDCGAN_BAL = {
+    "model": "dcgan",
+    "mode": "conditional",
+    "diffaugment": DA,
+    "ema": 0.999,
+    "select": "best_fid",
+    "balance_classes": True,
+}
 RECIPES: dict[str, dict] = {
     "dcgan": {"model": "dcgan", "mode": "per_class"},
     "dcgan_da_ema": {"model": "dcgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999, "select": "best_fid"},
@@ -80,25 +88,10 @@ RECIPES: dict[str, dict] = {
     "resgan_da_ema": {"model": "resgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999, "select": "best_fid"},
     "cdcgan": {"model": "dcgan", "mode": "conditional"},
     "cdcgan_da_ema": {"model": "dcgan", "mode": "conditional", "diffaugment": DA, "ema": 0.999, "select": "best_fid"},
-    "cdcgan_da_ema_bal": {
-        "model": "dcgan",
-        "mode": "conditional",
-        "diffaugment": DA,
-        "ema": 0.999,
-        "select": "best_fid",
-        "balance_classes": True,
-    },
+    "cdcgan_da_ema_bal": CDCGAN_BAL,
     # the same started from the per-class recipe's all-classes GAN (its first half of the total steps):
     # G's label embedding at ones, D's label channel at zero weights, nothing frozen (D's first stage reads the label)
-    "cdcgan_da_ema_bal_tl": {
-        "model": "dcgan",
-        "mode": "conditional",
-        "diffaugment": DA,
-        "ema": 0.999,
-        "select": "best_fid",
-        "balance_classes": True,
-        "transfer": {"pretrain_share": 0.5, "freeze_d": 0},
-    },
+    "cdcgan_da_ema_bal_tl": {**CDCGAN_BAL, "transfer": {"pretrain_share": 0.5, "freeze_d": 0}},
     "cresgan_da_ema_bal": {
         "model": "resgan",
         "mode": "conditional",
