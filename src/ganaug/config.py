@@ -404,8 +404,6 @@ def check_transfer(config: dict, gan: str, settings: dict) -> None:
         raise ConfigError(
             f"{key}: a conditional cell starts from a per_class cell's shared GAN: transfer: {{from: CELL}}"
         )
-    if mode not in ("per_class", "conditional"):
-        raise ConfigError(f"{key}: needs mode per_class or conditional (got {mode!r})")
     if mode == "conditional" and int(t.get("freeze_d", 0)) > 0:
         raise ConfigError(
             f"{key}.freeze_d = {t['freeze_d']}: a conditional GAN learns the label through D's first stage, "
