@@ -222,9 +222,9 @@ def tree_configs(tree: Path) -> list[Path]:
 
 def sweep(args) -> None:
     tree = args.tree.resolve()
-    cfg = yaml.safe_load((benchlib.REPO / "config.yaml").read_text())
-    for f in tree_configs(tree):
-        cfg.update({k: v for k, v in (yaml.safe_load(f.read_text()) or {}).items() if k in ("gans", "classifier")})
+    gans = yaml.safe_load((benchlib.REPO / "config.yaml").read_text())["gans"]
+    for f in tree_configs(tree):  # an override's gans replaces config.yaml's whole
+        gans = (yaml.safe_load(f.read_text()) or {}).get("gans", gans)
     n_classes = pd.read_csv(tree / "results" / "report" / "gan_scores.csv")["class"].nunique()
     wall, how = gan_wall(tree, args.gan, args.cls, n_classes)
     if args.ddpm_ms is None:
@@ -236,7 +236,7 @@ def sweep(args) -> None:
     steps = max(1, int(wall / per_step))
     print(f"{args.gan}/{args.cls}: {wall:.0f} s of training ({how}); ddpm {1000 * per_step:.0f} ms/step "
           f"({how_step}) -> {steps} steps per class", file=sys.stderr)  # fmt: skip
-    gans = dict(cfg["gans"])
+    gans = dict(gans)
     gans[args.name] = {"model": "ddpm", "mode": "per_class", "steps": steps, "sample_every": steps}
     extra = benchlib.write_yaml(tree / "ddpm_cell.yaml", {"gans": gans})
     proc, seconds = benchlib.snakemake(tree, [*tree_configs(tree), extra], "--cores", str(args.cores))
@@ -255,12 +255,15 @@ def compare(args) -> None:
     paired = pd.read_csv(report / "paired_differences.csv")
     rows = []
     for _, r in scores[scores["class"] == args.cls].iterrows():
-        wall = (gan_wall(args.tree, r["gan"], args.cls, scores["class"].nunique())[0]
-                if r["mode"] == "per_class" else _log_seconds(
-                    args.tree / "results" / "logs" / "train_gan" / r["gan"] / "conditional.log"))  # fmt: skip
+        if r["mode"] == "per_class":
+            wall = f"{gan_wall(args.tree, r['gan'], args.cls, scores['class'].nunique())[0]:.0f}"
+        else:  # a conditional cell that starts from another cell's shared GAN says so in its log
+            log = args.tree / "results" / "logs" / "train_gan" / r["gan"] / "conditional.log"
+            start = re.search(r"^starting from (\S+?);", log.read_text(), flags=re.M)
+            wall = f"{_log_seconds(log):.0f} (all classes" + (f", after {start.group(1)})" if start else ")")
         rows.append({
             "generator": f"{r['gan']} ({r['model']}, {r['mode']})",
-            "train wall (s)": f"{wall:.0f}" + ("" if r["mode"] == "per_class" else " (all classes)"),
+            "train wall (s)": wall,
             f"FID (N = {int(r['fid_n'])})": f"{r['fid']:.1f}", "floor": f"{r['fid_floor']:.1f}",
             "FID / floor": f"{r['fid_ratio']:.2f}",
             "FID∞ / floor∞": f"{r['fid_inf']:.1f} / {r['fid_inf_floor']:.1f}",
