@@ -22,6 +22,7 @@ include: "workflow/rules/gan.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/classifier.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/reader_study.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -31,3 +32,4 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        in_all_targets(READER_STUDY),
