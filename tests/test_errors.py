@@ -169,6 +169,12 @@ CONFIG_CASES = {
     "unknown on_bad_image": _config_case(
         "experiment.on_bad_image", "ignore", "'ignore'", "choose one of 'error', 'skip'"
     ),
+    "unknown reader_study gan": _config_case(
+        "reader_study.gan", "wgan", "= 'wgan' names no GAN cell", "cells: cdcgan, dcgan"
+    ),
+    "unknown reader_study class": _config_case(
+        "reader_study.classes", ["COVID"], "'COVID' is not a class", "classes: NORMAL, PNEUMONIA"
+    ),
 }
 
 DOWNLOAD_CASES = {

@@ -30,7 +30,7 @@ METRICS = (
 COLUMNS = ("reader", "status", "n_answered", "n_images", *METRICS, "fleiss_kappa", "files", "note")
 MD_COLUMNS = (
     "reader", "status", "n_answered", "accuracy", "ci_low", "ci_high", "p_value", "sensitivity", "specificity",
-    "auc", "fleiss_kappa", "median_seconds", "note",
+    "auc", "fleiss_kappa", "median_seconds", "files", "note",
 )  # fmt: skip
 
 
@@ -173,7 +173,8 @@ def plot_scores(table: pd.DataFrame, readers: list[Reader], key: pd.DataFrame, o
         if truth.all() or not truth.any():
             continue
         fpr, tpr, _ = roc_curve(truth, signed_score(list(r.answers["answer"]), r.answers["confidence"]))
-        roc.plot(fpr, tpr, marker=".", label=str(r.reader_id))
+        auc = table.loc[(table["reader"] == r.reader_id) & (table["status"] == COMPLETE), "auc"].iloc[0]
+        roc.plot(fpr, tpr, marker=".", label=f"{r.reader_id} (AUC {auc:.2f})")
     roc.plot([0, 1], [0, 1], color="0.4", ls="--", lw=1)
     roc.set_xlabel("real images called synthetic (1 - specificity)")
     roc.set_ylabel("synthetic images spotted (sensitivity)")
@@ -197,7 +198,8 @@ def write_scores(answer_files, key_csv: PathLike, answers_dir: str, out: dict) -
     table = score_table(readers, skipped, key)
     study_id = str(key["study_id"].iloc[0])
     save_dataframe(out["csv"], table)
-    md = table[list(MD_COLUMNS)].to_markdown(index=False, floatfmt=".3g")
+    shown = table[list(MD_COLUMNS)]
+    md = shown.astype(object).where(shown.notna(), "").to_markdown(index=False, floatfmt=".3g")
     write_text(out["md"], f"# Reader study {study_id}\n\n{summary_sentence(table)}\n\n{md}\n")
     plot_scores(table, readers, key, out["figure"])
     write_text(out["summary"], summary_text(table, study_id, answers_dir))
