@@ -271,7 +271,7 @@ def test_partial_reader_is_listed_not_scored(tmp_path, caplog):
     # by hand: 4 images both real (agree), 4 split: P_bar = 4/8; p_syn = 4/16: P_e = (12/16)^2 + (4/16)^2 = 10/16
     assert pooled["fleiss_kappa"] == pytest.approx((0.5 - 10 / 16) / (1 - 10 / 16))
     summary = (tmp_path / "out.summary").read_text()
-    assert "2 readers told real from synthetic in 62 % of 16 answers (8 images each)" in summary
+    assert "2 readers told real from synthetic in 63 % of 16 answers (8 images each)" in summary
     assert "p.csv: answered 3 of 8 images" in summary
 
 
@@ -351,6 +351,7 @@ def _answer_in_browser(d, plan: dict, by_click: bool) -> str:
     from selenium.webdriver.common.by import By
 
     image_id = d.find_element(By.ID, "image").get_attribute("data-image-id")
+    answered = d.find_element(By.ID, "progress-text").text
     answer, confidence = plan[image_id]
     if by_click:
         if confidence:
@@ -358,7 +359,14 @@ def _answer_in_browser(d, plan: dict, by_click: bool) -> str:
         d.find_element(By.ID, f"answer-{answer}").click()
     else:
         ActionChains(d).send_keys(("" if confidence is None else str(confidence)) + answer[0].upper()).perform()
+    _wait(d, lambda: d.find_element(By.ID, "progress-text").text != answered)  # the page moved on
     return image_id
+
+
+def _wait(d, ready, timeout: float = 10):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(d, timeout).until(lambda _: ready())
 
 
 def _browse(page: Path, key: pd.DataFrame, download_dir: Path) -> Path:
@@ -375,6 +383,7 @@ def _browse(page: Path, key: pd.DataFrame, download_dir: Path) -> Path:
         assert d.find_element(By.ID, "start").is_displayed() and "8" in d.find_element(By.ID, "n-images").text
         d.save_screenshot(str(SCREENSHOTS["start"]))
         d.find_element(By.ID, "reader").send_keys(READER + "\n")
+        _wait(d, lambda: d.find_element(By.ID, "trial").is_displayed())
         for k in range(3):  # three by keyboard
             assert _answer_in_browser(d, plan, by_click=False) == order[k]
         ActionChains(d).send_keys("2").perform()  # the fourth's confidence chosen, not yet answered
@@ -382,11 +391,13 @@ def _browse(page: Path, key: pd.DataFrame, download_dir: Path) -> Path:
         assert d.find_element(By.ID, "progress-text").text == "3 of 8 answered"
         d.save_screenshot(str(SCREENSHOTS["mid"]))
         ActionChains(d).send_keys("R" if plan[order[3]][0] == "real" else "S").perform()
+        _wait(d, lambda: d.find_element(By.ID, "progress-text").text == "4 of 8 answered")
         d.refresh()  # the tab reloaded half-way: the four answers survive in localStorage
-        assert d.find_element(By.ID, "start").is_displayed()
-        assert d.find_element(By.ID, "reader").get_attribute("value") == READER
+        _wait(d, lambda: d.find_element(By.ID, "start").is_displayed())
+        assert d.find_element(By.ID, "reader").get_attribute("value") == READER  # the last reader, filled in
         assert "4 of 8 images answered so far" in d.find_element(By.ID, "start-message").text
         d.find_element(By.ID, "start-button").click()
+        _wait(d, lambda: d.find_element(By.ID, "trial").is_displayed())
         assert d.find_element(By.ID, "progress-text").text == "4 of 8 answered"
         for k in range(4, 8):  # two by clicks, two by keys
             assert _answer_in_browser(d, plan, by_click=k in (4, 5)) == order[k]
@@ -506,7 +517,7 @@ def test_reader_study_in_a_browser_then_scored(tiny_run, tmp_path):
     log = (work / "results" / "logs" / "reader_study_report" / f"{gan}.log").read_text()
     assert re.search(r"old study\.csv: answers of another study \(study id 'cdcgan-0000000000'.*; skipped\n", log)
     summary = (study / "summary.md").read_text()
-    assert "2 readers told real from synthetic in 62 % of 16 answers (8 images each)" in summary
+    assert "2 readers told real from synthetic in 63 % of 16 answers (8 images each)" in summary
 
     # a reader who stopped half-way: the changed folder reruns the scoring; listed as partial, not scored
     got.head(3).assign(reader_id="cy").to_csv(answers / "cy.csv", index=False)

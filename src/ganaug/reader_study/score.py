@@ -85,6 +85,8 @@ def score_table(readers: list[Reader], skipped: list[Skipped], key: pd.DataFrame
         rows.append(dict(reader=s.reader_id, status=SKIPPED, n_answered=0, files=_names([s.file])[0], note=s.message))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["n_images"] = n_images
+    for column in ("n_answered", "n_images", "n_correct", "n_with_confidence"):  # counts, blank where not scored
+        table[column] = table[column].astype("Int64")
     return table
 
 
@@ -93,7 +95,8 @@ def _names(paths) -> list[str]:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %"
+    """A share as a whole percentage, halves rounded up (10 of 16: 63 %)."""
+    return f"{math.floor(100 * x + 0.5 + 1e-9):.0f} %"
 
 
 def _p(p: float) -> str:
