@@ -144,6 +144,8 @@ def test_page_is_self_contained_and_does_not_hold_the_key():
     assert render_page(again, ["NORMAL"], "chest_xray", 256, "nearest") == html
     other = draw_study(real, fake, ["NORMAL"], 5, seed=4, gan="g")
     assert other.study_id != study.study_id and list(other.key["image_id"]) != list(key["image_id"])
+    shown_otherwise = draw_study(real, fake, ["NORMAL"], 5, seed=3, gan="g", display=(256, "bicubic"))
+    assert shown_otherwise.study_id != study.study_id and shown_otherwise.key["image_id"].equals(key["image_id"])
 
 
 def test_page_upscaling_and_several_classes():

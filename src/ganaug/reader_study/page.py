@@ -61,12 +61,16 @@ def opaque_ids(n: int, rng) -> list[str]:
     return ids
 
 
-def draw_study(real: tuple, generated: tuple, classes: Sequence[str], n: int, seed: int, gan: str) -> Study:
+def draw_study(
+    real: tuple, generated: tuple, classes: Sequence[str], n: int, seed: int, gan: str, display: Sequence = ()
+) -> Study:
     """Draw ``n`` real and ``n`` generated images of each class, shuffle them and give them ids.
 
     ``real`` / ``generated``: ``(images (N,R,R,C) uint8, labels, class names)`` of the
     validation split and of the GAN's samples. Everything random comes from
-    ``numpy.random.default_rng(seed)``, so a seed gives one page and one key.
+    ``numpy.random.default_rng(seed)``, so a seed gives one page and one key. The study id
+    hashes the GAN, the seed, the ids, the order, the pixels and ``display`` (how the page
+    shows them), so a page that differs in any of these has another id.
     """
     rng = np.random.default_rng(int(seed))
     if real[0].shape[1:] != generated[0].shape[1:]:
@@ -81,7 +85,7 @@ def draw_study(real: tuple, generated: tuple, classes: Sequence[str], n: int, se
     ids = opaque_ids(len(entries), rng)
     shown = [entries[k] for k in order]
     images = [(real if src == "real" else generated)[0][row] for src, _, _, row in shown]
-    digest = hashlib.sha256(json.dumps([gan, int(seed), ids, shown]).encode())
+    digest = hashlib.sha256(json.dumps([gan, int(seed), ids, shown, list(display)]).encode())
     for img in images:
         digest.update(np.ascontiguousarray(img).tobytes())
     study_id = f"{gan}-{digest.hexdigest()[:10]}"
@@ -161,6 +165,7 @@ def write_study(prepared_npz: PathLike, samples_npz: PathLike, settings: dict, d
         int(settings["n_per_side"]),
         int(settings["seed"]),
         settings["gan"],
+        display=(int(settings["display_size"]), settings["upscale"]),
     )
     page = render_page(study, settings["classes"], dataset, int(settings["display_size"]), settings["upscale"])
     save_dataframe(key, study.key)
