@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import subprocess
@@ -13,6 +14,9 @@ import pytest
 import yaml
 
 from helpers import REPO, snakemake
+
+# with pytest-xdist these tests share one worker, the one that runs the tiny DAG (conftest.tiny_run)
+pytestmark = pytest.mark.xdist_group("tiny")
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -364,6 +368,23 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     first = [k for k in base["D"] if k.startswith("body.main.0.")]  # D's first stage: frozen
     assert first and all(torch.equal(base["D"][k], tuned["D"][k]) for k in first)
     assert base["meta"]["class_names"] == ["all"] and tuned["meta"]["init_from"].endswith("transfer/base/checkpoint.pt")
+
+    # What an edit reruns (the tree now holds the shared GAN, dcgan_tl/NORMAL and cdcgan_tl):
+    # the fine-tuning's own steps reach the per-class fine-tunings only, not the shared GAN nor
+    # the conditional cell that starts from it; the shared GAN's transfer.steps reach both.
+    def planned(edit: dict, name: str) -> tuple[list[str], list[str]]:
+        edited = copy.deepcopy(cfg)
+        edited["gans"]["dcgan_tl"].update(edit)
+        return _dry_run(work, edited, name)
+
+    rules, scheduled = planned({"steps": cfg["gans"]["dcgan_tl"]["steps"] - 1}, "finetune_steps.yaml")
+    assert "pretrain_gan" not in rules, rules
+    assert target in scheduled and "results/gan/dcgan_tl/PNEUMONIA/checkpoint.pt" in scheduled
+    assert not [o for o in scheduled if "cdcgan_tl/" in o and not o.startswith("results/classifier/")], scheduled
+    assert not [o for o in scheduled if o.startswith("results/classifier/") and "/cdcgan_tl/" in o], scheduled
+    rules, scheduled = planned({"transfer": {"steps": 5, "freeze_d": 1}}, "transfer_steps.yaml")
+    assert rules.count("pretrain_gan") == 1 and target in scheduled, rules
+    assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" in scheduled
 
 
 @pytest.mark.slow

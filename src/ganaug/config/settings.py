@@ -50,6 +50,27 @@ def transfer_base(gan: str, settings: dict) -> str:
     return f"results/gan/{settings['transfer'].get('from', gan)}/transfer/base/checkpoint.pt"
 
 
+def base_settings(settings: dict) -> dict:
+    """``train_gan`` settings of a transfer cell's shared GAN: the cell's (``settings``, as
+    :func:`gan_train_settings` gives them), for ``transfer.steps`` steps.
+
+    What the shared GAN's training reads and nothing else: the cell's own ``steps`` and
+    ``transfer.freeze_d`` only shape the fine-tuning, so they are not in it.
+    """
+    steps = int(settings["transfer"]["steps"])
+    out = {k: v for k, v in settings.items() if k != "transfer"}
+    out.update(steps=steps, sample_every=min(int(settings["sample_every"]), steps))
+    return out
+
+
+def pretrain_settings(config: dict, gan: str) -> dict:
+    """The params of rule ``pretrain_gan``: the settings the shared GAN of transfer cell ``gan``
+    trains with (:func:`base_settings`), so that editing what only the fine-tuning reads
+    (the cell's ``steps``, ``transfer.freeze_d``, ``select``) does not retrain it, nor the cells
+    that start from it."""
+    return base_settings(gan_train_settings(config, gan))
+
+
 def gan_settings(config: dict, gan: str) -> dict:
     """The effective settings of one GAN cell (keys sorted).
 

@@ -11,7 +11,7 @@ classes, then one fine-tuned copy per class).
 In the workflow a ``per_class`` cell asks for it with ``transfer: {steps: S, freeze_d: K}``:
 rule ``pretrain_gan`` trains the shared GAN (the cell's model and settings, S steps, all
 classes' training images as one class) into ``results/gan/{gan}/transfer/base/``, and each
-class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`base_settings`,
+class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`ganaug.config.base_settings`,
 :func:`finetune_settings`). At equal total compute with training from scratch, a cell of K
 classes spends S + K x steps. Another cell may start from that shared GAN with
 ``transfer: {from: CELL}``; a conditional DCGAN-type cell does so through
@@ -118,14 +118,6 @@ def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Mod
 
 #: the name the shared all-classes GAN trains under (its one class)
 BASE_CLASS = "all"
-
-
-def base_settings(settings: dict) -> dict:
-    """``train_gan`` settings of a transfer cell's shared GAN: the cell's, for ``transfer.steps`` steps."""
-    steps = int(settings["transfer"]["steps"])
-    out = {k: v for k, v in settings.items() if k != "transfer"}
-    out.update(steps=steps, sample_every=min(int(settings["sample_every"]), steps))
-    return out
 
 
 def finetune_settings(settings: dict, base_checkpoint: str | os.PathLike) -> dict:
