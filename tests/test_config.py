@@ -47,6 +47,7 @@ def base() -> dict:
     [
         (),
         ("chest_xray.yaml",),
+        ("pneumoniamnist.yaml",),
         ("tiny.yaml",),
         ("chest_xray.yaml", "paper_gpu.yaml"),
         ("chest_xray.yaml", "paper_gpu.yaml", "paper_gpu_pretrained.yaml"),
@@ -488,7 +489,7 @@ def test_classifier_network_errors(base, settings, match):
 
 
 def test_densenet_at_28px_needs_an_input_size():
-    cfg = load()  # PneumoniaMNIST at 28 px
+    cfg = load("pneumoniamnist.yaml")  # PneumoniaMNIST at 28 px
     cfg["classifier"]["arch"] = "densenet121"
     with pytest.raises(ConfigError, match="needs inputs of at least 32 px"):
         validate_config(cfg, SCHEMA)

@@ -19,6 +19,8 @@ from ganaug.config import (  # noqa: E402
     gan_settings,
     gan_train_settings,
     known_class_names,
+    pretrain_settings,
+    resolve_dataset_paths,
     transfer_base,
     validate_config,
 )
@@ -28,6 +30,8 @@ from snakemake.logging import logger  # noqa: E402
 
 # GAN cells and per-class caps given in a --configfile replace the defaults' instead of merging.
 apply_replaced_mappings(config, workflow.overwrite_configfiles)
+# a relative dataset path: the working directory first, then beside this Snakefile (the shipped sample)
+resolve_dataset_paths(config, workflow.basedir)
 
 try:
     validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -108,11 +112,11 @@ def prepare_input(wildcards):
 def prepare_spec(wildcards):
     """The dataset entry as the prepare script sees it (medmnist: the npz to read)."""
     spec = dict(dataset_spec(wildcards.dataset))
-    if spec["source"] == "medmnist":
+    if spec["source"] == "medmnist" and "url" in spec:  # the download checked its md5
         spec["path"] = raw_npz(wildcards.dataset)
         spec.pop("url", None)
         spec.pop("md5", None)
-    return canonical(spec)
+    return canonical(spec)  # a local npz keeps its md5: prepare checks it
 
 
 def synthetic_input(wildcards):
@@ -217,6 +221,7 @@ REPORT_TABLES = [
     "results/report/classifier_summary.csv",
     "results/report/classifier_summary.md",
     "results/report/skipped_images.csv",
+    "results/report/split_groups.csv",
 ]
 
 

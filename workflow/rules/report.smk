@@ -96,6 +96,19 @@ rule classifier_report:
         "../scripts/classifier_report.py"
 
 
+rule split_groups:
+    input:
+        prepared_manifest(),
+    output:
+        report("results/report/split_groups.csv", caption="../report/split_groups.rst", category="Data"),
+    log:
+        "results/logs/split_groups.log",
+    conda:
+        ENV
+    script:
+        "../scripts/split_groups.py"
+
+
 rule skipped_images:
     input:
         prepared_manifest(),

@@ -29,14 +29,22 @@ from ganaug.config.checks import (
     known_class_names,
 )
 from ganaug.config.errors import ConfigError
-from ganaug.config.load import REPLACED_MAPPINGS, apply_replaced_mappings, load_schema, validate_config
+from ganaug.config.load import (
+    REPLACED_MAPPINGS,
+    apply_replaced_mappings,
+    load_schema,
+    resolve_dataset_paths,
+    validate_config,
+)
 from ganaug.config.settings import (
     CLASSIFIER_KEYS,
     GENERATE_ONLY,
+    base_settings,
     canonical,
     classifier_settings,
     gan_settings,
     gan_train_settings,
+    pretrain_settings,
     transfer_base,
 )
 
@@ -49,6 +57,7 @@ __all__ = [
     "ClassifierCell",
     "ConfigError",
     "apply_replaced_mappings",
+    "base_settings",
     "canonical",
     "check_classifier",
     "check_semantics",
@@ -63,6 +72,8 @@ __all__ = [
     "known_class_names",
     "load_schema",
     "n_real_label",
+    "pretrain_settings",
+    "resolve_dataset_paths",
     "transfer_base",
     "validate_config",
 ]

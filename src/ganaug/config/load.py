@@ -103,6 +103,22 @@ def apply_replaced_mappings(config: dict, override_files: Iterable[str | Path]) 
     return config
 
 
+def resolve_dataset_paths(config: dict, workflow_dir: str | Path) -> dict:
+    """A dataset's relative ``path`` is looked up in the working directory, then in ``workflow_dir``.
+
+    The sample shipped with the workflow (``resources/chest_xray_32px.npz``) is named relative to
+    the repository, while snakemake may run elsewhere (``--directory``): where the path does not
+    exist under the working directory but does beside the Snakefile, it becomes that absolute path.
+    """
+    for spec in (config.get("datasets") or {}).values():
+        path = spec.get("path") if isinstance(spec, dict) else None
+        if isinstance(path, str) and path and not Path(path).is_absolute() and not Path(path).exists():
+            beside = Path(workflow_dir) / path
+            if beside.exists():
+                spec["path"] = str(beside)
+    return config
+
+
 def load_schema(schema_path: str | Path) -> dict:
     """The config schema at ``schema_path`` with its name enums filled in from :mod:`ganaug.names`.
 
