@@ -63,21 +63,14 @@ from ganaug.io import save_dataframe, save_image, torch_save, write_json
 from ganaug.runtime import AMP_MODES, autocast
 
 from .augment import check_policy
-from .checkpoint import (
-    TrainingState,
-    fingerprint,
-    load_snapshots,
-    restore_last_good,
-    resume,
-    save_checkpoint,
-    save_initial,
-)
+from .checkpoint import fingerprint, load_snapshots, restore_last_good, resume, save_checkpoint, save_initial
 from .generate import to_uint8
 from .grid import make_grid_image
 from .losses import LOSSES
 from .models import MODELS, MODES, build_gan, check_model_mode
 from .pretrain import pretrain
-from .steps import EMA, BalancedBatchSampler, BatchSampler, StepSettings, d_view, diffusion_step, generator_step
+from .state import EMA, BalancedBatchSampler, BatchSampler, TrainingState
+from .steps import StepSettings, d_view, diffusion_step, generator_step
 from .transfer import freeze_lower, load_init
 
 REQUIRED_KEYS = (
