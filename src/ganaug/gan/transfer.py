@@ -19,7 +19,8 @@ classes spends S + K x steps. Another cell may start from that shared GAN with
 
 Settings (``train_gan``): ``init_from`` — a ``train_gan`` ``checkpoint.pt`` of the
 same model, mode, widths and resolution whose G, D (and G's EMA, when both
-keep one) start the run; ``freeze_d`` — how many of D's stages, counted from
+keep one) start the run (a diffusion model is neither a start nor a target:
+:func:`check_init_from`); ``freeze_d`` — how many of D's stages, counted from
 the input, get no updates (0 = plain fine-tuning). A stage is one strided
 convolution with its norm and activation (DCGAN-type D) or one residual block
 (``resgan``).
@@ -33,6 +34,7 @@ import torch
 from torch import nn
 
 from ganaug.io import torch_load
+from ganaug.names import DIFFUSION_MODELS
 
 
 def d_stages(D: nn.Module) -> list[nn.Module]:
@@ -90,6 +92,29 @@ def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
             w[:, : have.shape[1]] = have  # the label map is the last input channel
             out[key], changed = w, True
     return out, changed
+
+
+def check_init_from(path: str | os.PathLike, model: str) -> None:
+    """Refuse a transfer with a diffusion model on either side: the run's ``model`` or the one ``path`` holds.
+
+    FreezeD fine-tunes a GAN's discriminator and a diffusion model has none; the
+    config check refuses a diffusion cell's ``transfer`` block for the same reason,
+    this refuses a direct ``train_gan`` call. One ``ValueError`` line naming ``path``.
+    """
+    if model in DIFFUSION_MODELS:
+        what = f"this run's model {model!r} is a diffusion model"
+    else:
+        ckpt = torch_load(path, map_location="cpu")
+        if not isinstance(ckpt, dict):
+            return  # not a checkpoint at all: load_init says so
+        source = (ckpt.get("meta") or {}).get("model")
+        if source not in DIFFUSION_MODELS and not ("D" in ckpt and ckpt["D"] is None):
+            return
+        what = f"it holds the diffusion model {source!r}" if source else "it holds a diffusion model (no D)"
+    raise ValueError(
+        f"GAN setting init_from = {path}: {what}; diffusion models cannot be transfer starts or targets "
+        "(FreezeD transfer fine-tunes a GAN's discriminator)"
+    )
 
 
 def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Module | None) -> bool:
