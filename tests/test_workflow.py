@@ -401,6 +401,35 @@ def test_changing_select_reruns_generation_not_training(tiny_run):
 
 
 @pytest.mark.slow
+def test_a_per_class_cell_for_chosen_classes(tiny_run):
+    """`classes: minority` trains, generates and scores the minority class only; its balance cell is built from
+    those images, and adding a class to `classes` trains that class only (the NORMAL GAN is kept)."""
+    import numpy as np
+
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["gans"]["dcgan_min"] = {**cfg["gans"]["dcgan"], "classes": "minority"}
+    cfg["classifier"]["extra_cells"] = [{"source": "dcgan_min", "strategy": "balance", "fraction": 1.0, "n_real": 50}]
+    cfg["classifier"]["synthetic_fractions"] = [0.0]  # the replace sweep would need every class of dcgan_min
+    rules, scheduled = _dry_run(work, cfg, "minority.yaml")
+    assert rules.count("train_gan") == 1 and "results/gan/dcgan_min/NORMAL/checkpoint.pt" in scheduled, rules
+    assert not [o for o in scheduled if "dcgan_min/PNEUMONIA" in o], scheduled
+    run = "results/classifier/none/dcgan_min/balance/f1/n50/seed0/metrics.json"
+    domain = "results/metrics/domain/gan/dcgan_min.json"
+    snakemake(work, "--cores", "2", configfile="minority.yaml", targets=(run, domain, "results/report/gan_scores.csv"))
+    samples = np.load(work / "results/gan/dcgan_min/samples.npz", allow_pickle=False)
+    assert set(samples["labels"].tolist()) == {0} and list(samples["classes"]) == ["NORMAL", "PNEUMONIA"]
+    scores = pd.read_csv(work / "results/report/gan_scores.csv")
+    assert scores[scores.gan == "dcgan_min"]["class"].tolist() == ["NORMAL"]
+    assert json.loads((work / domain).read_text())["classes"].keys() == {"NORMAL"}
+    assert json.loads((work / run).read_text())["test"]["auc"] > 0
+    cfg["gans"]["dcgan_min"]["classes"] = ["NORMAL", "PNEUMONIA"]
+    rules, scheduled = _dry_run(work, cfg, "both.yaml")
+    trained = [o for o in scheduled if o.endswith("checkpoint.pt")]
+    assert trained == ["results/gan/dcgan_min/PNEUMONIA/checkpoint.pt"], trained
+
+
+@pytest.mark.slow
 def test_switching_the_classifier_arch_reruns_only_classifiers(tiny_run):
     """Another classifier network (torchvision's ResNet-18 instead of resnet18_small) reruns every classifier
     run, the domain classifier and what reads them - no data, GAN, generation or Inception-metric job. With

@@ -16,6 +16,7 @@ from ganaug.config import (  # noqa: E402
     classifier_settings,
     config_warnings,
     fraction_label,
+    gan_classes,
     gan_settings,
     gan_train_settings,
     known_class_names,
@@ -148,8 +149,8 @@ def gan_mode(gan):
 
 
 def gan_parts(gan):
-    """Training jobs of one GAN cell: one per class (per_class) or one (conditional)."""
-    return list(CLASSES) if gan_mode(gan) == "per_class" else ["conditional"]
+    """Training jobs of one GAN cell: one per class it trains (per_class) or one (conditional)."""
+    return gan_classes(config, gan, CLASSES) if gan_mode(gan) == "per_class" else ["conditional"]
 
 
 def part_classes(gan, part):
@@ -207,8 +208,9 @@ if len(N_REAL_VALUES) > 1:
     CLASSIFIER_REPORT["delta_figure"] = "results/report/figures/delta_vs_n_real.png"
 
 
-def gan_metric_files():
-    return [f"results/metrics/gan/{gan}/{cls}.json" for gan in GANS for cls in CLASSES]
+def gan_metric_files(suffix=".json"):
+    """The per-class metrics of every GAN cell, for the classes it generates."""
+    return [f"results/metrics/gan/{gan}/{cls}{suffix}" for gan in GANS for cls in gan_classes(config, gan, CLASSES)]
 
 
 PREPARED_EXAMPLES = "results/report/figures/prepared_examples.png"

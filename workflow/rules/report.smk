@@ -40,7 +40,7 @@ rule gan_report:
 rule feature_projection:
     input:
         real=[real_stats("train", cls) for cls in CLASSES],
-        generated=[f"results/metrics/gan/{gan}/{cls}_stats.npz" for gan in GANS for cls in CLASSES],
+        generated=gan_metric_files("_stats.npz"),
     output:
         report(
             "results/report/figures/feature_projection.png",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ganaug.config.cells import classifier_cells
 from ganaug.config.errors import ConfigError, _one_line
-from ganaug.config.settings import canonical, gan_settings
+from ganaug.config.settings import canonical, gan_classes, gan_settings
 from ganaug.names import CLASSIFIER_MIN_INPUT, CONDITIONAL_ONLY, DIFFUSION_MODELS, DIFFUSION_SETTINGS, TORCHVISION_ARCHS
 
 _CLASS_NAMES: dict[str, list[str] | None] = {}
@@ -85,6 +86,7 @@ def check_semantics(config: dict) -> None:
                     f"config key experiment.subsample.max_per_class.{cls}: {cls!r} is not a class of dataset "
                     f"{exp['dataset']!r} (classes: {', '.join(classes)})"
                 )
+    _check_gan_classes(config, classes)
     for gan in config["gans"]:
         settings = gan_settings(config, gan)
         model, mode = settings["model"], settings["mode"]
@@ -118,6 +120,45 @@ def check_semantics(config: dict) -> None:
             f"config key metrics.fid.n = {config['metrics']['fid']['n']} exceeds generate.n_per_class = "
             f"{config['generate']['n_per_class']}: FID needs that many generated images per class"
         )
+
+
+def _check_gan_classes(config: dict, classes: list[str] | None) -> None:
+    """A cell's ``classes`` (per_class only) name classes of the dataset, and every classifier cell that uses
+    the cell's images needs only classes it trains: ``replace`` every class, ``balance`` at least the minority."""
+    for gan, cell in config["gans"].items():
+        settings = gan_settings(config, gan)
+        if "classes" not in settings:
+            continue
+        where = f"gans.{gan}.classes" if "classes" in cell else "gan_defaults.classes"
+        if settings["mode"] != "per_class":
+            raise ConfigError(
+                f"config key {where}: a {settings['mode']} cell generates every class; classes applies to "
+                "per_class cells"
+            )
+        chosen = settings["classes"]
+        if classes is not None and chosen != "minority":
+            unknown = [c for c in chosen if c not in classes]
+            if unknown:
+                raise ConfigError(
+                    f"config key {where} = {chosen}: {', '.join(map(repr, unknown))} is not a class of dataset "
+                    f"{config['experiment']['dataset']!r} (classes: {', '.join(classes)})"
+                )
+    if classes is None:
+        return
+    minority = config["experiment"]["minority_class"]
+    for cell in classifier_cells(config):
+        if cell.source == "real":
+            continue
+        trained = gan_classes(config, cell.source, classes)
+        need = classes if cell.strategy == "replace" else [minority]
+        missing = [c for c in need if c not in trained]
+        if missing:
+            why = "replace uses every class" if cell.strategy == "replace" else "balance adds minority images"
+            raise ConfigError(
+                f"config key gans.{cell.source}.classes: classifier cell {cell.strategy} f = {cell.frac} "
+                f"(baseline {cell.baseline}, n_real {cell.n_real}) needs synthetic {', '.join(missing)} images "
+                f"({why}), but gans.{cell.source} trains only {', '.join(trained)}"
+            )
 
 
 def _check_diffusion_cell(config: dict, gan: str, settings: dict) -> None:

@@ -86,15 +86,16 @@ def gan_settings(config: dict, gan: str) -> dict:
     return canonical(settings)
 
 
-#: settings that change what ``generate`` draws but not the trained weights
-GENERATE_ONLY = ("select",)
+#: settings that change what ``generate`` draws but not the trained weights (``classes``: which of a
+#: per_class cell's classes are trained at all; each class's GAN does not depend on the others)
+GENERATE_ONLY = ("select", "classes")
 
 
 def gan_train_settings(config: dict, gan: str) -> dict:
     """The settings a GAN cell's training depends on: :func:`gan_settings` without ``select``.
 
     Used as the ``train_gan`` rule's params, so switching ``select`` reruns
-    generation, not training. A diffusion cell leaves out the GAN-only
+    generation, not training, and adding a class to ``classes`` trains only that class. A diffusion cell leaves out the GAN-only
     settings (``names.GAN_ONLY_SETTINGS``: ``nz``, ``ndf``, ``lr_d``, ...),
     which it does not read, so changing them in ``gan_defaults`` reruns no
     diffusion model.
@@ -102,3 +103,18 @@ def gan_train_settings(config: dict, gan: str) -> dict:
     settings = gan_settings(config, gan)
     drop = GENERATE_ONLY + (GAN_ONLY_SETTINGS if settings["model"] in DIFFUSION_MODELS else ())
     return {k: v for k, v in settings.items() if k not in drop}
+
+
+def gan_classes(config: dict, gan: str, classes: list[str]) -> list[str]:
+    """The classes GAN cell ``gan`` trains and generates, in the dataset's order (``classes``).
+
+    A ``per_class`` cell's ``classes`` names them (``minority``: ``experiment.minority_class``);
+    without it, and for a conditional cell, every class.
+    """
+    settings = gan_settings(config, gan)
+    chosen = settings.get("classes")
+    if settings["mode"] != "per_class" or chosen is None:
+        return list(classes)
+    if chosen == "minority":
+        chosen = [config["experiment"]["minority_class"]]
+    return [c for c in classes if c in chosen]

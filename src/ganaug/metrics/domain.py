@@ -362,7 +362,9 @@ def domain_scores(
 
     Per class the generated set is the same seeded subset of ``n`` images the
     Inception metrics use; the classifier score pools those subsets (equal
-    sizes, so the score is not skewed by class frequencies).
+    sizes, so the score is not skewed by class frequencies). Classes without
+    generated images (a per_class cell's ``classes``) are left out, and the
+    classifier score, a measure over every class, is then NaN.
     """
     from ganaug.metrics.features import select_subset
 
@@ -370,8 +372,11 @@ def domain_scores(
     if ref_classes != [str(c) for c in classes]:
         raise ValueError(f"samples' classes {list(classes)} differ from the domain reference's {ref_classes}")
     per_class, pooled = {}, []
-    k_min = min(int((np.asarray(labels) == k).sum()) for k in range(len(classes)))
-    for k, cls in enumerate(classes):
+    # a per_class cell with ``classes`` generates some classes only: scored where it has images
+    present = [k for k in range(len(classes)) if np.any(np.asarray(labels) == k)]
+    k_min = min(int((np.asarray(labels) == k).sum()) for k in present)
+    for k in present:
+        cls = classes[k]
         xc = np.asarray(images)[np.asarray(labels) == k]
         if len(xc) < 2:
             raise ValueError(f"{len(xc)} generated image(s) of class {cls!r}; the domain metrics need >= 2")
@@ -385,8 +390,9 @@ def domain_scores(
         }
         pooled.append(probs[: min(int(n), k_min)])
     probs = np.concatenate(pooled)
+    every = len(present) == len(classes)  # the score measures class diversity: over every class, or not at all
     return {
         "classes": per_class,
-        "classifier_score": classifier_score(probs),
-        "classifier_score_n_per_class": int(len(probs) // len(classes)),
+        "classifier_score": classifier_score(probs) if every else float("nan"),
+        "classifier_score_n_per_class": int(len(probs) // len(present)) if every else 0,
     }
