@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, snakemake
+from helpers import REPO, job_counts, snakemake
 
 # with pytest-xdist these tests share one worker, the one that runs the tiny DAG (conftest.tiny_run)
 pytestmark = pytest.mark.xdist_group("tiny")
@@ -385,6 +385,22 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     rules, scheduled = planned({"transfer": {"steps": 5, "freeze_d": 1}}, "transfer_steps.yaml")
     assert rules.count("pretrain_gan") == 1 and target in scheduled, rules
     assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" in scheduled
+
+
+@pytest.mark.slow
+def test_editing_group_pattern_reruns_the_data_stage_and_everything_after(tiny_run):
+    """The groups decide the carved validation split, so a new group_pattern reruns prepare_dataset and every job
+    downstream of it: the subsample, every GAN, every metric, every classifier, the report."""
+    work, proc = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    assert cfg["datasets"]["chest_xray"]["group_pattern"]  # the tiny run splits by person
+    cfg["datasets"]["chest_xray"]["group_pattern"] = r"(person\d+|IM-\d+)"
+    rules, scheduled = _dry_run(work, cfg, "group_pattern.yaml")
+    for rule in ("prepare_dataset", "subsample", "train_gan", "generate", "gan_metrics", "train_classifier",
+                 "split_groups", "classifier_report"):  # fmt: skip
+        assert rule in rules, (rule, rules)
+    n_classifiers = len([o for o in scheduled if o.startswith("results/classifier/")])
+    assert n_classifiers == job_counts(proc.stdout + proc.stderr)["train_classifier"]  # all of the tiny run's
 
 
 @pytest.mark.slow
