@@ -143,7 +143,7 @@ def _check_gan_classes(config: dict, classes: list[str] | None) -> None:
                     f"config key {where} = {chosen}: {', '.join(map(repr, unknown))} is not a class of dataset "
                     f"{config['experiment']['dataset']!r} (classes: {', '.join(classes)})"
                 )
-    if classes is None:
+    if classes is None or not any("classes" in gan_settings(config, gan) for gan in config["gans"]):
         return
     minority = config["experiment"]["minority_class"]
     for cell in classifier_cells(config):
