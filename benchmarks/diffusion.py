@@ -74,7 +74,7 @@ def _time(fn, warmup: int, reps: int) -> float:
 def ddpm_step(cfg: dict, res: int, mult: list[int]):
     """``(step, ema, x)``: one training step of train_gan's ddpm (loss, backward, Adam, EMA) on a batch of 64."""
     from ganaug.gan import build_gan
-    from ganaug.gan.steps import EMA
+    from ganaug.gan.state import EMA
 
     arch = {"channel_mult": mult, "res_blocks": cfg["res_blocks"], "timesteps": cfg["timesteps"],
             "sample_steps": cfg["sample_steps"], "guidance": cfg["guidance"]}  # fmt: skip

@@ -24,11 +24,34 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, shared_data):
     """The whole DAG of config/tiny.yaml, run locally once per session (test_workflow.py, and the
-    reference test_slurm.py compares the SLURM run with)."""
-    work = tmp_path_factory.mktemp("tiny run with spaces ü")
-    write_config(work, tiny_config(), "tiny.yaml")
-    proc = snakemake(work, "--cores", "2", "--resources", "gpu=1")
-    return work, proc
+    reference test_slurm.py compares the SLURM run with) -> (its directory, the finished process).
+
+    Under pytest-xdist (``-n 2``) every worker is its own session: the first worker that asks runs
+    the DAG in a directory all workers share, under a file lock; the others wait for it and reuse
+    the tree (its process is rebuilt from what the first worker saved).
+    """
+    import json
+    import os
+    import subprocess
+
+    from filelock import FileLock
+
+    name = "tiny run with spaces ü"
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        work = tmp_path_factory.mktemp(name)
+        write_config(work, tiny_config(), "tiny.yaml")
+        return work, snakemake(work, "--cores", "2", "--resources", "gpu=1")
+    shared = tmp_path_factory.getbasetemp().parent  # one per test session, shared by its workers
+    work, done = shared / name, shared / "tiny_run.json"
+    with FileLock(str(shared / "tiny_run.lock")):
+        if not done.is_file():
+            work.mkdir()
+            write_config(work, tiny_config(), "tiny.yaml")
+            proc = snakemake(work, "--cores", "2", "--resources", "gpu=1")
+            done.write_text(json.dumps({"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout,
+                                        "stderr": proc.stderr}))  # fmt: skip
+    saved = json.loads(done.read_text())
+    return work, subprocess.CompletedProcess(**saved)
 
 
 @pytest.fixture(scope="session")

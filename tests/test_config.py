@@ -47,6 +47,7 @@ def base() -> dict:
     [
         (),
         ("chest_xray.yaml",),
+        ("pneumoniamnist.yaml",),
         ("tiny.yaml",),
         ("chest_xray.yaml", "paper_gpu.yaml"),
         ("chest_xray.yaml", "paper_gpu.yaml", "paper_gpu_pretrained.yaml"),
@@ -488,7 +489,7 @@ def test_classifier_network_errors(base, settings, match):
 
 
 def test_densenet_at_28px_needs_an_input_size():
-    cfg = load()  # PneumoniaMNIST at 28 px
+    cfg = load("pneumoniamnist.yaml")  # PneumoniaMNIST at 28 px
     cfg["classifier"]["arch"] = "densenet121"
     with pytest.raises(ConfigError, match="needs inputs of at least 32 px"):
         validate_config(cfg, SCHEMA)
@@ -516,3 +517,38 @@ def test_classifier_settings_leave_width_out_for_torchvision_archs(base):
     assert {"pretrained", "input_size", "freeze", "lr_backbone_mult"} <= set(small)
     base["classifier"]["arch"] = "resnet50"
     assert "width" not in classifier_settings(base)
+
+
+def test_per_class_cells_for_chosen_classes(base):
+    """`classes` of a per_class cell: names of the dataset's classes or `minority`; refused on a conditional
+    cell; a classifier cell that needs images of a class the cell does not train is refused naming both."""
+    from ganaug.config import gan_classes
+
+    cfg = copy.deepcopy(base)
+    cfg["gans"] = {"dcgan": {"mode": "per_class", "classes": "minority"}}
+    cfg["classifier"].update(synthetic_fractions=[0.0], extra_cells=[{"source": "dcgan", "strategy": "balance",
+                                                                      "fraction": 1.0}])  # fmt: skip
+    validate_config(cfg, SCHEMA)
+    assert gan_classes(cfg, "dcgan", ["NORMAL", "PNEUMONIA"]) == ["NORMAL"]
+    cfg["gans"]["dcgan"]["classes"] = ["PNEUMONIA", "NORMAL"]
+    assert gan_classes(cfg, "dcgan", ["NORMAL", "PNEUMONIA"]) == ["NORMAL", "PNEUMONIA"]  # the dataset's order
+    cases = [
+        ({"classes": ["COVID"]}, None, "config key gans.dcgan.classes = ['COVID']: 'COVID' is not a class of dataset "
+                                       "'chest_xray' (classes: NORMAL, PNEUMONIA)"),
+        ({"mode": "conditional", "classes": "minority"}, None,
+         "config key gans.dcgan.classes: a conditional cell generates every class; classes applies to per_class cells"),
+        ({"classes": ["PNEUMONIA"]}, None, "needs synthetic NORMAL images (balance adds minority images), but "
+                                           "gans.dcgan trains only PNEUMONIA"),
+        ({"classes": "minority"}, [0.0, 0.5], "config key gans.dcgan.classes: classifier cell replace f = 0.5 "
+         "(baseline none, n_real all) needs synthetic PNEUMONIA images (replace uses every class), but gans.dcgan "
+         "trains only NORMAL"),
+    ]  # fmt: skip
+    for cell, fractions, message in cases:
+        bad = copy.deepcopy(cfg)
+        bad["gans"]["dcgan"] = {"mode": "per_class", **cell}
+        if fractions:
+            bad["classifier"]["synthetic_fractions"] = fractions
+        with pytest.raises(ConfigError) as info:
+            validate_config(bad, SCHEMA)
+        assert str(info.value) == message or message in str(info.value), str(info.value)
+        assert "\n" not in str(info.value)

@@ -99,7 +99,7 @@ def _prepare(spec, tmp_path, name="out", resolution=32, channels=1, split_cfg=SP
 def _check_layout(data: dict, manifest: pd.DataFrame, summary: dict, resolution: int, channels: int) -> None:
     classes = data["classes"].tolist()
     assert data["classes"].dtype.kind == "U"
-    assert list(manifest.columns) == ["split", "index", "label", "label_name", "source", "note"]
+    assert list(manifest.columns) == ["split", "index", "label", "label_name", "source", "note", "group"]
     for split in ("train", "val", "test"):
         x, y = data[f"{split}_images"], data[f"{split}_labels"]
         assert x.dtype == np.uint8 and y.dtype == np.int64

@@ -191,6 +191,32 @@ def test_train_then_generate_per_class(xray32, tmp_path):
     assert np.array_equal(out, again)  # the DDIM noise comes from generate's seed
 
 
+def test_a_diffusion_model_is_no_transfer_start_or_target(xray32, tmp_path):
+    """train_gan refuses init_from with a ddpm on either side (the config check refuses a ddpm cell's
+    transfer block; this is a direct call) in one line naming the checkpoint, before it writes anything."""
+    images, labels = xray32
+    gan_cfg = dict(
+        model="dcgan", steps=2, batch_size=8, nz=16, ngf=8, ndf=8, lr_g=2.0e-4, lr_d=2.0e-4, beta1=0.5, beta2=0.999,
+        sample_every=2,
+    )  # fmt: skip
+    for name, cfg in (("ddpm", CFG), ("dcgan", gan_cfg)):
+        train_gan(images, labels, 2, cfg, tmp_path / name, "cpu", 0, "conditional", CLASSES, progress=False)
+    ddpm_ckpt, gan_ckpt = (str(tmp_path / name / "checkpoint.pt") for name in ("ddpm", "dcgan"))
+    for cfg, ckpt, what in (
+        (gan_cfg, ddpm_ckpt, "it holds the diffusion model 'ddpm'"),  # a GAN started from a ddpm
+        (CFG, gan_ckpt, "this run's model 'ddpm' is a diffusion model"),  # a ddpm started from a GAN
+        (CFG, ddpm_ckpt, "this run's model 'ddpm' is a diffusion model"),
+    ):
+        with pytest.raises(ValueError) as err:
+            train_gan(images, labels, 2, {**cfg, "init_from": ckpt}, tmp_path / "bad", "cpu", 0, "conditional",
+                      CLASSES, progress=False)  # fmt: skip
+        assert str(err.value) == (
+            f"GAN setting init_from = {ckpt}: {what}; diffusion models cannot be transfer starts or targets "
+            "(FreezeD transfer fine-tunes a GAN's discriminator)"
+        )
+    assert not (tmp_path / "bad").exists()
+
+
 def test_ddpm_cell_in_a_dry_run(tmp_path):
     """The tiny config plus a conditional ddpm cell: Snakemake schedules its training, FID curve, generation,
     metrics and classifiers like any GAN cell's."""

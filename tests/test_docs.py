@@ -52,7 +52,7 @@ def test_readme_first_screen_has_install_run_and_test():
     head = "\n".join((REPO / "README.md").read_text(encoding="utf-8").splitlines()[:50])
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     install = "python3 -m pip install -e '.[slurm]'"
-    test = "python3 -m pytest"
+    test = "python3 -m pytest -n 2 --dist loadgroup"
     assert install in head and install in ci
     assert f"\n{test}\n" in head and f"\n{test}\n" in ci
     # the target before --resources: Snakemake 9's --resources takes every word after it

@@ -162,3 +162,39 @@ def test_build_classifier_embed_matches_forward():
     x = torch.randn(2, 1, 28, 28)
     with torch.inference_mode():
         torch.testing.assert_close(model.fc(model.embed(x)), model(x))
+
+
+def test_fit_domain_classifier_writes_the_rule_outputs(xray_splits, tmp_path):
+    """Rule domain_classifier's work: train on the real training set, write the model, the real reference,
+    the history and the info; the saved model gives back the reference arrays and the summary."""
+    from ganaug.io import load_npz, read_json, save_npz
+    from ganaug.metrics.domain import fit_domain_classifier
+
+    (tx, ty), (vx, vy) = xray_splits
+    classes = np.array(CLASSES)
+    save_npz(tmp_path / "real_train.npz", {"images": tx, "labels": ty, "classes": classes})
+    save_npz(tmp_path / "data.npz", {"train_images": tx, "train_labels": ty, "val_images": vx[::2],
+                                     "val_labels": vy[::2], "test_images": vx[1::2], "test_labels": vy[1::2],
+                                     "classes": classes})  # fmt: skip
+    settings = {"arch": "resnet18_small", "width": 4, "epochs": 1, "batch_size": 32, "lr": 1.0e-3,
+                "weight_decay": 1.0e-4, "amp": "none"}  # fmt: skip
+    outputs = {"model": tmp_path / "classifier.pt", "info": tmp_path / "classifier.json",
+               "reference": tmp_path / "real_reference.npz", "history": tmp_path / "history.csv"}  # fmt: skip
+    job = dict(data=tmp_path / "data.npz", settings=settings, seed=0, fid={"n": 8, "seed": 0},
+               positive_class="PNEUMONIA", device="cpu", threads=2)  # fmt: skip
+    info = fit_domain_classifier(outputs, real=tmp_path / "real_train.npz", **job)
+    assert read_json(outputs["info"]) == info
+    assert (info["n_train"], info["epochs"], info["selected_epoch"], info["feature_dim"]) == (120, 1, 1, 32)
+    assert len(outputs["history"].read_text().splitlines()) == 2  # header and one epoch
+    model, saved_classes = load_domain_classifier(outputs["model"])
+    assert saved_classes == CLASSES
+    arrays, summary = real_reference(model, (tx, ty), (vx[1::2], vy[1::2]), CLASSES, n=8, seed=0)
+    reference = load_npz(outputs["reference"])
+    assert sorted(reference) == sorted(arrays)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(reference[key], value)
+    assert {k: info[k] for k in summary} == summary
+
+    save_npz(tmp_path / "other.npz", {"images": tx, "labels": ty, "classes": np.array(["A", "B"])})
+    with pytest.raises(ValueError, match=r"data.npz: classes \['NORMAL', 'PNEUMONIA'\] differ from .*other.npz's"):
+        fit_domain_classifier(outputs, real=tmp_path / "other.npz", **job)

@@ -350,21 +350,25 @@ def _prepare(spec: dict, out: Path, **kw):
 
 
 def test_non_image_file_in_class_folder(tmp_path):
+    """A file that is neither an image nor a known sidecar (a notes file, DICOMDIR) is a bad image."""
     root = chest_slice(tmp_path / "ds")
-    (root / "train" / "NORMAL" / "readme.txt").write_text("downloaded from kaggle\n")
+    (root / "train" / "NORMAL" / "readme.part").write_text("downloaded from kaggle\n")
+    (root / "train" / "NORMAL" / "readme.txt").write_text("sidecar notes: passed over, not a bad image\n")
     spec = {"source": "folder", "path": str(root)}
     with pytest.raises(ValueError) as info:
         _prepare(spec, tmp_path)
     msg = str(info.value)
     assert "\n" not in msg
-    assert msg.startswith(f"{root / 'train' / 'NORMAL' / 'readme.txt'}: not an image file (extension '.txt'; expected")
+    assert msg.startswith(
+        f"{root / 'train' / 'NORMAL' / 'readme.part'}: not an image file (extension '.part'; expected"
+    )
     assert "set on_bad_image: skip" in msg
     assert not (tmp_path / "p.npz").exists() and not (tmp_path / "p.csv").exists()
 
     summary = _prepare(spec, tmp_path, on_bad_image="skip")
     manifest = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
     skipped = manifest[manifest.split == "skipped"]
-    assert skipped.source.tolist() == [str(root / "train" / "NORMAL" / "readme.txt")]
+    assert skipped.source.tolist() == [str(root / "train" / "NORMAL" / "readme.part")]
     assert skipped.note.iloc[0].startswith("not an image file")
     assert sum(summary["train"].values()) + sum(summary["val"].values()) == 12
 
@@ -422,7 +426,7 @@ def _bad_image_workflow(tmp_path: Path, on_bad_image: str) -> tuple[Path, Path, 
     truncated = root / "train" / "PNEUMONIA" / "zz truncated ü.jpeg"
     data = sorted((CHEST / "train" / "PNEUMONIA").glob("*.jpeg"))[-1].read_bytes()
     truncated.write_bytes(data[: len(data) // 3])
-    text = root / "test" / "NORMAL" / "notes.txt"
+    text = root / "test" / "NORMAL" / "scan.jpeg.part"  # an interrupted copy: not an image, not a sidecar
     text.write_text("not an image\n")
     work = tmp_path / f"work {ODD_NAME}"
     work.mkdir()

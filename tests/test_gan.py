@@ -19,7 +19,7 @@ from ganaug.gan import (
     make_grid_image,
     train_gan,
 )
-from ganaug.gan.steps import BatchSampler
+from ganaug.gan.state import BatchSampler
 from ganaug.gan.train import job_inputs
 
 CLASSES = ["NORMAL", "PNEUMONIA"]

@@ -385,7 +385,7 @@ def test_resgan_conditional_batchnorm_gives_each_class_its_own_gain(resolution):
 
 
 def test_balanced_sampler_draws_classes_equally():
-    from ganaug.gan.steps import BalancedBatchSampler
+    from ganaug.gan.state import BalancedBatchSampler
 
     labels = torch.tensor([0] * 150 + [1] * 600)
     sampler = BalancedBatchSampler(labels, 64, torch.Generator().manual_seed(0), torch.device("cpu"))

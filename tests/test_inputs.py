@@ -46,6 +46,7 @@ def write_dicom(
     voi_lut: tuple[list[int], list[int]] | None = None,
     pixels: bool = True,
     number: int = 1,
+    patient_id: str | None = None,
 ) -> Path:
     """An uncompressed (Explicit VR Little Endian) DICOM file with ``stored`` as its unsigned pixel data
     (16 or 8 bits allocated): (rows, cols), (rows, cols, 3) uint8 RGB, or (frames, rows, cols)."""
@@ -58,6 +59,8 @@ def write_dicom(
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.Modality = "CR"
+    if patient_id is not None:
+        ds.PatientID = patient_id
     colour = photometric == "RGB"
     frames = stored.shape[0] if stored.ndim == 3 and not colour else 1
     ds.Rows, ds.Columns = stored.shape[-3:-1] if colour else stored.shape[-2:]

@@ -26,6 +26,9 @@ import yaml
 
 from helpers import MICRO_GAN, REPO, job_counts, micro_config, snakemake, snakemake_cmd, write_config
 
+# with pytest-xdist the SLURM tests share one worker (one private cluster), beside the tiny-run group
+pytestmark = pytest.mark.xdist_group("slurm")
+
 PROFILE = REPO / "profiles" / "slurm"
 # Without an accounting daemon (slurmdbd) there is no sacct history: poll squeue, submit without
 # an account. Keep successful jobs' SLURM logs (the plugin deletes them by default) to check them.

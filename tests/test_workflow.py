@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import subprocess
@@ -12,7 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, snakemake
+from helpers import REPO, job_counts, snakemake
+
+# with pytest-xdist these tests share one worker, the one that runs the tiny DAG (conftest.tiny_run)
+pytestmark = pytest.mark.xdist_group("tiny")
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -365,6 +369,39 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     assert first and all(torch.equal(base["D"][k], tuned["D"][k]) for k in first)
     assert base["meta"]["class_names"] == ["all"] and tuned["meta"]["init_from"].endswith("transfer/base/checkpoint.pt")
 
+    # What an edit reruns (the tree now holds the shared GAN, dcgan_tl/NORMAL and cdcgan_tl):
+    # the fine-tuning's own steps reach the per-class fine-tunings only, not the shared GAN nor
+    # the conditional cell that starts from it; the shared GAN's transfer.steps reach both.
+    def planned(edit: dict, name: str) -> tuple[list[str], list[str]]:
+        edited = copy.deepcopy(cfg)
+        edited["gans"]["dcgan_tl"].update(edit)
+        return _dry_run(work, edited, name)
+
+    rules, scheduled = planned({"steps": cfg["gans"]["dcgan_tl"]["steps"] - 1}, "finetune_steps.yaml")
+    assert "pretrain_gan" not in rules, rules
+    assert target in scheduled and "results/gan/dcgan_tl/PNEUMONIA/checkpoint.pt" in scheduled
+    assert not [o for o in scheduled if "cdcgan_tl/" in o and not o.startswith("results/classifier/")], scheduled
+    assert not [o for o in scheduled if o.startswith("results/classifier/") and "/cdcgan_tl/" in o], scheduled
+    rules, scheduled = planned({"transfer": {"steps": 5, "freeze_d": 1}}, "transfer_steps.yaml")
+    assert rules.count("pretrain_gan") == 1 and target in scheduled, rules
+    assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" in scheduled
+
+
+@pytest.mark.slow
+def test_editing_group_pattern_reruns_the_data_stage_and_everything_after(tiny_run):
+    """The groups decide the carved validation split, so a new group_pattern reruns prepare_dataset and every job
+    downstream of it: the subsample, every GAN, every metric, every classifier, the report."""
+    work, proc = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    assert cfg["datasets"]["chest_xray"]["group_pattern"]  # the tiny run splits by person
+    cfg["datasets"]["chest_xray"]["group_pattern"] = r"(person\d+|IM-\d+)"
+    rules, scheduled = _dry_run(work, cfg, "group_pattern.yaml")
+    for rule in ("prepare_dataset", "subsample", "train_gan", "generate", "gan_metrics", "train_classifier",
+                 "split_groups", "classifier_report"):  # fmt: skip
+        assert rule in rules, (rule, rules)
+    n_classifiers = len([o for o in scheduled if o.startswith("results/classifier/")])
+    assert n_classifiers == job_counts(proc.stdout + proc.stderr)["train_classifier"]  # all of the tiny run's
+
 
 @pytest.mark.slow
 def test_changing_select_reruns_generation_not_training(tiny_run):
@@ -377,6 +414,35 @@ def test_changing_select_reruns_generation_not_training(tiny_run):
     assert "train_gan" not in rules and "fid_curve" not in rules, rules
     outputs = " ".join(scheduled)
     assert "results/gan/dcgan/" not in outputs
+
+
+@pytest.mark.slow
+def test_a_per_class_cell_for_chosen_classes(tiny_run):
+    """`classes: minority` trains, generates and scores the minority class only; its balance cell is built from
+    those images, and adding a class to `classes` trains that class only (the NORMAL GAN is kept)."""
+    import numpy as np
+
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["gans"]["dcgan_min"] = {**cfg["gans"]["dcgan"], "classes": "minority"}
+    cfg["classifier"]["extra_cells"] = [{"source": "dcgan_min", "strategy": "balance", "fraction": 1.0, "n_real": 50}]
+    cfg["classifier"]["synthetic_fractions"] = [0.0]  # the replace sweep would need every class of dcgan_min
+    rules, scheduled = _dry_run(work, cfg, "minority.yaml")
+    assert rules.count("train_gan") == 1 and "results/gan/dcgan_min/NORMAL/checkpoint.pt" in scheduled, rules
+    assert not [o for o in scheduled if "dcgan_min/PNEUMONIA" in o], scheduled
+    run = "results/classifier/none/dcgan_min/balance/f1/n50/seed0/metrics.json"
+    domain = "results/metrics/domain/gan/dcgan_min.json"
+    snakemake(work, "--cores", "2", configfile="minority.yaml", targets=(run, domain, "results/report/gan_scores.csv"))
+    samples = np.load(work / "results/gan/dcgan_min/samples.npz", allow_pickle=False)
+    assert set(samples["labels"].tolist()) == {0} and list(samples["classes"]) == ["NORMAL", "PNEUMONIA"]
+    scores = pd.read_csv(work / "results/report/gan_scores.csv")
+    assert scores[scores.gan == "dcgan_min"]["class"].tolist() == ["NORMAL"]
+    assert json.loads((work / domain).read_text())["classes"].keys() == {"NORMAL"}
+    assert json.loads((work / run).read_text())["test"]["auc"] > 0
+    cfg["gans"]["dcgan_min"]["classes"] = ["NORMAL", "PNEUMONIA"]
+    rules, scheduled = _dry_run(work, cfg, "both.yaml")
+    trained = [o for o in scheduled if o.endswith("checkpoint.pt")]
+    assert trained == ["results/gan/dcgan_min/PNEUMONIA/checkpoint.pt"], trained
 
 
 @pytest.mark.slow

@@ -16,9 +16,12 @@ from ganaug.config import (  # noqa: E402
     classifier_settings,
     config_warnings,
     fraction_label,
+    gan_classes,
     gan_settings,
     gan_train_settings,
     known_class_names,
+    pretrain_settings,
+    resolve_dataset_paths,
     transfer_base,
     validate_config,
 )
@@ -28,6 +31,8 @@ from snakemake.logging import logger  # noqa: E402
 
 # GAN cells and per-class caps given in a --configfile replace the defaults' instead of merging.
 apply_replaced_mappings(config, workflow.overwrite_configfiles)
+# a relative dataset path: the working directory first, then beside this Snakefile (the shipped sample)
+resolve_dataset_paths(config, workflow.basedir)
 
 try:
     validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
@@ -108,11 +113,11 @@ def prepare_input(wildcards):
 def prepare_spec(wildcards):
     """The dataset entry as the prepare script sees it (medmnist: the npz to read)."""
     spec = dict(dataset_spec(wildcards.dataset))
-    if spec["source"] == "medmnist":
+    if spec["source"] == "medmnist" and "url" in spec:  # the download checked its md5
         spec["path"] = raw_npz(wildcards.dataset)
         spec.pop("url", None)
         spec.pop("md5", None)
-    return canonical(spec)
+    return canonical(spec)  # a local npz keeps its md5: prepare checks it
 
 
 def synthetic_input(wildcards):
@@ -144,8 +149,8 @@ def gan_mode(gan):
 
 
 def gan_parts(gan):
-    """Training jobs of one GAN cell: one per class (per_class) or one (conditional)."""
-    return list(CLASSES) if gan_mode(gan) == "per_class" else ["conditional"]
+    """Training jobs of one GAN cell: one per class it trains (per_class) or one (conditional)."""
+    return gan_classes(config, gan, CLASSES) if gan_mode(gan) == "per_class" else ["conditional"]
 
 
 def part_classes(gan, part):
@@ -203,8 +208,9 @@ if len(N_REAL_VALUES) > 1:
     CLASSIFIER_REPORT["delta_figure"] = "results/report/figures/delta_vs_n_real.png"
 
 
-def gan_metric_files():
-    return [f"results/metrics/gan/{gan}/{cls}.json" for gan in GANS for cls in CLASSES]
+def gan_metric_files(suffix=".json"):
+    """The per-class metrics of every GAN cell, for the classes it generates."""
+    return [f"results/metrics/gan/{gan}/{cls}{suffix}" for gan in GANS for cls in gan_classes(config, gan, CLASSES)]
 
 
 PREPARED_EXAMPLES = "results/report/figures/prepared_examples.png"
@@ -217,6 +223,7 @@ REPORT_TABLES = [
     "results/report/classifier_summary.csv",
     "results/report/classifier_summary.md",
     "results/report/skipped_images.csv",
+    "results/report/split_groups.csv",
 ]
 
 

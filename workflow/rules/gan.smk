@@ -14,7 +14,8 @@ rule pretrain_gan:
         status="results/gan/{gan}/transfer/base/status.json",
         grid="results/gan/{gan}/transfer/base/grid.png",
     params:
-        settings=lambda wc: gan_train_settings(config, wc.gan),
+        # only what the shared GAN's training reads: not the fine-tuning's steps or freeze_d
+        settings=lambda wc: pretrain_settings(config, wc.gan),
     log:
         "results/logs/pretrain_gan/{gan}.log",
     threads: config["threads"]["train_gan"]

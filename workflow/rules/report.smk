@@ -40,7 +40,7 @@ rule gan_report:
 rule feature_projection:
     input:
         real=[real_stats("train", cls) for cls in CLASSES],
-        generated=[f"results/metrics/gan/{gan}/{cls}_stats.npz" for gan in GANS for cls in CLASSES],
+        generated=gan_metric_files("_stats.npz"),
     output:
         report(
             "results/report/figures/feature_projection.png",
@@ -94,6 +94,19 @@ rule classifier_report:
         ENV
     script:
         "../scripts/classifier_report.py"
+
+
+rule split_groups:
+    input:
+        prepared_manifest(),
+    output:
+        report("results/report/split_groups.csv", caption="../report/split_groups.rst", category="Data"),
+    log:
+        "results/logs/split_groups.log",
+    conda:
+        ENV
+    script:
+        "../scripts/split_groups.py"
 
 
 rule skipped_images:

@@ -1,5 +1,7 @@
 """2-D projection (PCA) of real vs synthetic Inception features, per GAN (rule feature_projection)."""
 
+from pathlib import Path
+
 from ganaug.runtime import run_script
 
 
@@ -7,11 +9,12 @@ def main(sm):
     from ganaug.metrics import load_stats
     from ganaug.report import plot_feature_projection
 
-    classes, gans = list(sm.params.classes), list(sm.params.gans)
+    classes = list(sm.params.classes)
     real = {cls: load_stats(path, require_features=True)["features"] for cls, path in zip(classes, sm.input.real)}
-    generated, paths = {}, iter(sm.input.generated)
-    for gan in gans:
-        generated[gan] = {cls: load_stats(next(paths), require_features=True)["features"] for cls in classes}
+    generated = {gan: {} for gan in sm.params.gans}
+    for path in map(Path, sm.input.generated):  # results/metrics/gan/{gan}/{cls}_stats.npz, the classes it generates
+        cls = path.name.removesuffix("_stats.npz")
+        generated[path.parent.name][cls] = load_stats(path, require_features=True)["features"]
     plot_feature_projection(real, generated, sm.output[0])
     print(
         f"projected {sum(len(f) for f in real.values())} real and "

@@ -9,11 +9,11 @@ def main(sm):
     import numpy as np
 
     from ganaug.gan import train_gan
-    from ganaug.gan.transfer import BASE_CLASS, base_settings
+    from ganaug.gan.transfer import BASE_CLASS
     from ganaug.io import load_npz
     from ganaug.runtime import resolve_device, set_threads
 
-    settings = base_settings(dict(sm.params.settings))
+    settings = dict(sm.params.settings)  # pretrain_settings: what the shared GAN reads
     images = load_npz(sm.input[0], required=("images", "labels"))["images"]
     set_threads(sm.threads)
     device = resolve_device(sm.config.get("device", "auto"))

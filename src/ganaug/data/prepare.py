@@ -21,13 +21,18 @@ Splits
     (``train_test_split``) and seeded with ``split_cfg['seed']``; for a csv
     source with ``group_column`` it is group-aware and stratified
     (``StratifiedGroupKFold`` with ``round(1 / fraction)`` folds, first fold
-    taken), so no group ends up in two splits. Within each split images keep
-    the dataset's order (sorted file names / csv rows / npz order).
+    taken), so no group ends up in two splits. The same holds wherever images
+    have groups: a folder dataset's ``group_pattern`` / ``group: dicom_patient`` /
+    ``group_csv``, an npz's ``{split}_groups`` (:mod:`ganaug.data.groups`). Groups
+    that the dataset's *own* splits share are logged with their counts
+    (``split_cfg['group_overlap']``: ``report``, the default) or refused
+    (``error``). Within each split images keep the dataset's order (sorted file
+    paths / csv rows / npz order).
 
 Outputs
     ``out_npz``: ``{train,val,test}_images`` uint8 ``(N, R, R, C)``,
     ``{train,val,test}_labels`` int64 ``(N,)``, ``classes`` (unicode array).
-    ``out_manifest``: CSV ``split,index,label,label_name,source,note``, one row
+    ``out_manifest``: CSV ``split,index,label,label_name,source,note,group``, one row
     per image (``index`` is its row in that split's arrays); images skipped
     with ``on_bad_image="skip"`` appear with split ``skipped`` and the reason
     in ``note``.
@@ -47,6 +52,7 @@ import numpy as np
 
 from ganaug.io import load_npz, save_dataframe, save_npz
 
+from .groups import describe_overlap, folder_groups, overlap_table
 from .images import IMAGE_DEFAULTS, BadImage, ImageOptions, convert_pil, decode_image
 from .sources import SPLITS, Item, list_csv_items, list_folder_items, load_medmnist_arrays, non_image_reason
 
@@ -55,6 +61,10 @@ __all__ = ["ON_BAD_IMAGE", "convert_pil", "decode_image", "load_prepared", "prep
 log = logging.getLogger(__name__)
 
 ON_BAD_IMAGE = ("error", "skip")
+#: what a group shared by the dataset's own splits does: reported (log, report table) or refused
+GROUP_OVERLAP = ("report", "error")
+#: the manifest's columns: one row per image (``group`` empty where the dataset has no groups)
+MANIFEST_COLUMNS = ("split", "index", "label", "label_name", "source", "note", "group")
 
 
 # --------------------------------------------------------------------------- image conversion
@@ -208,7 +218,12 @@ def _assign_splits(
     split_cfg: Mapping[str, Any],
     classes: Sequence[str],
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Split indices ``{train,val,test}`` (each sorted) and a provenance note per image."""
+    """Split indices ``{train,val,test}`` (each sorted) and a provenance note per image.
+
+    A dataset's own splits are kept; where they share groups, the overlap is logged
+    (``split_cfg['group_overlap']: error`` makes it a one-line error). Carved splits never
+    share a group with the split they were carved from.
+    """
     seed = int(split_cfg.get("seed", 0))
     fractions = {}
     for what in ("val", "test"):
@@ -218,6 +233,7 @@ def _assign_splits(
         fractions[what] = f
 
     assign = np.array([s if s is not None else "train" for s in own], dtype=object)
+    _check_own_overlap(assign, groups, split_cfg.get("group_overlap", "report"))
     notes = [""] * len(own)
     for what in ("test", "val"):  # test first, then val from what remains of train
         if np.any(assign == what):
@@ -230,6 +246,10 @@ def _assign_splits(
             notes[i] = note
         if len(taken):
             log.info("carved %d %s images out of %d train images", len(taken), what, len(pool))
+        if groups is not None:  # cannot happen by construction; guard against regressions
+            shared = set(groups[taken]) & set(groups[assign == "train"])
+            if shared:
+                raise RuntimeError(f"group '{sorted(shared)[0]}' is in both the train and the carved {what} split")
 
     split_idx = {s: np.flatnonzero(assign == s).astype(np.int64) for s in SPLITS}
     for split, idx in split_idx.items():
@@ -245,14 +265,92 @@ def _assign_splits(
                     if split != "train"
                     else f"class '{classes[c]}' has no images in the train split"
                 )
-    if groups is not None:
-        seen: dict[Any, str] = {}
-        for split, idx in split_idx.items():
-            for gid in np.unique(groups[idx]):
-                if gid in seen:  # cannot happen by construction; guard against regressions
-                    raise RuntimeError(f"group '{gid}' is in both the {seen[gid]} and {split} splits")
-                seen[gid] = split
     return split_idx, notes
+
+
+def _check_own_overlap(assign: np.ndarray, groups: np.ndarray | None, policy: str) -> None:
+    """Log (or, with ``policy`` ``error``, refuse) groups that the dataset's own splits share."""
+    if policy not in GROUP_OVERLAP:
+        raise ValueError(f"split.group_overlap: {policy!r} must be one of {', '.join(GROUP_OVERLAP)}")
+    for row in overlap_table(assign, groups):
+        if not row["shared_groups"]:
+            continue
+        line = f"the dataset's own splits share groups: {describe_overlap(row)}"
+        if policy == "error":
+            raise ValueError(f"{line} (experiment.split.group_overlap: error; use report to go on)")
+        log.warning("%s", line)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_files(spec: dict, resolution: int, channels: int, on_bad_image: str, workers: int, progress: bool,
+                options: ImageOptions) -> dict[str, Any]:  # fmt: skip
+    """Decode a folder or csv dataset: images, labels, sources, own splits, groups, classes, skipped files."""
+    source = spec["source"]
+    items, classes = (list_folder_items if source == "folder" else list_csv_items)(spec)
+    log.info("%s dataset: %d images in %d classes %s", source, len(items), len(classes), classes)
+    results = _decode_all([it.path for it in items], resolution, channels, workers, progress, "decode",
+                          stop_on_error=on_bad_image == "error", options=options)  # fmt: skip
+    keep: list[int] = []
+    skipped: list[tuple[str, str, str]] = []  # (source, label_name, reason)
+    for i, res in enumerate(results):
+        if isinstance(res, str):
+            if on_bad_image == "error":
+                raise ValueError(f"{items[i].path}: {res} (set on_bad_image: skip to leave such files out)")
+            skipped.append((items[i].path, items[i].label, res))
+        else:
+            keep.append(i)
+    if skipped:
+        log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0][0])
+    kept: list[Item] = [items[i] for i in keep]
+    images = np.stack([results[i] for i in keep]) if keep else np.empty((0, resolution, resolution, channels), np.uint8)
+    class_index = {c: k for k, c in enumerate(classes)}
+    if source == "folder":
+        # a class folder whose every image was skipped counts as empty
+        for split in sorted({it.split for it in items}, key=lambda s: SPLITS.index(s) if s else -1):
+            have = {it.label for it in kept if it.split == split}
+            for c in classes:
+                if c not in have:
+                    raise ValueError(
+                        f"class '{c}' has no readable images in the {split or 'dataset'} folder (every file was skipped)"
+                    )
+        groups = folder_groups(spec, [it.path for it in kept])
+    else:
+        groups = [it.group for it in kept] if spec.get("group_column") else None
+    return {
+        "images": images,
+        "labels": np.array([class_index[it.label] for it in kept], np.int64),
+        "sources": [it.path for it in kept],
+        "own": [it.split for it in kept],
+        "groups": None if groups is None else np.array(groups, dtype=object),
+        "classes": classes,
+        "skipped": skipped,
+    }
+
+
+def _read_npz(spec: dict, resolution: int, channels: int, progress: bool, options: ImageOptions) -> dict[str, Any]:
+    """Convert a MedMNIST-layout npz: the same fields as :func:`_read_files` (groups from ``{split}_groups``)."""
+    arrays, classes, npz_path = load_medmnist_arrays(spec)
+    parts_img, parts_lab, sources, own, groups = [], [], [], [], []
+    for split, (imgs, labs, grp, names) in arrays.items():
+        parts_img.append(_convert_array_images(imgs, resolution, channels, progress, f"convert {split}", options))
+        parts_lab.append(labs)
+        sources.extend(f"npz:{npz_path}:{split}:{i}" + (f":{names[i]}" if names is not None else "")
+                       for i in range(len(labs)))  # fmt: skip
+        own.extend([split] * len(labs))
+        groups.append(grp)
+    if any(g is None for g in groups) and not all(g is None for g in groups):
+        raise ValueError(f"{npz_path}: has {{split}}_groups for some splits but not for all of {', '.join(arrays)}")
+    return {
+        "images": np.concatenate(parts_img),
+        "labels": np.concatenate(parts_lab).astype(np.int64),
+        "sources": sources,
+        "own": own,
+        "groups": None if groups[0] is None else np.concatenate(groups).astype(object),
+        "classes": classes,
+        "skipped": [],
+    }
 
 
 # --------------------------------------------------------------------------- entry point
@@ -292,65 +390,15 @@ def prepare_dataset(
     options = ImageOptions(window=window, resize=resize, pad_value=pad_value, multiframe=multiframe)
     workers = _default_workers() if workers is None else max(1, int(workers))
     source = spec.get("source")
-
-    skipped: list[tuple[str, str, str]] = []  # (source, label_name, reason)
     if source in ("folder", "csv"):
-        items, classes = (list_folder_items if source == "folder" else list_csv_items)(spec)
-        log.info("%s dataset: %d images in %d classes %s", source, len(items), len(classes), classes)
-        results = _decode_all(
-            [it.path for it in items],
-            resolution,
-            channels,
-            workers,
-            progress,
-            "decode",
-            stop_on_error=on_bad_image == "error",
-            options=options,
-        )
-        keep: list[int] = []
-        for i, res in enumerate(results):
-            if isinstance(res, str):
-                if on_bad_image == "error":
-                    raise ValueError(f"{items[i].path}: {res} (set on_bad_image: skip to leave such files out)")
-                skipped.append((items[i].path, items[i].label, res))
-            else:
-                keep.append(i)
-        if skipped:
-            log.warning("skipped %d unreadable image(s), e.g. %s", len(skipped), skipped[0][0])
-        kept: list[Item] = [items[i] for i in keep]
-        images = (
-            np.stack([results[i] for i in keep]) if keep else np.empty((0, resolution, resolution, channels), np.uint8)
-        )
-        class_index = {c: k for k, c in enumerate(classes)}
-        labels = np.array([class_index[it.label] for it in kept], np.int64)
-        sources = [it.path for it in kept]
-        own = [it.split for it in kept]
-        groups = np.array([it.group for it in kept], dtype=object) if spec.get("group_column") else None
-        if source == "folder":
-            # a class folder whose every image was skipped counts as empty
-            for split in sorted({it.split for it in items}, key=lambda s: SPLITS.index(s) if s else -1):
-                have = {it.label for it in kept if it.split == split}
-                for c in classes:
-                    if c not in have:
-                        raise ValueError(
-                            f"class '{c}' has no readable images in the {split or 'dataset'} folder "
-                            f"(every file was skipped)"
-                        )
+        data = _read_files(spec, resolution, channels, on_bad_image, workers, progress, options)
     elif source == "medmnist":
-        arrays, classes, npz_path = load_medmnist_arrays(spec)
-        parts_img, parts_lab, sources, own = [], [], [], []
-        for split, (imgs, labs) in arrays.items():
-            parts_img.append(_convert_array_images(imgs, resolution, channels, progress, f"convert {split}", options))
-            parts_lab.append(labs)
-            sources.extend(f"npz:{npz_path}:{split}:{i}" for i in range(len(labs)))
-            own.extend([split] * len(labs))
-        images = np.concatenate(parts_img)
-        labels = np.concatenate(parts_lab).astype(np.int64)
-        groups = None
+        data = _read_npz(spec, resolution, channels, progress, options)
     else:
         raise ValueError(f"source: {source!r} is not one of folder, csv, medmnist")
+    images, labels, classes, groups = data["images"], data["labels"], data["classes"], data["groups"]
 
-    split_idx, notes = _assign_splits(own, labels, groups, split_cfg, classes)
+    split_idx, notes = _assign_splits(data["own"], labels, groups, split_cfg, classes)
 
     arrays_out: dict[str, np.ndarray] = {}
     rows = []
@@ -361,14 +409,15 @@ def prepare_dataset(
         )
         arrays_out[f"{split}_labels"] = labels[idx].astype(np.int64)
         for j, i in enumerate(idx):
-            rows.append((split, j, int(labels[i]), classes[labels[i]], sources[i], notes[i]))
+            group = "" if groups is None else str(groups[i])
+            rows.append((split, j, int(labels[i]), classes[labels[i]], data["sources"][i], notes[i], group))
     class_index = {c: k for k, c in enumerate(classes)}
-    for j, (src, label_name, reason) in enumerate(skipped):
-        rows.append(("skipped", j, class_index[label_name], label_name, src, reason))
+    for j, (src, label_name, reason) in enumerate(data["skipped"]):
+        rows.append(("skipped", j, class_index[label_name], label_name, src, reason, ""))
     arrays_out["classes"] = np.array(classes, dtype=np.str_)
 
     save_npz(out_npz, arrays_out)
-    manifest = pd.DataFrame(rows, columns=["split", "index", "label", "label_name", "source", "note"])
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     save_dataframe(out_manifest, manifest)
 
     summary = {
@@ -376,6 +425,13 @@ def prepare_dataset(
         for split in SPLITS
     }
     log.info("prepared %s: %s", out_npz, summary)
+    if groups is not None:
+        assign = np.empty(len(labels), dtype=object)
+        for split, idx in split_idx.items():
+            assign[idx] = split
+        for row in overlap_table(assign, groups):
+            log.info("groups %s / %s: %d / %d, shared %d", row["split_a"], row["split_b"], row["groups_a"],
+                     row["groups_b"], row["shared_groups"])  # fmt: skip
     return summary
 
 

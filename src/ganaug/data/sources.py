@@ -1,4 +1,4 @@
-"""Dataset sources: config checks and the listing of a dataset's images and labels.
+r"""Dataset sources: config checks and the listing of a dataset's images and labels.
 
 Three sources are supported (the ``source`` key of a ``datasets.<name>`` entry):
 
@@ -7,6 +7,15 @@ Three sources are supported (the ``source`` key of a ``datasets.<name>`` entry):
     holding class folders (``ROOT/{train,val,test}/{CLASS}/*``; ``val`` and
     ``test`` may be absent; ``valid``/``validation`` are read as ``val``).
     Optional ``classes`` fixes the class order (default: sorted folder names).
+    Files at any depth below a class folder belong to that class (PACS exports:
+    patient / study / series folders, files named by UID); ``DICOMDIR`` and other
+    sidecar files (:data:`SIDECAR_NAMES`, :data:`SIDECAR_EXTENSIONS`) are passed
+    over, hidden files and folders are ignored, symlinked folders are followed
+    once. An image's group (the patient: no group is ever on two sides of a carved
+    split) comes from one of ``group_pattern`` (a regular expression with one
+    capture group, searched in the path relative to ``path``, e.g. ``person(\d+)_``),
+    ``group: dicom_patient`` (each file's PatientID) or ``group_csv`` (a CSV with
+    columns ``file``, relative to ``path``, and ``group``).
 
 ``csv``
     ``csv`` is a table with one row per image: ``id_column`` (default
@@ -22,7 +31,9 @@ Three sources are supported (the ``source`` key of a ``datasets.<name>`` entry):
 ``medmnist``
     A MedMNIST-layout npz (``{train,val,test}_images``, ``{train,val,test}_labels``)
     at ``path``, or downloaded from ``url`` (checked against ``md5``) by the
-    workflow. Optional ``class_names`` maps label index to name.
+    workflow. Optional ``class_names`` maps label index to name. Optional
+    ``{split}_groups`` (strings) give each image's group, optional ``{split}_names``
+    its original file name (the shipped chest X-ray sample has both).
 
 The image files of ``folder`` and ``csv`` datasets may be JPEG, PNG, BMP, TIFF
 (8-bit, 16-bit or float) or DICOM (``.dcm``, ``.dicom``, or any file with the
@@ -32,6 +43,7 @@ DICOM preamble, e.g. one named by its UID); :mod:`ganaug.data.images` reads them
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +71,16 @@ SPLIT_ALIASES = {
     "testing": "test",
 }
 CSV_DEFAULTS = {"id_column": "image_id", "label_column": "dx", "extension": ".jpg"}
+#: file names below a class folder that are not images and are passed over (not bad images)
+SIDECAR_NAMES = frozenset({"dicomdir", "lockfile", "version"})
+#: extensions of sidecar files (notes, indexes, checksums, reports) passed over below a class folder
+SIDECAR_EXTENSIONS = frozenset(
+    {".txt", ".csv", ".tsv", ".json", ".xml", ".md", ".html", ".htm", ".pdf", ".ini", ".log", ".yaml", ".yml",
+     ".md5", ".sha1", ".sha256", ".nfo"}
+)  # fmt: skip
+#: the ways a folder dataset's images get their groups (at most one per dataset)
+GROUP_KEYS = ("group_pattern", "group", "group_csv")
+GROUP_SOURCES = ("dicom_patient",)
 _MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 _URL_SCHEMES = ("https://", "file://")
 _PATH_EXPECTED = {
@@ -101,6 +123,15 @@ def validate_dataset_spec(name: str, spec: dict) -> None:
         if not root_path.is_dir():
             raise ValueError(f"{key}.path: '{root}' is not a directory (expected {_PATH_EXPECTED[source]})")
         _check_name_list(key, spec, "classes")
+    if source == "folder":
+        _check_group_keys(key, spec)
+    else:
+        given = [k for k in GROUP_KEYS if k in spec]
+        if given:
+            own = "group_column" if source == "csv" else "the npz's {split}_groups arrays"
+            raise ValueError(
+                f"{key}.{given[0]}: applies to folder datasets; a {source} dataset's groups come from {own}"
+            )
 
     if source == "csv":
         csv_path = resolve_under(spec["path"], _require_str(key, spec, "csv"))
@@ -150,6 +181,35 @@ def validate_dataset_spec(name: str, spec: dict) -> None:
                 f"{key}.md5: missing; url '{url}' needs the file's md5 (32 hex digits) so the download can be checked"
             )
         _check_name_list(key, spec, "class_names")
+
+
+def _check_group_keys(key: str, spec: Mapping[str, Any]) -> None:
+    """A folder dataset's group setting: at most one of ``GROUP_KEYS``, each well formed."""
+    given = [k for k in GROUP_KEYS if k in spec]
+    if len(given) > 1:
+        raise ValueError(f"{key}: give at most one of {', '.join(GROUP_KEYS)} (got {', '.join(given)})")
+    if "group_pattern" in given:
+        pattern = _require_str(key, spec, "group_pattern")
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{key}.group_pattern: {pattern!r} is not a regular expression ({exc})") from None
+        if compiled.groups != 1:
+            raise ValueError(
+                f"{key}.group_pattern: {pattern!r} has {compiled.groups} capture groups; it needs exactly one "
+                "(the group id), e.g. 'person(\\d+)_' (use (?:...) for the others)"
+            )
+    if "group" in given and spec["group"] not in GROUP_SOURCES:
+        raise ValueError(f"{key}.group: {spec['group']!r} is not one of {', '.join(GROUP_SOURCES)}")
+    if "group_csv" in given:
+        csv_path = resolve_under(spec["path"], _require_str(key, spec, "group_csv"))
+        if not csv_path.is_file():
+            raise ValueError(
+                f"{key}.group_csv: '{spec['group_csv']}' does not exist (looked in '{spec['path']}' and the working directory)"
+            )
+        missing = [c for c in ("file", "group") if c not in _csv_header(csv_path)]
+        if missing:
+            raise ValueError(f"{key}.group_csv: {csv_path} has no column(s) {', '.join(missing)} (needs file, group)")
 
 
 def _require_str(key: str, spec: Mapping[str, Any], opt: str) -> str:
@@ -206,17 +266,40 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_dir() and not _is_hidden(p.name)), key=lambda p: p.name)
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """Every file of a class folder except hidden / system files, sorted by name.
+def _is_sidecar(path: Path) -> bool:
+    return path.name.lower() in SIDECAR_NAMES or path.suffix.lower() in SIDECAR_EXTENSIONS
 
-    Files without an image extension are listed too: the data stage reports
-    them as bad images (``on_bad_image``: an error naming the file, or skipped
-    and recorded in the manifest) instead of dropping them silently.
+
+def _image_files(folder: Path, seen: set[str] | None = None) -> list[Path]:
+    """Every file at any depth below a class folder, sorted by its path below ``folder``.
+
+    Hidden / system files and folders are ignored and sidecar files (``DICOMDIR``,
+    notes, indexes: :func:`_is_sidecar`) passed over. Other files without an image
+    extension are listed too: the data stage reports them as bad images
+    (``on_bad_image``: an error naming the file, or skipped and recorded in the
+    manifest) instead of dropping them silently. Symlinked folders are followed, each
+    real folder once: ``seen`` holds the real paths already listed (the dataset's own
+    root, split and class folders among them), so a link back up the tree, or into
+    another class, cannot loop or list an image twice.
     """
-    return sorted(
-        (p for p in folder.iterdir() if not _is_hidden(p.name) and not p.is_dir()),
-        key=lambda p: p.name,
-    )
+    found: list[Path] = []
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(folder))
+
+    def walk(d: Path) -> None:
+        for entry in sorted(d.iterdir(), key=lambda p: p.name):
+            if _is_hidden(entry.name):
+                continue
+            if entry.is_dir():
+                real = os.path.realpath(entry)
+                if real not in seen:
+                    seen.add(real)
+                    walk(entry)
+            elif entry.is_file() and not _is_sidecar(entry):
+                found.append(entry)
+
+    walk(folder)
+    return found
 
 
 def non_image_reason(path: str | Path) -> str | None:
@@ -292,12 +375,17 @@ def list_folder_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
             )
 
     items: list[Item] = []
+    # the dataset's own folders are listed where they stand, never through a link from elsewhere
+    seen = {os.path.realpath(root)} | {os.path.realpath(d) for d in layout.values()}
+    seen |= {os.path.realpath(folder / cls) for folder in layout.values() for cls in classes}
     for split, folder in layout.items():
         for cls in classes:
             class_dir = folder / cls
-            files = _image_files(class_dir)
+            files = _image_files(class_dir, seen)
             if not files:
-                raise ValueError(f"class folder '{class_dir}' is empty (no {'/'.join(sorted(IMAGE_EXTENSIONS))} files)")
+                raise ValueError(
+                    f"class folder '{class_dir}' is empty (no {'/'.join(sorted(IMAGE_EXTENSIONS))} files at any depth)"
+                )
             items.extend(Item(str(f), cls, split) for f in files)
     return items, classes
 
@@ -390,19 +478,16 @@ def list_csv_items(spec: Mapping[str, Any]) -> tuple[list[Item], list[str]]:
         )
     items = [Item(str(p), lab, s, g) for p, lab, s, g in zip(paths, labels, splits, groups)]
 
-    if group_col and split_col:
-        seen: dict[str, str] = {}
-        for it in items:
-            prev = seen.setdefault(it.group, it.split)
-            if prev != it.split:
-                raise ValueError(
-                    f"{csv_path}: group '{it.group}' ({group_col}) is in both the {prev} and {it.split} splits"
-                )
+    # a group in two of the csv's own splits is reported by the data stage (experiment.split.group_overlap)
     return items, classes
 
 
-def load_medmnist_arrays(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], Path]:
-    """Read a MedMNIST npz: ``{split: (images, labels)}`` for the splits it has, and class names."""
+def load_medmnist_arrays(spec: Mapping[str, Any]) -> tuple[dict[str, tuple], list[str], Path]:
+    """Read a MedMNIST npz: ``{split: (images, labels, groups, names)}`` for the splits it has (``groups``
+    and ``names``: the optional ``{split}_groups`` / ``{split}_names`` strings, else None), and class names.
+
+    With ``md5`` in ``spec`` the file is checked first (a local file shipped or copied with a checksum).
+    """
     from ganaug.io import load_npz
 
     if not spec.get("path"):
@@ -410,6 +495,14 @@ def load_medmnist_arrays(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[np.nd
     path = Path(spec["path"])
     if not path.is_file():
         raise ValueError(f"medmnist npz '{path}' does not exist (download it first)")
+    if spec.get("md5"):
+        from ganaug.data.download import md5sum
+
+        got = md5sum(path)
+        if got != spec["md5"].lower():
+            raise ValueError(
+                f"{path}: md5 {got} does not match the config's md5 {spec['md5']} (a damaged or other file)"
+            )
     data = load_npz(path, required=("train_images", "train_labels"))
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split in SPLITS:
@@ -439,9 +532,15 @@ def load_medmnist_arrays(spec: Mapping[str, Any]) -> tuple[dict[str, tuple[np.nd
             raise ValueError(f"{path}: {ki} has {len(images)} images but {kl} has {len(labels)} labels")
         if len(labels) and labels.min() < 0:
             raise ValueError(f"{path}: {kl} holds negative label {labels.min()}")
-        out[split] = (images, labels)
+        extras = []
+        for what in ("groups", "names"):  # optional per-image strings
+            arr = data.get(f"{split}_{what}")
+            if arr is not None and (arr.shape != labels.shape or arr.dtype.kind not in "UO"):
+                raise ValueError(f"{path}: {split}_{what} {arr.shape} {arr.dtype} is not one string per image")
+            extras.append(None if arr is None else arr.astype(str))
+        out[split] = (images, labels, *extras)
 
-    max_label = max((int(lab.max()) for _, lab in out.values() if len(lab)), default=-1)
+    max_label = max((int(v[1].max()) for v in out.values() if len(v[1])), default=-1)
     if spec.get("class_names"):
         classes = [str(c) for c in spec["class_names"]]
         if max_label >= len(classes):

@@ -1,4 +1,10 @@
-"""GANs for augmentation: models (registry ``MODELS``), training, generation, sample grids."""
+"""GANs for augmentation: models (registry ``MODELS``), training, generation, sample grids.
+
+The name stays although ``ddpm`` (``diffusion.py``) is a diffusion model, not a GAN: it is built,
+trained, checkpointed and sampled through the same registry, training loop and ``G(z, labels)``
+interface as the seven GANs, and renaming the package would change every importer and the docs
+for no change in behaviour.
+"""
 
 from .augment import diff_augment
 from .generate import class_seed, generate_images, generate_samples, load_generator, to_uint8

@@ -6,7 +6,7 @@ into ``work_dir`` (default ``out_dir/train_state``)
 * ``g_step{step:06d}.pt``: the sampling weights (EMA if on, else G) at that step;
 * ``state.pt``: G, D, EMA, both optimisers, every RNG state (data order,
   noise, augmentation), the loss history and the step counter
-  (:meth:`TrainingState.state_dict`).
+  (:meth:`~ganaug.gan.state.TrainingState.state_dict`).
 
 When called again with the same settings, data and seed (a :func:`fingerprint`
 of all three is stored), training resumes from ``state.pt``; the result is the
@@ -15,7 +15,7 @@ a Snakemake output, so Snakemake's clean-up of a failed job's outputs leaves it
 in place for the rerun. A mismatching fingerprint starts over (:func:`resume`).
 
 A new piece of training state (an optimiser, a scheduler, a random stream)
-goes into :class:`TrainingState`: its ``state_dict`` / ``load_state_dict``
+goes into :class:`~ganaug.gan.state.TrainingState`: its ``state_dict`` / ``load_state_dict``
 are the one place that decides what a checkpoint holds.
 """
 
@@ -25,15 +25,13 @@ import hashlib
 import json
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ganaug.io import torch_load, torch_save
 
-from .steps import EMA, BatchSampler
+from .state import TrainingState
 
 #: settings that do not change the trained weights (left out of the resume fingerprint)
 NOT_TRAINING = ("log_every", "select", "mode", "seed")
@@ -55,63 +53,6 @@ def fingerprint(cfg: dict, mode: str, seed: int, images: np.ndarray, labels: np.
 
 def snapshot_path(work_dir: Path, step: int) -> Path:
     return work_dir / f"g_step{step:06d}.pt"
-
-
-@dataclass
-class TrainingState:
-    """Everything a GAN training run updates, plus its loss history and checkpoint steps."""
-
-    G: torch.nn.Module
-    D: torch.nn.Module | None  # None for a diffusion model (and then opt_d too)
-    ema: EMA | None
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer | None
-    scaler_g: torch.amp.GradScaler
-    scaler_d: torch.amp.GradScaler
-    sampler: BatchSampler
-    noise_gen: torch.Generator
-    rows: list[list[float]] = field(default_factory=list)  # step, then the losses (train.loss_columns)
-    snapshots: list[int] = field(default_factory=list)  # steps with a g_step*.pt
-
-    def sampling_module(self) -> torch.nn.Module:
-        """The weights images are sampled from: the EMA if on, else G."""
-        return self.ema.module if self.ema else self.G
-
-    def weights(self) -> dict:
-        """``G``, ``D`` (None for a diffusion model), ``G_ema`` (None without an EMA) state dicts."""
-        return {
-            "G": self.G.state_dict(), "D": self.D.state_dict() if self.D is not None else None,
-            "G_ema": self.ema.module.state_dict() if self.ema else None,
-        }  # fmt: skip
-
-    def load_weights(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        if self.D is not None:
-            self.D.load_state_dict(state["D"])
-        if self.ema:
-            self.ema.module.load_state_dict(state["G_ema"])
-
-    def state_dict(self, fingerprint: str, step: int, meta: dict) -> dict:
-        """The contents of ``state.pt`` at ``step``."""
-        return {
-            "fingerprint": fingerprint, "step": step, "meta": dict(meta, steps=step), **self.weights(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict() if self.opt_d else None,
-            "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict(),
-            "sampler": self.sampler.state_dict(), "noise": self.noise_gen.get_state(),
-            "rows": [list(r) for r in self.rows], "snapshots": list(self.snapshots),
-        }  # fmt: skip
-
-    def load_state_dict(self, state: dict) -> None:
-        self.load_weights(state)
-        self.opt_g.load_state_dict(state["opt_g"])
-        if self.opt_d is not None:
-            self.opt_d.load_state_dict(state["opt_d"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        self.scaler_d.load_state_dict(state["scaler_d"])
-        self.sampler.load_state_dict(state["sampler"])
-        self.noise_gen.set_state(state["noise"])
-        self.rows = [list(r) for r in state["rows"]]
-        self.snapshots = [int(s) for s in state["snapshots"]]
 
 
 def resume(state: TrainingState, work_dir: Path, fp: str, meta: dict, total_steps: int) -> int:

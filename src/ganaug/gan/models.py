@@ -83,19 +83,11 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ganaug.names import CONDITIONAL_ONLY, DIFFUSION_MODELS, GAN_MODELS, check_registry
 from ganaug.names import GAN_MODES as MODES
 
+from .common import geometry, need_labels
 from .diffusion import build_ddpm
+from .resgan import build_resgan
 
 CHANNELS = (1, 3)
-
-# resolution -> (size of the generator's first map, number of stride-2 stages)
-DCGAN_GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4), 128: (4, 5)}
-
-
-def _geometry(resolution: int) -> tuple[int, int]:
-    if resolution not in DCGAN_GEOMETRY:
-        allowed = ", ".join(str(r) for r in DCGAN_GEOMETRY)
-        raise ValueError(f"resolution {resolution!r} is not supported; allowed: {allowed}")
-    return DCGAN_GEOMETRY[resolution]
 
 
 def weights_init(m: nn.Module) -> None:
@@ -107,12 +99,6 @@ def weights_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def _need_labels(labels, who: str):
-    if labels is None:
-        raise ValueError(f"conditional {who}: labels are required")
-    return labels
-
-
 # --------------------------------------------------------------------------- generators
 
 
@@ -121,7 +107,7 @@ class Generator(nn.Module):
 
     def __init__(self, nz: int, ngf: int, channels: int, resolution: int, num_classes: int | None = None):
         super().__init__()
-        start, stages = _geometry(resolution)
+        start, stages = geometry(resolution)
         self.nz = nz
         self.label_emb = nn.Embedding(num_classes, nz) if num_classes else None
 
@@ -144,7 +130,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_emb is not None:
-            z = z * self.label_emb(_need_labels(labels, "generator"))
+            z = z * self.label_emb(need_labels(labels, "generator"))
         return self.main(z.reshape(z.size(0), self.nz, 1, 1))
 
 
@@ -164,7 +150,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:
-            z = torch.cat([z, F.one_hot(_need_labels(labels, "generator"), self.num_classes).to(z.dtype)], 1)
+            z = torch.cat([z, F.one_hot(need_labels(labels, "generator"), self.num_classes).to(z.dtype)], 1)
         return self.main(z).reshape(z.size(0), *self.shape)
 
 
@@ -191,7 +177,7 @@ class LatentGaussianGenerator(nn.Module):
         return self.class_mu[labels] + torch.bmm(self.class_chol[labels], z.unsqueeze(-1)).squeeze(-1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decoder(self.latent(z, _need_labels(labels, "generator")))
+        return self.decoder(self.latent(z, need_labels(labels, "generator")))
 
 
 # ------------------------------------------------------------------------ discriminators
@@ -209,7 +195,7 @@ class ConvBody(nn.Module):
         super().__init__()
         if norm not in ("batch", "none", "spectral"):
             raise ValueError(f"unknown discriminator norm {norm!r}")
-        start, stages = _geometry(resolution)
+        start, stages = geometry(resolution)
         spectral = norm == "spectral"
 
         def conv(a: int, b: int) -> nn.Module:
@@ -252,7 +238,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_map is not None:
             r = self.resolution
-            maps = self.label_map(_need_labels(labels, "discriminator")).reshape(-1, 1, r, r).to(x.dtype)
+            maps = self.label_map(need_labels(labels, "discriminator")).reshape(-1, 1, r, r).to(x.dtype)
             x = torch.cat([x, maps], dim=1)
         return self.head(self.body(x)).reshape(-1)
 
@@ -273,7 +259,7 @@ class SNDiscriminator(nn.Module):
         out = self.head(h).reshape(-1)
         if self.embed is not None:
             pooled = h.sum(dim=(2, 3))  # (N, width)
-            out = out + (self.embed(_need_labels(labels, "discriminator")) * pooled).sum(1)
+            out = out + (self.embed(need_labels(labels, "discriminator")) * pooled).sum(1)
         return out
 
 
@@ -293,7 +279,7 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = x.reshape(x.size(0), -1)
         if self.num_classes:
-            x = torch.cat([x, F.one_hot(_need_labels(labels, "discriminator"), self.num_classes).to(x.dtype)], 1)
+            x = torch.cat([x, F.one_hot(need_labels(labels, "discriminator"), self.num_classes).to(x.dtype)], 1)
         return self.main(x).reshape(-1)
 
 
@@ -362,9 +348,6 @@ def build_bagan(mode, channels, resolution, num_classes, nz, ngf, ndf):
     )
 
 
-from .resgan import build_resgan  # noqa: E402  (resgan reuses _geometry / _need_labels above)
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     build: Callable[..., tuple[nn.Module, nn.Module | None]]
@@ -419,7 +402,7 @@ def build_gan(
         return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf, **arch)
     if arch:
         raise ValueError(f"GAN model {model!r} takes no setting(s) {', '.join(sorted(arch))} (diffusion only)")
-    _geometry(resolution)
+    geometry(resolution)
     for name, value in (("nz", nz), ("ngf", ngf), ("ndf", ndf)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")

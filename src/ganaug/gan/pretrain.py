@@ -11,7 +11,8 @@ import math
 import torch
 
 from .models import Encoder
-from .steps import BatchSampler, scale_batch
+from .state import BatchSampler
+from .steps import scale_batch
 
 
 def pretrain(model: str, G, D, data, label_t, cfg, device, seed, memory_format) -> dict:

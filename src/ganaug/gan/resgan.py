@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .models import _geometry, _need_labels
+from .common import geometry, need_labels
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -53,7 +53,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if self.conditional:
-            idx = _need_labels(labels, "generator")
+            idx = need_labels(labels, "generator")
         else:
             idx = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
         h = self.bn(x)
@@ -78,7 +78,7 @@ class ResGenerator(nn.Module):
 
     def __init__(self, nz: int, ngf: int, channels: int, resolution: int, num_classes: int | None = None):
         super().__init__()
-        start, stages = _geometry(resolution)
+        start, stages = geometry(resolution)
         self.nz, self.start = nz, start
         widths = [max(ngf, ngf * 4 // 2**k) for k in range(stages + 1)]
         self.width0 = widths[0]
@@ -137,7 +137,7 @@ class ResDiscriminator(nn.Module):
 
     def __init__(self, ndf: int, channels: int, resolution: int, num_classes: int | None = None):
         super().__init__()
-        _, stages = _geometry(resolution)
+        _, stages = geometry(resolution)
         widths = [ndf * 2**k for k in range(stages)]
         blocks = [DownBlock(channels, widths[0], down=True, first=True)]
         blocks += [DownBlock(a, b, down=True) for a, b in zip(widths, widths[1:])]
@@ -154,7 +154,7 @@ class ResDiscriminator(nn.Module):
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (N, width)
         out = self.linear(h).reshape(-1)
         if self.embed is not None:
-            out = out + (self.embed(_need_labels(labels, "discriminator")) * h).sum(1)
+            out = out + (self.embed(need_labels(labels, "discriminator")) * h).sum(1)
         return out
 
 

@@ -15,9 +15,10 @@ uniformly over the classes instead (on an imbalanced set this let D overpower
 G: loss_d -> 1e-5 on 150 NORMAL / 600 PNEUMONIA chest X-rays).
 
 Random streams, in the order one generator step consumes them: per critic step
-the real batch's indices (the data generator of :class:`BatchSampler`), then
-``z`` and (``uniform``) the fake labels, then the loss's own draws
-(DiffAugment, the WGAN-GP interpolates) - all from the one noise generator.
+the real batch's indices (the data generator of
+:class:`~ganaug.gan.state.BatchSampler`), then ``z`` and (``uniform``) the
+fake labels, then the loss's own draws (DiffAugment, the WGAN-GP
+interpolates) - all from the one noise generator.
 Changing this order changes every trained weight; the resume tests and the
 fixed-seed comparisons guard it.
 
@@ -30,94 +31,15 @@ noise-prediction MSE.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .augment import diff_augment
-
-if TYPE_CHECKING:
-    from .checkpoint import TrainingState
-
-
-class BatchSampler:
-    """Indices of real batches: consume seeded permutations, redraw one when used up."""
-
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device):
-        self.n, self.batch_size, self.generator, self.device = n, batch_size, generator, device
-        self.perm, self.pos = None, n
-
-    def next(self) -> torch.Tensor:
-        parts, need = [], self.batch_size
-        while need:
-            if self.pos == self.n:
-                self.perm = torch.randperm(self.n, generator=self.generator).to(self.device)
-                self.pos = 0
-            take = min(need, self.n - self.pos)
-            parts.append(self.perm[self.pos : self.pos + take])
-            self.pos += take
-            need -= take
-        return parts[0] if len(parts) == 1 else torch.cat(parts)
-
-    def state_dict(self) -> dict:
-        perm = self.perm.cpu() if self.perm is not None else torch.empty(0, dtype=torch.long)
-        return {"generator": self.generator.get_state(), "perm": perm, "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self.perm = state["perm"].to(self.device) if state["perm"].numel() else None
-        self.pos = int(state["pos"])
-
-
-class BalancedBatchSampler:
-    """Indices of real batches drawn with replacement so that every class is equally likely.
-
-    For a conditional GAN on an imbalanced set (``balance_classes: true``): each
-    index has probability ``1 / (K * n_class)``, so a batch holds about
-    ``batch_size / K`` images of each class and the minority class is not
-    drowned by the majority. Its only state is its random generator.
-    """
-
-    def __init__(self, labels: torch.Tensor, batch_size: int, generator: torch.Generator, device: torch.device):
-        counts = torch.bincount(labels.cpu())
-        weights = 1.0 / counts[labels.cpu()].double()
-        self.weights, self.batch_size, self.generator, self.device = weights, batch_size, generator, device
-
-    def next(self) -> torch.Tensor:
-        idx = torch.multinomial(self.weights, self.batch_size, replacement=True, generator=self.generator)
-        return idx.to(self.device)
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-
-
-class EMA:
-    """Exponential moving average of a module's parameters (buffers copied as they are).
-
-    The effective decay ramps up as ``min(decay, (1 + t) / (10 + t))`` so the
-    average is not dominated by the random initial weights early on.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = float(decay)
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        decay = min(self.decay, (1.0 + step) / (10.0 + step))
-        ema_p = list(self.module.parameters())
-        torch._foreach_lerp_(ema_p, [p.detach() for p in model.parameters()], 1.0 - decay)
-        for b_ema, b in zip(self.module.buffers(), model.buffers()):
-            b_ema.copy_(b)
+from .state import TrainingState
 
 
 def scale_batch(images: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:

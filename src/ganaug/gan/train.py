@@ -63,22 +63,15 @@ from ganaug.io import save_dataframe, save_image, torch_save, write_json
 from ganaug.runtime import AMP_MODES, autocast
 
 from .augment import check_policy
-from .checkpoint import (
-    TrainingState,
-    fingerprint,
-    load_snapshots,
-    restore_last_good,
-    resume,
-    save_checkpoint,
-    save_initial,
-)
+from .checkpoint import fingerprint, load_snapshots, restore_last_good, resume, save_checkpoint, save_initial
 from .generate import to_uint8
 from .grid import make_grid_image
 from .losses import LOSSES
 from .models import MODELS, MODES, build_gan, check_model_mode
 from .pretrain import pretrain
-from .steps import EMA, BalancedBatchSampler, BatchSampler, StepSettings, d_view, diffusion_step, generator_step
-from .transfer import freeze_lower, load_init
+from .state import EMA, BalancedBatchSampler, BatchSampler, TrainingState
+from .steps import StepSettings, d_view, diffusion_step, generator_step
+from .transfer import check_init_from, freeze_lower, load_init
 
 REQUIRED_KEYS = (
     "model", "steps", "batch_size", "nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "beta2", "sample_every",
@@ -381,6 +374,8 @@ def train_gan(
     labels = _check_inputs(images, labels, num_classes, mode, class_names)
     model = str(cfg["model"])
     check_model_mode(model, mode)
+    if cfg["init_from"] is not None:
+        check_init_from(cfg["init_from"], model)
     diffusion = is_diffusion(model)
     steps, batch_size = int(cfg["steps"]), int(cfg["batch_size"])
     n_critic = 1 if diffusion else int(cfg["n_critic"])

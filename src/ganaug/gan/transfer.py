@@ -11,7 +11,7 @@ classes, then one fine-tuned copy per class).
 In the workflow a ``per_class`` cell asks for it with ``transfer: {steps: S, freeze_d: K}``:
 rule ``pretrain_gan`` trains the shared GAN (the cell's model and settings, S steps, all
 classes' training images as one class) into ``results/gan/{gan}/transfer/base/``, and each
-class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`base_settings`,
+class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`ganaug.config.base_settings`,
 :func:`finetune_settings`). At equal total compute with training from scratch, a cell of K
 classes spends S + K x steps. Another cell may start from that shared GAN with
 ``transfer: {from: CELL}``; a conditional DCGAN-type cell does so through
@@ -19,7 +19,8 @@ classes spends S + K x steps. Another cell may start from that shared GAN with
 
 Settings (``train_gan``): ``init_from`` — a ``train_gan`` ``checkpoint.pt`` of the
 same model, mode, widths and resolution whose G, D (and G's EMA, when both
-keep one) start the run; ``freeze_d`` — how many of D's stages, counted from
+keep one) start the run (a diffusion model is neither a start nor a target:
+:func:`check_init_from`); ``freeze_d`` — how many of D's stages, counted from
 the input, get no updates (0 = plain fine-tuning). A stage is one strided
 convolution with its norm and activation (DCGAN-type D) or one residual block
 (``resgan``).
@@ -33,6 +34,7 @@ import torch
 from torch import nn
 
 from ganaug.io import torch_load
+from ganaug.names import DIFFUSION_MODELS
 
 
 def d_stages(D: nn.Module) -> list[nn.Module]:
@@ -92,6 +94,29 @@ def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
     return out, changed
 
 
+def check_init_from(path: str | os.PathLike, model: str) -> None:
+    """Refuse a transfer with a diffusion model on either side: the run's ``model`` or the one ``path`` holds.
+
+    FreezeD fine-tunes a GAN's discriminator and a diffusion model has none; the
+    config check refuses a diffusion cell's ``transfer`` block for the same reason,
+    this refuses a direct ``train_gan`` call. One ``ValueError`` line naming ``path``.
+    """
+    if model in DIFFUSION_MODELS:
+        what = f"this run's model {model!r} is a diffusion model"
+    else:
+        ckpt = torch_load(path, map_location="cpu")
+        if not isinstance(ckpt, dict):
+            return  # not a checkpoint at all: load_init says so
+        source = (ckpt.get("meta") or {}).get("model")
+        if source not in DIFFUSION_MODELS and not ("D" in ckpt and ckpt["D"] is None):
+            return
+        what = f"it holds the diffusion model {source!r}" if source else "it holds a diffusion model (no D)"
+    raise ValueError(
+        f"GAN setting init_from = {path}: {what}; diffusion models cannot be transfer starts or targets "
+        "(FreezeD transfer fine-tunes a GAN's discriminator)"
+    )
+
+
 def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Module | None) -> bool:
     """Copy G's and D's weights (and the EMA's, else G's into the EMA) from a ``train_gan`` checkpoint.
 
@@ -118,14 +143,6 @@ def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Mod
 
 #: the name the shared all-classes GAN trains under (its one class)
 BASE_CLASS = "all"
-
-
-def base_settings(settings: dict) -> dict:
-    """``train_gan`` settings of a transfer cell's shared GAN: the cell's, for ``transfer.steps`` steps."""
-    steps = int(settings["transfer"]["steps"])
-    out = {k: v for k, v in settings.items() if k != "transfer"}
-    out.update(steps=steps, sample_every=min(int(settings["sample_every"]), steps))
-    return out
 
 
 def finetune_settings(settings: dict, base_checkpoint: str | os.PathLike) -> dict:

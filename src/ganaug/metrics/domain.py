@@ -31,7 +31,8 @@ confident.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -47,8 +48,12 @@ __all__ = [
     "save_domain_classifier",
     "load_domain_classifier",
     "real_reference",
+    "fit_domain_classifier",
     "domain_scores",
 ]
+
+#: the files :func:`fit_domain_classifier` writes (rule domain_classifier's output names)
+FIT_OUTPUTS = ("model", "info", "reference", "history")
 
 
 @torch.inference_mode()
@@ -246,6 +251,103 @@ def real_reference(
     return arrays, summary
 
 
+def _domain_sets(real, data) -> tuple:
+    """``(real training set, class names, val, train, test)``: the npz ``real`` and the ``(images, labels)`` of the
+    prepared dataset ``data``'s splits; ``ValueError`` when their classes differ."""
+    from ganaug.data import load_prepared
+    from ganaug.io import load_npz
+
+    train_set = load_npz(real, required=("images", "labels", "classes"))
+    classes = [str(c) for c in train_set["classes"]]
+    val_x, val_y, val_classes = load_prepared(data, "val")
+    train_x, train_y, _ = load_prepared(data, "train")
+    test_x, test_y, _ = load_prepared(data, "test")
+    if val_classes != classes:
+        raise ValueError(f"{data}: classes {val_classes} differ from {real}'s {classes}")
+    return train_set, classes, (val_x, val_y), (train_x, train_y), (test_x, test_y)
+
+
+def fit_domain_classifier(
+    outputs: Mapping[str, str | os.PathLike],
+    *,
+    real: str | os.PathLike,
+    data: str | os.PathLike,
+    settings: Mapping,
+    seed: int,
+    fid: Mapping,
+    positive_class: str,
+    device: str = "auto",
+    threads: int | None = None,
+    deterministic: bool = True,
+) -> dict:
+    """Train the domain classifier on the real training set and score the real reference sets (rule domain_classifier).
+
+    ``real``: the experiment's real training set (npz ``images``, ``labels``,
+    ``classes``), what the classifier is trained on; ``data``: the prepared
+    dataset, whose val split selects the epoch, whose test split gives the test
+    AUC, and whose train and test splits are the real reference sets
+    (:func:`real_reference`, with ``fid``'s ``n`` and ``seed``: the Inception
+    FID's subsets). ``settings``: the experiment's classifier settings (arch,
+    width, pretrained, input size, freeze, batch size, lr, weight decay, amp)
+    with its ``epochs``. ``device`` ('auto', 'cpu', 'cuda', ...), ``threads``
+    (torch intra-op threads) and ``deterministic`` set up the process as the rule's job.
+
+    Writes ``outputs`` (:data:`FIT_OUTPUTS`): ``model`` (:func:`save_domain_classifier`),
+    ``reference`` (the arrays of :func:`real_reference`), ``history`` (per epoch)
+    and ``info`` (JSON: the run, its selected epoch and test scores, and
+    :func:`real_reference`'s summary). Returns the info.
+    """
+    from ganaug.classifier import evaluate, predict_proba, train_classifier
+    from ganaug.io import save_dataframe, save_npz, write_json
+    from ganaug.runtime import resolve_amp, resolve_device, seed_everything, set_threads
+
+    missing = [k for k in FIT_OUTPUTS if k not in outputs]
+    if missing:
+        raise ValueError(f"fit_domain_classifier: missing output(s) {', '.join(missing)}")
+    settings, seed = dict(settings), int(seed)
+    if settings.get("pretrained", "none") == "imagenet":  # offline: one line naming the file, before any data
+        from ganaug.classifier.networks import fetch_weights
+
+        fetch_weights(settings["arch"])
+    train_set, classes, (val_x, val_y), (train_x, train_y), (test_x, test_y) = _domain_sets(real, data)
+
+    set_threads(threads)
+    seed_everything(seed, deterministic=deterministic)
+    device = resolve_device(device)
+    n_train = len(train_set["images"])
+    print(f"domain classifier: {n_train} real training images, {settings['epochs']} epochs, device {device}")
+    model, history = train_classifier(
+        train_set["images"], train_set["labels"].astype("int64"), val_x, val_y, len(classes), settings, device, seed,
+        progress=True,
+    )  # fmt: skip
+    probs = predict_proba(model, test_x, device, amp=settings["amp"])
+    metrics, _ = evaluate(probs, test_y, classes, positive_class)
+    arrays, summary = real_reference(
+        model, (train_x, train_y), (test_x, test_y), classes, n=int(fid["n"]), seed=int(fid["seed"]), device=device
+    )
+    save_domain_classifier(
+        outputs["model"], model, arch=settings["arch"], width=int(settings.get("width", 64)),
+        pretrained=settings.get("pretrained", "none"), input_size=settings.get("input_size", "native"),
+        num_classes=len(classes), in_channels=int(train_set["images"].shape[-1]), classes=classes,
+    )  # fmt: skip
+    save_npz(outputs["reference"], arrays)
+    save_dataframe(outputs["history"], history)
+    info = {
+        "classes": classes,
+        "n_train": int(n_train),
+        "epochs": int(settings["epochs"]),
+        "seed": seed,
+        "amp": resolve_amp(settings["amp"], device),
+        "selected_epoch": int(history.loc[history["selected"], "epoch"].iloc[0]),
+        "test_auc": float(metrics["auc"]),
+        "test_balanced_accuracy": float(metrics["balanced_accuracy"]),
+        "feature_dim": int(arrays["train_features_0"].shape[1]),
+        **summary,
+    }
+    write_json(outputs["info"], info)
+    return info
+
+
 def domain_scores(
     model: torch.nn.Module,
     images: np.ndarray,
@@ -260,7 +362,9 @@ def domain_scores(
 
     Per class the generated set is the same seeded subset of ``n`` images the
     Inception metrics use; the classifier score pools those subsets (equal
-    sizes, so the score is not skewed by class frequencies).
+    sizes, so the score is not skewed by class frequencies). Classes without
+    generated images (a per_class cell's ``classes``) are left out, and the
+    classifier score, a measure over every class, is then NaN.
     """
     from ganaug.metrics.features import select_subset
 
@@ -268,8 +372,11 @@ def domain_scores(
     if ref_classes != [str(c) for c in classes]:
         raise ValueError(f"samples' classes {list(classes)} differ from the domain reference's {ref_classes}")
     per_class, pooled = {}, []
-    k_min = min(int((np.asarray(labels) == k).sum()) for k in range(len(classes)))
-    for k, cls in enumerate(classes):
+    # a per_class cell with ``classes`` generates some classes only: scored where it has images
+    present = [k for k in range(len(classes)) if np.any(np.asarray(labels) == k)]
+    k_min = min(int((np.asarray(labels) == k).sum()) for k in present)
+    for k in present:
+        cls = classes[k]
         xc = np.asarray(images)[np.asarray(labels) == k]
         if len(xc) < 2:
             raise ValueError(f"{len(xc)} generated image(s) of class {cls!r}; the domain metrics need >= 2")
@@ -283,8 +390,9 @@ def domain_scores(
         }
         pooled.append(probs[: min(int(n), k_min)])
     probs = np.concatenate(pooled)
+    every = len(present) == len(classes)  # the score measures class diversity: over every class, or not at all
     return {
         "classes": per_class,
-        "classifier_score": classifier_score(probs),
-        "classifier_score_n_per_class": int(len(probs) // len(classes)),
+        "classifier_score": classifier_score(probs) if every else float("nan"),
+        "classifier_score_n_per_class": int(len(probs) // len(present)) if every else 0,
     }

@@ -15,7 +15,9 @@ N_generated, N_train, N_test)`` per side, so ``fid / fid_floor`` compares like w
 feature matrices, for scripts outside the pipeline.
 
 :func:`evaluate_gan` writes the rule's four outputs and returns the metrics record
-(one flat key per reported number, plus the full memorisation summary).
+(one flat key per reported number, plus the full memorisation summary), in four
+steps: :func:`generated_subset`, :func:`distribution_scores`,
+:func:`memorisation_entries` and :func:`diversity_entries`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,20 @@ FLOOR_KEYS = (
     "fid_floor_n_train",
     "fid_floor_n_test",
     "fid_floor_full",
+)
+#: the memorisation summary's entries copied into the record as ``memo_<key>``
+MEMO_KEYS = (
+    "n_generated",
+    "n_train",
+    "near_copy_quantile",
+    "near_copy_threshold",
+    "near_copy_count",
+    "near_copy_fraction",
+    "pixel_nn_min",
+    "pixel_nn_median",
+    "train_pixel_nn_median",
+    "feature_nn_median",
+    "train_feature_nn_median",
 )
 
 
@@ -118,18 +134,67 @@ def evaluate_gan(
     missing += [k for k in SETTINGS if k not in settings]
     if missing:
         raise ValueError(f"evaluate_gan: missing {', '.join(missing)}")
-    fid_cfg, ms_cfg = dict(settings["fid"]), dict(settings["msssim"])
-    kid_cfg, pr_cfg, nn1_cfg, memo_cfg = (dict(settings[k]) for k in ("kid", "pr", "nn1", "memorisation"))
-    samples = load_npz(inputs["samples"], required=("images", "labels", "classes"))
-    gen_rows_all = class_rows(samples, cls)
-    gen_all = samples["images"][gen_rows_all]
-    idx = select_subset(len(gen_all), int(fid_cfg["n"]), int(fid_cfg["seed"]))
+    gen_all, gen, gen_rows, feats = generated_subset(
+        inputs["samples"], outputs["stats"], gan=gan, cls=cls, fid=settings["fid"], device=device, batch_size=batch_size
+    )
+    scores, floor, pr_res, nn1_res, n_real = distribution_scores(inputs, feats, settings, device)
+    memo = memorisation_entries(inputs, outputs, gen, gen_rows, feats, gan, cls, settings["memorisation"], device)
+    diversity = diversity_entries(inputs["real"], gen_all, cls, settings["msssim"], collapse_margin)
+    result = {
+        "gan": gan,
+        "model": model,
+        "mode": mode,
+        "class": cls,
+        **{k: scores[k] for k in ("fid", "fid_std", "fid_n", "fid_draws")},
+        **{k: floor[k] for k in FLOOR_KEYS},
+        **{k: scores[k] for k in ("fid_inf", "fid_inf_slope", "fid_inf_n_min", "fid_inf_n_max", "fid_inf_points")},
+        "fid_inf_floor": floor["fid_inf_floor"],
+        "fid_full": scores["fid_full"],
+        "fid_n_generated": int(len(gen)),
+        "fid_n_real": n_real,
+        **diversity,
+        **{k: scores[k] for k in ("kid_mean", "kid_std", "kid_subset_size", "kid_n_subsets")},
+        **{k: floor[k] for k in ("kid_floor", "kid_floor_std")},
+        "precision": pr_res["precision"],
+        "recall": pr_res["recall"],
+        "pr_k": pr_res["k"],
+        **{k: nn1_res[k] for k in ("nn1_accuracy", "nn1_real_accuracy", "nn1_fake_accuracy", "nn1_n_per_side")},
+        **memo,
+    }
+    result = finite_or_none(result)
+    write_json(outputs["metrics"], result)
+    return result
+
+
+def generated_subset(samples: PathLike, stats: PathLike, *, gan: str, cls: str, fid: Mapping, device, batch_size: int):
+    """The generated images of class ``cls`` in ``samples`` (samples.npz) and the seeded subset the metrics score.
+
+    The subset holds ``fid.n`` images (seed ``fid.seed``); its Inception features
+    and their statistics are written to ``stats``. Returns ``(all images of the
+    class, the subset, the subset's rows of samples.npz, its features)``.
+    """
+    data = load_npz(samples, required=("images", "labels", "classes"))
+    gen_rows_all = class_rows(data, cls)
+    gen_all = data["images"][gen_rows_all]
+    idx = select_subset(len(gen_all), int(fid["n"]), int(fid["seed"]))
     gen, gen_rows = gen_all[idx], gen_rows_all[idx]
     feats = extract_features(gen, device=device, batch_size=int(batch_size))
     mu, sigma = feature_stats(feats)
-    save_stats(outputs["stats"], mu, sigma, len(idx), features=feats, indices=idx, gan=gan, cls=cls)
+    save_stats(stats, mu, sigma, len(idx), features=feats, indices=idx, gan=gan, cls=cls)
+    return gen_all, gen, gen_rows, feats
 
-    # ---- distribution metrics vs the real train split (FID reference)
+
+def distribution_scores(inputs: Mapping[str, PathLike], feats: np.ndarray, settings: Mapping[str, Mapping], device):
+    """The generated features against the real train split's (``inputs["train_stats"]``).
+
+    FID, FID-infinity and KID at the N of the class's floors (``inputs["floor"]``;
+    recomputed from ``inputs["test_stats"]`` at the generated images' N when they
+    are fewer), precision / recall and the 1-NN test. Returns ``(scores, floor,
+    precision_recall, nn1, n_real)``: :func:`generated_scores`, the floor record
+    at that N, :func:`precision_recall`, :func:`nn1_accuracy` and the number of
+    real images behind the train split's statistics.
+    """
+    fid_cfg, kid_cfg = dict(settings["fid"]), dict(settings["kid"])
     train, floor = load_stats(inputs["train_stats"], require_features=True), read_json(inputs["floor"])
     if "fid_floor_n" not in floor:
         raise ValueError(f"{inputs['floor']}: no fid_floor_n (written by an older version: delete it to recompute)")
@@ -147,10 +212,22 @@ def evaluate_gan(
         test = load_stats(inputs["test_stats"], require_features=True)
         floor = finite_or_none(floor_scores(train["features"], test["features"], n_eff, **opts))
     scores = generated_scores(feats, train["features"], n_eff, **opts)
-    pr_res = precision_recall(train["features"], feats, k=int(pr_cfg["k"]), device=device)
-    nn1_res = nn1_accuracy(train["features"], feats, seed=int(nn1_cfg["seed"]), device=device)
+    pr_res = precision_recall(train["features"], feats, k=int(settings["pr"]["k"]), device=device)
+    nn1_res = nn1_accuracy(train["features"], feats, seed=int(settings["nn1"]["seed"]), device=device)
+    return scores, floor, pr_res, nn1_res, int(train["n"])
 
-    # ---- memorisation vs the GAN's own training images of the class
+
+def memorisation_entries(inputs, outputs, gen, gen_rows, feats, gan: str, cls: str, memo_cfg: Mapping, device) -> dict:
+    """The memorisation check of the generated subset against the GAN's own training images of the class.
+
+    Compares ``gen`` (its features ``feats``, its rows ``gen_rows`` of samples.npz)
+    with the class's images of ``inputs["real_train"]`` and their features
+    (``inputs["train_features"]``), scores each image against its pixel nearest
+    neighbour (:func:`fullref_scores`), and writes ``outputs["nearest"]`` (the
+    figure) and ``outputs["nearest_csv"]`` (:func:`nearest_table`). Returns the
+    record's ``memo_*`` entries, the full-reference summary and ``memorisation``
+    (the full summary; a non-finite ratio as None).
+    """
     rt = load_npz(inputs["real_train"], required=("images", "labels", "classes"))
     train_rows = class_rows(rt, cls)
     train_images = rt["images"][train_rows]
@@ -179,57 +256,29 @@ def evaluate_gan(
     fr = fullref_scores(gen, train_images[per_image["pixel_nn_index"].to_numpy()])
     save_dataframe(outputs["nearest_csv"], nearest_table(per_image, gen_rows, train_rows, fr))
 
-    # ---- diversity and mode collapse
-    from ganaug.data import load_prepared
-
-    real_x, real_y, real_classes = load_prepared(inputs["real"], "train")
-    real = real_x[real_y == real_classes.index(cls)]
-    ms_gen = msssim_diversity(gen_all, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
-    ms_real = msssim_diversity(real, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
-    margin = float(collapse_margin)
-
     # JSON has no NaN: a ratio over a zero median (duplicated training images) becomes null
     s = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in memo.summary.items()}
-    result = {
-        "gan": gan,
-        "model": model,
-        "mode": mode,
-        "class": cls,
-        **{k: scores[k] for k in ("fid", "fid_std", "fid_n", "fid_draws")},
-        **{k: floor[k] for k in FLOOR_KEYS},
-        **{k: scores[k] for k in ("fid_inf", "fid_inf_slope", "fid_inf_n_min", "fid_inf_n_max", "fid_inf_points")},
-        "fid_inf_floor": floor["fid_inf_floor"],
-        "fid_full": scores["fid_full"],
-        "fid_n_generated": int(len(idx)),
-        "fid_n_real": int(train["n"]),
+    return {
+        **{f"memo_{k}": s[k] for k in MEMO_KEYS},
+        **fullref_summary(fr),
+        "memorisation": s,  # the full summary (all quantiles); the report table keeps the flat keys only
+    }
+
+
+def diversity_entries(real: PathLike, gen_all: np.ndarray, cls: str, ms_cfg: Mapping, collapse_margin: float) -> dict:
+    """MS-SSIM diversity of all generated images of the class and of the real train split's (``real``, the
+    prepared dataset), and the mode-collapse flag: the record's ``msssim_*``, ``mode_collapse`` and ``collapse_margin``."""
+    from ganaug.data import load_prepared
+
+    real_x, real_y, real_classes = load_prepared(real, "train")
+    real_images = real_x[real_y == real_classes.index(cls)]
+    ms_gen = msssim_diversity(gen_all, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
+    ms_real = msssim_diversity(real_images, pairs=int(ms_cfg["pairs"]), seed=int(ms_cfg["seed"]))
+    margin = float(collapse_margin)
+    return {
         "msssim_generated": float(ms_gen),
         "msssim_real": float(ms_real),
         "msssim_pairs": int(ms_cfg["pairs"]),
         "mode_collapse": mode_collapse(ms_gen, ms_real, margin),
         "collapse_margin": margin,
-        **{k: scores[k] for k in ("kid_mean", "kid_std", "kid_subset_size", "kid_n_subsets")},
-        **{k: floor[k] for k in ("kid_floor", "kid_floor_std")},
-        "precision": pr_res["precision"],
-        "recall": pr_res["recall"],
-        "pr_k": pr_res["k"],
-        "nn1_accuracy": nn1_res["nn1_accuracy"],
-        "nn1_real_accuracy": nn1_res["nn1_real_accuracy"],
-        "nn1_fake_accuracy": nn1_res["nn1_fake_accuracy"],
-        "nn1_n_per_side": nn1_res["nn1_n_per_side"],
-        "memo_n_generated": s["n_generated"],
-        "memo_n_train": s["n_train"],
-        "memo_near_copy_quantile": s["near_copy_quantile"],
-        "memo_near_copy_threshold": s["near_copy_threshold"],
-        "memo_near_copy_count": s["near_copy_count"],
-        "memo_near_copy_fraction": s["near_copy_fraction"],
-        "memo_pixel_nn_min": s["pixel_nn_min"],
-        "memo_pixel_nn_median": s["pixel_nn_median"],
-        "memo_train_pixel_nn_median": s["train_pixel_nn_median"],
-        "memo_feature_nn_median": s["feature_nn_median"],
-        "memo_train_feature_nn_median": s["train_feature_nn_median"],
-        **fullref_summary(fr),
-        "memorisation": s,  # the full summary (all quantiles); the report table keeps the flat keys only
     }
-    result = finite_or_none(result)
-    write_json(outputs["metrics"], result)
-    return result

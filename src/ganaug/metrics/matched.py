@@ -29,8 +29,22 @@ from ganaug.metrics.kid import DEFAULT_N_SUBSETS, DEFAULT_SUBSET_SIZE, kid
 from ganaug.metrics.utils import as_matrix
 
 
-def _kid_size(subset_size: int, n: int) -> int:
-    return max(2, min(int(subset_size), int(n)))
+def _three_scores(fid_pair, kid_pair, n, draws, seed, inf_points, inf_n_min, kid_subset_size, kid_n_subsets, kid_seed):
+    """The three computations :func:`floor_scores` and :func:`generated_scores` share, on their two sets.
+
+    ``fid_pair`` ``(x, y)``: FID at ``n`` per side over ``draws`` seeded draws
+    (:func:`subsampled_fid`; its dict gains ``full``, every row of ``x`` vs every
+    row of ``y``) and FID-infinity up to ``n`` (:func:`fid_inf`); ``kid_pair``
+    ``(real, other)``: KID at ``min(kid_subset_size, n)`` (:func:`kid`). The
+    argument orders and the call order are the ones each caller had, so every
+    seeded draw and every number is what it was. Returns ``(fid, fid_inf, kid)``.
+    """
+    x, y = fid_pair
+    fid = subsampled_fid(x, y, n, draws, seed)
+    inf = fid_inf(x, y, int(n), n_min=inf_n_min, points=inf_points, draws=draws, seed=seed)
+    subset_size = max(2, min(int(kid_subset_size), int(n)))
+    k = kid(*kid_pair, subset_size=subset_size, n_subsets=kid_n_subsets, seed=kid_seed)
+    return {**fid, "full": fid_between_features(x, y)}, inf, k
 
 
 def floor_scores(
@@ -58,9 +72,9 @@ def floor_scores(
     m = min(int(n), len(train), len(test))
     if m < 2:
         raise ValueError(f"the floor needs >= 2 train and test images, got {len(train)} and {len(test)}")
-    fl = subsampled_fid(train, test, m, draws, seed)
-    inf = fid_inf(train, test, m, n_min=inf_n_min, points=inf_points, draws=draws, seed=seed)
-    k = kid(train, test, subset_size=_kid_size(kid_subset_size, m), n_subsets=kid_n_subsets, seed=kid_seed)
+    fl, inf, k = _three_scores(
+        (train, test), (train, test), m, draws, seed, inf_points, inf_n_min, kid_subset_size, kid_n_subsets, kid_seed
+    )
     return {
         "fid_floor": fl["fid"],
         "fid_floor_std": fl["std"],
@@ -68,7 +82,7 @@ def floor_scores(
         "fid_floor_draws": fl["draws"],
         "fid_floor_n_train": int(len(train)),
         "fid_floor_n_test": int(len(test)),
-        "fid_floor_full": fid_between_features(train, test),
+        "fid_floor_full": fl["full"],
         "fid_inf_floor": inf["fid_inf"],
         "fid_inf_floor_slope": inf["slope"],
         "kid_floor": k["kid_mean"],
@@ -98,15 +112,15 @@ def generated_scores(
     ``kid_std``, ``kid_subset_size``, ``kid_n_subsets``.
     """
     gen, train = as_matrix(gen, "generated features"), as_matrix(train, "train features")
-    f = subsampled_fid(gen, train, n, draws, seed)
-    inf = fid_inf(gen, train, int(n), n_min=inf_n_min, points=inf_points, draws=draws, seed=seed)
-    k = kid(train, gen, subset_size=_kid_size(kid_subset_size, n), n_subsets=kid_n_subsets, seed=kid_seed)
+    f, inf, k = _three_scores(
+        (gen, train), (train, gen), n, draws, seed, inf_points, inf_n_min, kid_subset_size, kid_n_subsets, kid_seed
+    )
     return {
         "fid": f["fid"],
         "fid_std": f["std"],
         "fid_n": f["n"],
         "fid_draws": f["draws"],
-        "fid_full": fid_between_features(gen, train),
+        "fid_full": f["full"],
         "fid_inf": inf["fid_inf"],
         "fid_inf_slope": inf["slope"],
         "fid_inf_n_min": inf["n_min"],

@@ -49,6 +49,8 @@ def plot_sample_grid(
     rows = []
     real = load_npz(real_npz, required=("images", "labels")) if real_npz else None
     for k, cls in enumerate(classes):
+        if not np.any(data["labels"] == k):  # a class the cell does not generate (per_class ``classes``)
+            continue
         if real is not None:
             rows.append((f"{cls}\nreal", real["images"][real["labels"] == k][:per_class]))
         rows.append((f"{cls}\ngenerated" if real is not None else cls, data["images"][data["labels"] == k][:per_class]))

@@ -1,0 +1,81 @@
+"""Configuration, one module per concern; everything public is importable from ``ganaug.config``.
+
+- :mod:`~ganaug.config.load`: override files merged as the workflow means them, the schema
+  (with its name enums from :mod:`ganaug.names`), validation with one-line errors.
+- :mod:`~ganaug.config.checks`: semantic checks the schema cannot express, and warnings.
+- :mod:`~ganaug.config.settings`: derived settings (a GAN cell's effective settings, what each
+  rule's params carry, the classifier's params, transfer bases).
+- :mod:`~ganaug.config.cells`: the sweep's classifier cells and their run paths.
+
+A new config key goes into the schema and, when it needs a cross-key rule, into ``checks``; a
+new sweep dimension into ``cells``. Used by ``workflow/rules/common.smk`` at parse time, so the
+package imports only light dependencies (no torch).
+"""
+
+from ganaug.config.cells import (
+    ClassifierCell,
+    classifier_cells,
+    classifier_run_dir,
+    fraction_label,
+    n_real_label,
+)
+from ganaug.config.checks import (
+    CONDITIONAL_TRANSFER_MODELS,
+    RESNET18_RENAMED,
+    check_classifier,
+    check_semantics,
+    check_transfer,
+    config_warnings,
+    known_class_names,
+)
+from ganaug.config.errors import ConfigError
+from ganaug.config.load import (
+    REPLACED_MAPPINGS,
+    apply_replaced_mappings,
+    load_schema,
+    resolve_dataset_paths,
+    validate_config,
+)
+from ganaug.config.settings import (
+    CLASSIFIER_KEYS,
+    GENERATE_ONLY,
+    base_settings,
+    canonical,
+    classifier_settings,
+    gan_classes,
+    gan_settings,
+    gan_train_settings,
+    pretrain_settings,
+    transfer_base,
+)
+
+__all__ = [
+    "CLASSIFIER_KEYS",
+    "CONDITIONAL_TRANSFER_MODELS",
+    "GENERATE_ONLY",
+    "REPLACED_MAPPINGS",
+    "RESNET18_RENAMED",
+    "ClassifierCell",
+    "ConfigError",
+    "apply_replaced_mappings",
+    "base_settings",
+    "canonical",
+    "check_classifier",
+    "check_semantics",
+    "check_transfer",
+    "classifier_cells",
+    "classifier_run_dir",
+    "classifier_settings",
+    "config_warnings",
+    "fraction_label",
+    "gan_classes",
+    "gan_settings",
+    "gan_train_settings",
+    "known_class_names",
+    "load_schema",
+    "n_real_label",
+    "pretrain_settings",
+    "resolve_dataset_paths",
+    "transfer_base",
+    "validate_config",
+]

@@ -1,0 +1,104 @@
+"""The sweep: its classifier cells and their run directories."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ganaug.config.errors import ConfigError
+from ganaug.names import NO_MIXING
+
+
+class ClassifierCell(NamedTuple):
+    """One classifier run; every field is a path segment (see :func:`classifier_run_dir`)."""
+
+    baseline: str
+    source: str  # 'real' (f = 0) or a GAN cell
+    strategy: str  # a mixing strategy, or 'none' for source 'real'
+    frac: str  # fraction_label
+    n_real: str  # n_real_label: 'all' or a count
+    seed: int
+
+
+def fraction_label(fraction: float) -> str:
+    """Stable text form of a synthetic fraction used in paths: 0 → '0', 0.1 → '0.1', 1.0 → '1'."""
+    return f"{float(fraction):g}"
+
+
+def n_real_label(n_real: int | str) -> str:
+    """Path form of an ``n_real`` value: ``'all'`` or the count, e.g. 50 → ``'50'``."""
+    if isinstance(n_real, str) and n_real == "all":
+        return "all"
+    if isinstance(n_real, bool) or int(n_real) != n_real or int(n_real) < 1:
+        raise ValueError(f"n_real must be 'all' or a positive integer, got {n_real!r}")
+    return str(int(n_real))
+
+
+def classifier_run_dir(cell: ClassifierCell) -> str:
+    """``results/classifier/{baseline}/{source}/{strategy}/f{frac}/n{n_real}/seed{seed}``."""
+    return (
+        f"results/classifier/{cell.baseline}/{cell.source}/{cell.strategy}/f{cell.frac}/n{cell.n_real}/seed{cell.seed}"
+    )
+
+
+def classifier_cells(config: dict) -> list[ClassifierCell]:
+    """Every classifier run of the sweep, in a stable order without duplicates.
+
+    * f = 0 (when 0 is in ``synthetic_fractions``) uses real images only, so it runs
+      once per baseline (``baselines`` and ``gan_baselines``), ``n_real`` and seed
+      under source ``real`` and strategy ``none`` - never once per GAN or strategy.
+    * every other fraction runs once per ``gan_baselines`` entry, GAN, strategy,
+      ``n_real`` and seed.
+    * ``extra_cells`` adds single cells, each for every seed: ``fraction``
+      (required), ``baseline`` (default ``none``), ``strategy`` (default
+      ``replace``), ``n_real`` (default ``all``) and ``source`` (default: every
+      GAN, or ``real`` when the fraction is 0).
+
+    Raises :class:`ConfigError` (one line) for an extra cell naming an unknown
+    source, or a real source with a fraction > 0.
+    """
+    cls_cfg = config["classifier"]
+    gans = list(config["gans"])
+    seeds = [int(s) for s in cls_cfg["seeds"]]
+    baselines = list(cls_cfg.get("baselines", ["none"]))
+    gan_baselines = list(cls_cfg.get("gan_baselines", ["none"]))
+    strategies = list(cls_cfg.get("strategies", ["replace"]))
+    n_reals = [n_real_label(n) for n in cls_cfg.get("n_real", ["all"])]
+
+    combos: list[tuple[str, str, str, str, str]] = []
+    for frac in cls_cfg["synthetic_fractions"]:
+        f = fraction_label(frac)
+        if float(frac) == 0.0:
+            for baseline in dict.fromkeys(baselines + gan_baselines):
+                combos += [(baseline, "real", NO_MIXING, f, n) for n in n_reals]
+            continue
+        for baseline in gan_baselines:
+            for gan in gans:
+                for strategy in strategies:
+                    combos += [(baseline, gan, strategy, f, n) for n in n_reals]
+    for i, extra in enumerate(cls_cfg.get("extra_cells") or []):
+        key = f"config key classifier.extra_cells.{i}"
+        f = fraction_label(extra["fraction"])
+        real_only = float(extra["fraction"]) == 0.0
+        source = extra.get("source")
+        if source is None:
+            sources = ["real"] if real_only else gans
+        elif source == "real":
+            if not real_only:
+                raise ConfigError(
+                    f"{key}.source = 'real' needs fraction 0 (got {extra['fraction']}): real-only runs use no synthetic images"
+                )
+            sources = ["real"]
+        elif source in gans:
+            if real_only:
+                raise ConfigError(
+                    f"{key}.source = {source!r} with fraction 0 is a real-only run: use source 'real' or leave source out"
+                )
+            sources = [source]
+        else:
+            raise ConfigError(
+                f"{key}.source = {source!r} is neither 'real' nor a GAN cell (defined: {', '.join(gans)})"
+            )
+        strategy = NO_MIXING if real_only else extra.get("strategy", "replace")
+        n = n_real_label(extra.get("n_real", "all"))
+        combos += [(extra.get("baseline", "none"), s, strategy, f, n) for s in sources]
+    return [ClassifierCell(*combo, seed) for combo in dict.fromkeys(combos) for seed in seeds]
