@@ -7,7 +7,9 @@
 from ganaug.reader_study.settings import answer_files, in_all_targets, page_params, study_paths, study_settings
 
 try:
-    READER_STUDY = study_settings(config["reader_study"], GANS, CLASSES, EXP["minority_class"])
+    READER_STUDY = study_settings(
+        config["reader_study"], GANS, CLASSES, EXP["minority_class"], lambda gan: gan_classes(config, gan, CLASSES)
+    )
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
 READER_PATHS = study_paths(READER_STUDY)

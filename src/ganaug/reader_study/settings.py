@@ -19,8 +19,11 @@ UPSCALE_FILTERS = ("nearest", "bicubic")
 PAGE_KEYS = ("gan", "classes", "n_per_side", "seed", "display_size", "upscale")
 
 
-def study_settings(section: dict, gans: Sequence[str], classes: Sequence[str], minority_class: str) -> dict:
-    """``reader_study`` with ``gan`` and ``classes`` resolved; :class:`ConfigError` naming the key when one is unknown."""
+def study_settings(
+    section: dict, gans: Sequence[str], classes: Sequence[str], minority_class: str, generated=None
+) -> dict:
+    """``reader_study`` with ``gan`` and ``classes`` resolved; :class:`ConfigError` naming the key when one is
+    unknown, or (``generated(gan)``: the classes a GAN cell generates) when the GAN makes no images of it."""
     out = dict(section)
     gan = out.get("gan") or gans[0]
     if gan not in gans:
@@ -34,6 +37,13 @@ def study_settings(section: dict, gans: Sequence[str], classes: Sequence[str], m
         )
     if len(set(chosen)) != len(chosen):
         raise ConfigError(f"config key reader_study.classes = {chosen!r} names a class twice")
+    made = list(generated(gan)) if generated is not None else list(classes)
+    missing = [c for c in chosen if c not in made]
+    if missing:
+        raise ConfigError(
+            f"config key reader_study.classes = {chosen!r}: GAN cell {gan!r} generates no {', '.join(missing)} "
+            f"images (it generates {', '.join(made)}); choose its classes or another cell"
+        )
     out["gan"], out["classes"] = gan, chosen
     return out
 
