@@ -349,3 +349,17 @@ def test_a_damaged_sample_is_one_line(tmp_path):
         _prepare(spec, _mk(tmp_path / "out"))
     assert str(info.value).startswith(f"{damaged}: md5 ") and "does not match the config's md5" in str(info.value)
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_too_few_images_to_carve_by_group_is_one_line():
+    """A 10 % validation split by group needs 10 folds: 8 images per class cannot give them."""
+    labels = np.repeat([0, 1], 8)
+    groups = np.array([f"p{i}" for i in range(16)], dtype=object)
+    with pytest.raises(ValueError) as info:
+        _assign_splits(["train"] * 8 + ["test"] * 0 + ["train"] * 8, labels, groups, {"val_fraction": 0.1},
+                       ["NORMAL", "PNEUMONIA"])  # fmt: skip
+    msg = str(info.value)
+    assert msg.startswith(
+        "cannot carve a group-aware val split (val_fraction=0.1, 10 folds) from 16 images of 16 groups"
+    )
+    assert "class counts {'NORMAL': 8, 'PNEUMONIA': 8}" in msg and "\n" not in msg

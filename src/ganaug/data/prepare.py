@@ -207,7 +207,14 @@ def _carve(
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
-        _, taken = next(cv.split(np.zeros(len(pool)), y, g))
+        try:
+            _, taken = next(cv.split(np.zeros(len(pool)), y, g))
+        except ValueError as exc:  # e.g. a class with fewer images than folds
+            counts = {classes[c]: int(n) for c, n in zip(*np.unique(y, return_counts=True))}
+            raise ValueError(
+                f"cannot carve a group-aware {what} split ({what}_fraction={fraction}, {n_splits} folds) from "
+                f"{len(pool)} images of {n_groups} groups with class counts {counts}: {exc}"
+            ) from None
     return np.sort(pool[taken].astype(np.int64))
 
 
