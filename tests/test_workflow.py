@@ -381,8 +381,8 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     rules, scheduled = planned({"steps": cfg["gan_defaults"]["steps"] - 1}, "finetune_steps.yaml")
     assert "pretrain_gan" not in rules, rules
     assert target in scheduled and "results/gan/dcgan_tl/PNEUMONIA/checkpoint.pt" in scheduled
-    assert not [o for o in scheduled if "cdcgan_tl/" in o and not o.startswith("results/classifier/")], scheduled
-    assert not [o for o in scheduled if o.startswith("results/classifier/") and "/cdcgan_tl/" in o], scheduled
+    # (cdcgan_tl's later jobs never ran here, so only its training tells whether the edit reached it)
+    assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" not in scheduled, scheduled
     rules, scheduled = planned({"transfer": {"steps": 5, "freeze_d": 1}}, "transfer_steps.yaml")
     assert rules.count("pretrain_gan") == 1 and target in scheduled, rules
     assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" in scheduled
