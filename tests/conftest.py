@@ -21,16 +21,6 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (``--dist loadgroup``): every test that uses the tiny run's tree goes to one worker,
-    the one that runs the tiny DAG (group ``tiny``), unless it belongs to another group already (the SLURM
-    tests compare with it at their end, by when the tree is finished); the other tests spread over both."""
-    for item in items:
-        if "tiny_run" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group("tiny"))
-
-
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, shared_data):
     """The whole DAG of config/tiny.yaml, run locally once per session (test_workflow.py, and the

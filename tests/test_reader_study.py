@@ -468,6 +468,7 @@ def _page_shows_what_the_key_says(work: Path, study: Path, key: pd.DataFrame, ga
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tiny")  # with pytest-xdist: on the worker that runs the tiny DAG (conftest.tiny_run)
 def test_reader_study_in_a_browser_then_scored(tiny_run, tmp_path):
     """`snakemake reader_study` on the tiny run makes the page (not part of `all`, unless in_all); a reader answers
     it in Chromium by keys and clicks, reloads half-way, downloads the CSV; `snakemake reader_study_report` scores it

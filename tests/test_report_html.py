@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# with pytest-xdist these tests share one worker, the one that runs the tiny DAG (conftest.tiny_run)
+pytestmark = pytest.mark.xdist_group("tiny")
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 

@@ -16,6 +16,9 @@ import yaml
 
 from helpers import REPO, job_counts, snakemake
 
+# with pytest-xdist these tests share one worker, the one that runs the tiny DAG (conftest.tiny_run)
+pytestmark = pytest.mark.xdist_group("tiny")
+
 SHARED = REPO.parent / "shared" / "data"
 
 
