@@ -258,6 +258,9 @@ def _assign_splits(
             if shared:
                 raise RuntimeError(f"group '{sorted(shared)[0]}' is in both the train and the carved {what} split")
 
+    for row in overlap_table(assign, groups):  # the final splits (empty without groups)
+        log.info("groups %s / %s: %d / %d, shared %d", row["split_a"], row["split_b"], row["groups_a"],
+                 row["groups_b"], row["shared_groups"])  # fmt: skip
     split_idx = {s: np.flatnonzero(assign == s).astype(np.int64) for s in SPLITS}
     for split, idx in split_idx.items():
         if len(idx) == 0:
@@ -432,13 +435,6 @@ def prepare_dataset(
         for split in SPLITS
     }
     log.info("prepared %s: %s", out_npz, summary)
-    if groups is not None:
-        assign = np.empty(len(labels), dtype=object)
-        for split, idx in split_idx.items():
-            assign[idx] = split
-        for row in overlap_table(assign, groups):
-            log.info("groups %s / %s: %d / %d, shared %d", row["split_a"], row["split_b"], row["groups_a"],
-                     row["groups_b"], row["shared_groups"])  # fmt: skip
     return summary
 
 
