@@ -37,6 +37,26 @@ def load(*names: str) -> dict:
     return cfg
 
 
+#: config.yaml's conditional recipe (commented out there since generator replicates: one cell keeps the default short)
+CDCGAN = {
+    "mode": "conditional",
+    "transfer": {"from": "dcgan"},
+    "steps": 3000,
+    "balance_classes": True,
+    "diffaugment": ["color", "translation", "cutout"],
+    "ema": 0.999,
+    "select": "best_fid",
+}
+
+
+def test_the_commented_conditional_recipe_is_config_yamls():
+    """CDCGAN is the `# cdcgan:` block of config.yaml, uncommented."""
+    text = (REPO / "config.yaml").read_text()
+    block = text.split("\n  # cdcgan:\n", 1)[1].split("\n  # more cells", 1)[0]
+    lines = [line.replace("  #", "", 1) for line in block.splitlines()]
+    assert yaml.safe_load("\n".join(lines)) == CDCGAN
+
+
 @pytest.fixture
 def base() -> dict:
     return load("chest_xray.yaml")
@@ -179,14 +199,14 @@ def test_sweep_cells(base):
     n_other = len([f for f in c["synthetic_fractions"] if f > 0])
     # + the default extra cells: balance (add synthetic minority images) at 0.5 and 1 of the gap, per-class GAN
     assert c["extra_cells"] == [{"source": "dcgan", "strategy": "balance", "fraction": f} for f in (0.5, 1.0)]
-    assert len(cells) == len(seeds) * (len(c["baselines"]) + n_other * len(cfg["gans"]) + 2) == 36
+    assert len(cells) == len(seeds) * (len(c["baselines"]) + n_other * len(cfg["gans"]) + 2) == 24
     assert {(x.baseline, x.strategy) for x in cells if x.frac != "0"} == {("none", "replace"), ("none", "balance")}
     assert sorted({(x.source, x.frac) for x in cells if x.strategy == "balance"}) == [("dcgan", "0.5"), ("dcgan", "1")]
     assert len(set(cells)) == len(cells)
     assert classifier_run_dir(cells[0]) == "results/classifier/none/real/none/f0/nall/seed0"
     assert fraction_label(0.1) == "0.1" and fraction_label(1.0) == "1" and fraction_label(0) == "0"
-    s = gan_settings(cfg, "cdcgan")
-    assert s["mode"] == "conditional" and s["lr_g"] == cfg["gan_defaults"]["lr_g"]
+    s = gan_settings(cfg, "dcgan")
+    assert s["mode"] == "per_class" and s["lr_g"] == cfg["gan_defaults"]["lr_g"] and s["ema"] == 0.999
 
 
 def test_sweep_cells_cross_product_and_extra_cells(base):
@@ -249,6 +269,41 @@ def test_classifier_sweep_keys_validated(base, key, value, match):
         validate_config(base, SCHEMA)
 
 
+def test_generator_replicates(base):
+    """classifiers_per_generator: 1 (default) = a replicate per seed; C = seeds s // C share one; all = one shared."""
+    from ganaug.config import generator_replicate, generator_replicates, replicate_settings
+
+    cfg = validate_config(copy.deepcopy(base), SCHEMA)
+    assert cfg["classifier"]["classifiers_per_generator"] == 1
+    assert [generator_replicate(cfg, s) for s in (0, 1, 2)] == [0, 1, 2] and generator_replicates(cfg) == [0, 1, 2]
+    settings = gan_settings(cfg, "dcgan")
+    assert replicate_settings(settings, 0) == settings  # replicate 0 trains with the configured seed
+    assert replicate_settings(settings, 2)["seed"] == settings["seed"] + 2000
+    nested = copy.deepcopy(base)
+    nested["classifier"].update(seeds=[0, 1, 2, 3, 4, 5], classifiers_per_generator=2)
+    nested = validate_config(nested, SCHEMA)
+    assert [generator_replicate(nested, s) for s in range(6)] == [0, 0, 1, 1, 2, 2]
+    shared = copy.deepcopy(base)
+    shared["classifier"]["classifiers_per_generator"] = "all"
+    shared = validate_config(shared, SCHEMA)
+    assert generator_replicates(shared) == [0] and generator_replicate(shared, 2) == 0
+
+
+@pytest.mark.parametrize(
+    ("seeds", "per", "match"),
+    [
+        ([0, 1, 2], 2, r"classifiers_per_generator = 2: generator replicate 1 \(seeds 2\.\.3\) holds seeds \[2\]"),
+        ([0, 1], 0, r"classifier\.classifiers_per_generator"),
+        ([0, 1], "some", r"classifier\.classifiers_per_generator"),
+    ],
+)
+def test_unbalanced_or_bad_replicates_fail_with_one_line(base, seeds, per, match):
+    base["classifier"].update(seeds=seeds, classifiers_per_generator=per)
+    with pytest.raises(ConfigError, match=match) as err:
+        validate_config(base, SCHEMA)
+    assert "\n" not in str(err.value)
+
+
 def test_override_replaces_gan_cells_and_class_caps(tmp_path):
     """An override for HAM10000 drops the default GAN cells and the NORMAL/PNEUMONIA caps."""
     ham = SHARED / "ham10000"
@@ -276,7 +331,7 @@ def test_override_replaces_gan_cells_and_class_caps(tmp_path):
     path = tmp_path / "ham.yaml"
     path.write_text(yaml.safe_dump(override))
     cfg = deep_update(load(), copy.deepcopy(override))  # what Snakemake's merge gives
-    assert set(cfg["gans"]) == {"dcgan", "cdcgan", "wgan_like"}
+    assert set(cfg["gans"]) == {"dcgan", "wgan_like"}
     with pytest.raises(ConfigError, match=r"max_per_class\.NORMAL"):
         validate_config(copy.deepcopy(cfg), SCHEMA)
     apply_replaced_mappings(cfg, [path])
@@ -390,15 +445,20 @@ def test_an_unknown_model_names_the_allowed_ones(base):
 
 
 def test_transfer_cells_are_checked(base):
-    """config.yaml's cells: the per-class one trains the shared GAN, the conditional one starts from it;
+    """config.yaml's per-class cell trains the shared GAN, its commented conditional recipe starts from it;
     every transfer block that cannot work fails with one line naming the key."""
     from ganaug.config import transfer_base
+
+    base["gans"]["cdcgan"] = copy.deepcopy(CDCGAN)
 
     cfg = validate_config(copy.deepcopy(base), SCHEMA)
     assert cfg["gans"]["dcgan"]["transfer"] == {"steps": 3000, "freeze_d": 1}
     assert cfg["gans"]["cdcgan"]["transfer"] == {"from": "dcgan"}
     assert transfer_base("cdcgan", gan_settings(cfg, "cdcgan")) == transfer_base("dcgan", gan_settings(cfg, "dcgan"))
-    assert transfer_base("dcgan", gan_settings(cfg, "dcgan")) == "results/gan/dcgan/transfer/base/checkpoint.pt"
+    assert transfer_base("dcgan", gan_settings(cfg, "dcgan")) == "results/gan/dcgan/rep0/transfer/base/checkpoint.pt"
+    assert (
+        transfer_base("cdcgan", gan_settings(cfg, "cdcgan"), 2) == "results/gan/dcgan/rep2/transfer/base/checkpoint.pt"
+    )
     for cell, transfer, message in (
         ("dcgan", {"steps": 4, "from": "x"}, r"gans.dcgan.transfer: give exactly one of steps .* and from"),
         ("dcgan", {"freeze_d": 1}, r"gans.dcgan.transfer: give exactly one of steps"),

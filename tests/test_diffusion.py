@@ -230,10 +230,10 @@ def test_ddpm_cell_in_a_dry_run(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for path in (
-        "results/gan/ddpm/conditional/checkpoint.pt",
-        "results/gan/ddpm/conditional/fid_curve.csv",
-        "results/gan/ddpm/samples.npz",
-        "results/metrics/gan/ddpm/NORMAL.json",
+        "results/gan/ddpm/rep0/conditional/checkpoint.pt",
+        "results/gan/ddpm/rep0/conditional/fid_curve.csv",
+        "results/gan/ddpm/rep0/samples.npz",
+        "results/metrics/gan/ddpm/rep0/NORMAL.json",
     ):
         assert path in proc.stdout, path
     assert "results/classifier/none/ddpm/" in proc.stdout

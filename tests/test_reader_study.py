@@ -459,7 +459,7 @@ def _page_shows_what_the_key_says(work: Path, study: Path, key: pd.DataFrame, ga
     from ganaug.io import load_npz
 
     val = load_prepared(work / "results" / "data" / "chest_xray" / "32px_1ch.npz", "val")[0]
-    samples = load_npz(work / "results" / "gan" / gan / "samples.npz")["images"]
+    samples = load_npz(work / "results" / "gan" / gan / "rep0" / "samples.npz")["images"]
     payload = _payload((study / "index.html").read_text())
     for img, source, origin, row in zip(payload["images"], key["source"], key["origin"], key["row"]):
         assert (source, origin) in {("real", "val"), ("synthetic", "samples")}

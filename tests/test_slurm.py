@@ -219,8 +219,8 @@ def test_slurm_run_reproduces_the_local_run(slurm_run, tiny_run):
         assert not differ, (table, differ)
     compared = []
     for pattern in (
-        "results/gan/*/samples.npz",
-        "results/metrics/gan/*/*.json",
+        "results/gan/*/rep*/samples.npz",
+        "results/metrics/gan/*/rep*/*.json",
         "results/classifier/**/predictions.csv",
         "results/classifier/**/metrics.json",
     ):
@@ -268,7 +268,7 @@ def test_requeued_gan_job_resumes_to_the_same_weights(slurm_cluster, tmp_path, s
 
     from ganaug.io import torch_load
 
-    target = f"results/gan/{MICRO_GAN}/conditional/checkpoint.pt"
+    target = f"results/gan/{MICRO_GAN}/rep0/conditional/checkpoint.pt"
     work = tmp_path / "requeued"
     work.mkdir()
     write_config(work, requeue_config(), "micro.yaml")
@@ -279,7 +279,7 @@ def test_requeued_gan_job_resumes_to_the_same_weights(slurm_cluster, tmp_path, s
         job_id = _wait(
             lambda: next((j for r, j, _ in slurm_jobs(work) if r == "train_gan"), None), 300, "the train_gan job", proc
         )
-        state_dir = work / "results" / "gan" / MICRO_GAN / "conditional" / "train_state"
+        state_dir = work / "results" / "gan" / MICRO_GAN / "rep0" / "conditional" / "train_state"
         first = state_dir / f"g_step{REQUEUE_EVERY:06d}.pt"
         _wait(first.exists, 300, f"{first.name} (the first checkpoint of the running job)", proc)
         assert slurm_cluster.scontrol_job(job_id)["JobState"] == "RUNNING"
@@ -296,7 +296,7 @@ def test_requeued_gan_job_resumes_to_the_same_weights(slurm_cluster, tmp_path, s
     info = slurm_cluster.scontrol_job(job_id)
     assert info["Restarts"] == "1" and info["JobState"] == "COMPLETED", info
     assert [j for r, j, _ in slurm_jobs(work) if r == "train_gan"] == [job_id]  # the same job, not a resubmission
-    log = (work / "results" / "logs" / "train_gan" / MICRO_GAN / "conditional.log").read_text()
+    log = (work / "results" / "logs" / "train_gan" / MICRO_GAN / "rep0" / "conditional.log").read_text()
     resumed = re.search(r"resuming from \S*train_state/state\.pt at step (\d+) of (\d+)", log)
     assert resumed, log[-3000:]
     step = int(resumed.group(1))
@@ -313,5 +313,5 @@ def test_requeued_gan_job_resumes_to_the_same_weights(slurm_cluster, tmp_path, s
         assert resumed_ckpt[part].keys() == ref_ckpt[part].keys(), part
         for k, v in ref_ckpt[part].items():
             assert torch.equal(resumed_ckpt[part][k], v), (part, k)
-    losses = f"results/gan/{MICRO_GAN}/conditional/losses.csv"
+    losses = f"results/gan/{MICRO_GAN}/rep0/conditional/losses.csv"
     assert (work / losses).read_bytes() == (ref / losses).read_bytes()

@@ -10,10 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from ganaug.config import generator_replicates
 from helpers import REPO, job_counts, snakemake
 
 # with pytest-xdist these tests share one worker, the one that runs the tiny DAG (conftest.tiny_run)
@@ -39,8 +41,11 @@ def test_report_tables(tiny_run):
     gans = ["dcgan", "cdcgan"]
     classes = ["NORMAL", "PNEUMONIA"]
 
+    reps = [0]  # classifiers_per_generator all: one generator replicate, shared by both seeds
     scores = pd.read_csv(report / "gan_scores.csv")
-    assert sorted(zip(scores["gan"], scores["class"])) == sorted((g, c) for g in gans for c in classes)
+    assert sorted(zip(scores["gan"], scores["replicate"], scores["class"])) == sorted(
+        (g, r, c) for g in gans for r in reps for c in classes
+    )
     assert finite(scores[["fid", "fid_floor", "msssim_generated", "msssim_real"]].to_numpy().ravel().tolist())
     # the FID and its floor at one N: the smallest of metrics.fid.n and the generated / train / test images
     assert (scores["fid_n"] == scores["fid_floor_n"]).all() and (scores["fid_n"] <= cfg["metrics"]["fid"]["n"]).all()
@@ -75,20 +80,22 @@ def test_report_tables(tiny_run):
     # extracted image: a 2048x2048 sqrtm takes ~20 s)
     from ganaug.metrics import fid_from_stats, load_stats
 
-    gen = load_stats(work / "results/metrics/gan/dcgan/NORMAL_stats.npz")
+    gen = load_stats(work / "results/metrics/gan/dcgan/rep0/NORMAL_stats.npz")
     ref = load_stats(next((work / "results/metrics/real").glob("*/*/train_NORMAL.npz")))
     row = scores[(scores["gan"] == "dcgan") & (scores["class"] == "NORMAL")].iloc[0]
     assert row["fid_full"] == pytest.approx(fid_from_stats(gen["mu"], gen["sigma"], ref["mu"], ref["sigma"]), rel=1e-5)
     for gan in gans:
-        for cls in classes:
-            base = work / "results" / "metrics" / "gan" / gan / cls
-            assert Path(f"{base}_nearest.png").stat().st_size > 0
-            assert len(pd.read_csv(f"{base}_nearest.csv")) == cfg["metrics"]["fid"]["n"]
+        for rep in reps:
+            for cls in classes:
+                base = work / "results" / "metrics" / "gan" / gan / f"rep{rep}" / cls
+                assert Path(f"{base}_nearest.png").stat().st_size > 0
+                assert len(pd.read_csv(f"{base}_nearest.csv")) == cfg["metrics"]["fid"]["n"]
 
     runs = pd.read_csv(report / "classifier_runs.csv", dtype={"n_real": str})
     baselines, extra = cfg["classifier"]["baselines"], cfg["classifier"]["extra_cells"]
     n_cells = len(baselines) + (len(fractions) - 1) * len(gans) + len(extra)
     assert len(runs) == len(seeds) * n_cells
+    assert (runs["replicate"] == 0).all()  # the pairing unit: here one generator replicate for both seeds
     assert set(runs.loc[runs["fraction"] == 0, "source"]) == {"real"}
     assert set(runs.loc[runs["fraction"] == 0, "strategy"]) == {"none"}
     assert set(runs["baseline"]) == {"none", "classic", "oversample", "weighted_loss"}  # every baseline ran
@@ -156,9 +163,9 @@ def test_report_tables(tiny_run):
 def test_artefacts_and_logs(tiny_run):
     work, _ = tiny_run
     res = work / "results"
-    losses = pd.read_csv(res / "gan" / "dcgan" / "NORMAL" / "losses.csv")
+    losses = pd.read_csv(res / "gan" / "dcgan" / "rep0" / "NORMAL" / "losses.csv")
     assert {"step", "loss_d", "loss_g"} <= set(losses.columns) and len(losses) > 0
-    assert (res / "gan" / "cdcgan" / "conditional" / "checkpoint.pt").is_file()
+    assert (res / "gan" / "cdcgan" / "rep0" / "conditional" / "checkpoint.pt").is_file()
     run = res / "classifier" / "none" / "real" / "none" / "f0" / "nall" / "seed0"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["source"] == "real" and metrics["n_synthetic"] == 0 and metrics["baseline"] == "none"
@@ -168,7 +175,7 @@ def test_artefacts_and_logs(tiny_run):
     manifest = pd.read_csv(res / "data" / "chest_xray" / "32px_1ch_manifest.csv")
     assert set(manifest["split"]) == {"train", "val", "test"}
     # every rule logged, the GAN log shows the progress bar
-    gan_log = (res / "logs" / "train_gan" / "dcgan" / "NORMAL.log").read_text()
+    gan_log = (res / "logs" / "train_gan" / "dcgan" / "rep0" / "NORMAL.log").read_text()
     steps = yaml.safe_load((work / "tiny.yaml").read_text())["gan_defaults"]["steps"]
     assert "100%" in gan_log and f"{steps}/{steps}" in gan_log, gan_log[-2000:]
     # no temporary files left behind by the atomic writers
@@ -216,8 +223,6 @@ def test_medmnist_download_and_prepare_through_workflow(tmp_path):
     """A medmnist dataset with no local copy is downloaded (file:// here), md5-checked and prepared."""
     import hashlib
 
-    import numpy as np
-
     src = SHARED / "breastmnist.npz"
     assert src.is_file(), f"real data missing: {src}"
     _medmnist_config(tmp_path, hashlib.md5(src.read_bytes()).hexdigest())
@@ -257,11 +262,16 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     n_frac = len([f for f in cfg["classifier"]["synthetic_fractions"] if f > 0])
     n_seeds = len(cfg["classifier"]["seeds"])
     expected_cell = [
-        "results/gan/cdcgan/conditional/checkpoint.pt",
-        "results/gan/cdcgan/conditional/fid_curve.csv",
-        "results/gan/cdcgan/samples.npz",
-        "results/metrics/domain/gan/cdcgan.json",
-    ] + [f"results/metrics/gan/cdcgan/{c}.json" for c in ("NORMAL", "PNEUMONIA")]
+        path
+        for rep in generator_replicates(cfg)  # every generator replicate of the cell
+        for path in [
+            f"results/gan/cdcgan/rep{rep}/conditional/checkpoint.pt",
+            f"results/gan/cdcgan/rep{rep}/conditional/fid_curve.csv",
+            f"results/gan/cdcgan/rep{rep}/samples.npz",
+            f"results/metrics/domain/gan/cdcgan/rep{rep}.json",
+        ]
+        + [f"results/metrics/gan/cdcgan/rep{rep}/{c}.json" for c in ("NORMAL", "PNEUMONIA")]
+    ]
     for path in expected_cell:
         assert path in scheduled, (path, scheduled)
     classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
@@ -270,6 +280,47 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     others = [o for o in scheduled if o not in expected_cell and o not in classifier_jobs]
     assert all(o.startswith("results/report/") for o in others), others
     assert "dcgan/" not in " ".join(o.replace("cdcgan/", "").replace("cdcgan.", "") for o in scheduled)
+
+
+@pytest.mark.slow
+def test_generator_replicates_retrain_with_their_own_seed(tiny_run):
+    """The tiny run shares one generator replicate between its seeds (classifiers_per_generator: all).
+    Per-seed replicates (the default, 1): seed 1 gets replicate 1 - every GAN job again with seed
+    gan.seed + 1000, and seed 1's GAN cells - while replicate 0 and every real-only run stay. Then
+    seeds [0, 1] -> [0, 2] reruns only replicate 2 and seed 2's runs."""
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    assert cfg["classifier"]["seeds"] == [0, 1] and cfg["classifier"]["classifiers_per_generator"] == "all"
+    cfg["classifier"]["classifiers_per_generator"] = 1
+    runs = pd.read_csv(work / "results/report/classifier_runs.csv")
+    n_gan_cells = int(((runs["seed"] == 0) & (runs["source"] != "real")).sum())
+
+    def planned(name: str, rep: int, seed: int) -> list[str]:
+        rules, scheduled = _dry_run(work, cfg, name)
+        gan_jobs = [o for o in scheduled if o.startswith(GAN_OUTPUTS)]
+        assert gan_jobs and all(f"/rep{rep}/" in o or o.endswith(f"/rep{rep}.json") for o in gan_jobs), gan_jobs
+        assert rules.count("train_gan") == 2 + 1 and rules.count("generate") == 2, rules  # dcgan: 2 classes
+        classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
+        assert classifier_jobs and all(f"/seed{seed}/" in o for o in classifier_jobs), classifier_jobs
+        others = [o for o in scheduled if o not in gan_jobs and o not in classifier_jobs]
+        assert others and all(o.startswith("results/report/") for o in others), others
+        assert "domain_classifier" not in rules and "prepare_dataset" not in rules, rules
+        return classifier_jobs
+
+    # seed 1's runs with synthetic images move to replicate 1; its real-only runs read no generator
+    assert len(planned("per_seed.yaml", 1, 1)) == n_gan_cells
+    target = "results/gan/cdcgan/rep1/samples.npz"
+    snakemake(work, "--cores", "2", configfile="per_seed.yaml", targets=(target,))
+    rep0, rep1 = (np.load(work / f"results/gan/cdcgan/rep{r}/samples.npz", allow_pickle=False) for r in (0, 1))
+    assert rep0["images"].shape == rep1["images"].shape and not np.array_equal(rep0["images"], rep1["images"])
+    log = (work / "results/logs/train_gan/cdcgan/rep1/conditional.log").read_text()
+    assert "seed 1000" in log, log[-2000:]
+    # editing one replicate's seed: every cell of seed 2, nothing of seeds 0 and 1
+    cfg["classifier"]["seeds"] = [0, 2]
+    assert len(planned("seed2.yaml", 2, 2)) == int((runs["seed"] == 0).sum())
+
+
+GAN_OUTPUTS = ("results/gan/", "results/metrics/gan/", "results/metrics/domain/")
 
 
 @pytest.mark.slow
@@ -324,20 +375,24 @@ def test_one_per_class_cell_schedules_only_that_cell(tiny_run, change):
     cell = "dcgan" if change == "edit" else "dcgan_lr"
     cfg["gans"][cell] = {**cfg["gans"]["dcgan"], "lr_g": 1.0e-4}
     rules, scheduled = _dry_run(work, cfg, f"{change}_cell.yaml")
-    must = (
-        [f"results/gan/{cell}/{c}/checkpoint.pt" for c in classes]
-        + [f"results/gan/{cell}/samples.npz"]
-        + [f"results/metrics/gan/{cell}/{c}.json" for c in classes]
-    )
+    reps = generator_replicates(cfg)
+    must = [
+        path
+        for r in reps
+        for path in [f"results/gan/{cell}/rep{r}/{c}/checkpoint.pt" for c in classes]
+        + [f"results/gan/{cell}/rep{r}/samples.npz", f"results/metrics/domain/gan/{cell}/rep{r}.json"]
+        + [f"results/metrics/gan/{cell}/rep{r}/{c}.json" for c in classes]
+    ]
     for path in must:
         assert path in scheduled, (path, scheduled)
-    assert rules.count("train_gan") == len(classes), rules
+    assert rules.count("train_gan") == len(classes) * len(reps), rules
     classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
     assert classifier_jobs and all(f"/{cell}/" in o for o in classifier_jobs), classifier_jobs
-    assert f"results/metrics/domain/gan/{cell}.json" in scheduled  # its domain metrics; the domain classifier stays
-    assert "domain_classifier" not in rules, rules
-    cell_jobs = [o for o in scheduled if o.startswith((f"results/gan/{cell}/", f"results/metrics/gan/{cell}/"))]
-    cell_jobs.append(f"results/metrics/domain/gan/{cell}.json")
+    assert "domain_classifier" not in rules, rules  # its domain metrics (above); the domain classifier stays
+    cell_jobs = [
+        o for o in scheduled
+        if o.startswith((f"results/gan/{cell}/", f"results/metrics/gan/{cell}/", f"results/metrics/domain/gan/{cell}/"))
+    ]  # fmt: skip
     others = [o for o in scheduled if o not in cell_jobs and o not in classifier_jobs]
     assert others and all(o.startswith("results/report/") for o in others), others
 
@@ -354,17 +409,18 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     # a conditional cell may start from the same shared GAN: no second pretrain_gan job
     cfg["gans"]["cdcgan_tl"] = {**cfg["gans"]["cdcgan"], "transfer": {"from": "dcgan_tl"}}
     rules, scheduled = _dry_run(work, cfg, "transfer.yaml")
-    assert rules.count("pretrain_gan") == 1 and rules.count("train_gan") == 3, rules
-    assert "results/gan/dcgan_tl/transfer/base/checkpoint.pt" in scheduled
+    n_reps = len(generator_replicates(cfg))  # one shared GAN per generator replicate, retrained in each
+    assert rules.count("pretrain_gan") == n_reps and rules.count("train_gan") == 3 * n_reps, rules
+    assert {f"results/gan/dcgan_tl/rep{r}/transfer/base/checkpoint.pt" for r in range(n_reps)} <= set(scheduled)
     assert not [o for o in scheduled if o.startswith("results/gan/") and "_tl/" not in o]
-    target = "results/gan/dcgan_tl/NORMAL/checkpoint.pt"
+    target = "results/gan/dcgan_tl/rep0/NORMAL/checkpoint.pt"
     snakemake(work, "--cores", "2", configfile="transfer.yaml",
-              targets=(target, "results/gan/cdcgan_tl/conditional/checkpoint.pt"))  # fmt: skip
-    log = (work / "results/logs/train_gan/dcgan_tl/NORMAL.log").read_text()
-    assert "starting from results/gan/dcgan_tl/transfer/base/checkpoint.pt; D's first 1 stage(s) frozen" in log
-    log = (work / "results/logs/train_gan/cdcgan_tl/conditional.log").read_text()
-    assert "starting from results/gan/dcgan_tl/transfer/base/checkpoint.pt; D's first 0 stage(s) frozen" in log
-    base = torch.load(work / "results/gan/dcgan_tl/transfer/base/checkpoint.pt", weights_only=True)
+              targets=(target, "results/gan/cdcgan_tl/rep0/conditional/checkpoint.pt"))  # fmt: skip
+    log = (work / "results/logs/train_gan/dcgan_tl/rep0/NORMAL.log").read_text()
+    assert "starting from results/gan/dcgan_tl/rep0/transfer/base/checkpoint.pt; D's first 1 stage(s) frozen" in log
+    log = (work / "results/logs/train_gan/cdcgan_tl/rep0/conditional.log").read_text()
+    assert "starting from results/gan/dcgan_tl/rep0/transfer/base/checkpoint.pt; D's first 0 stage(s) frozen" in log
+    base = torch.load(work / "results/gan/dcgan_tl/rep0/transfer/base/checkpoint.pt", weights_only=True)
     tuned = torch.load(work / target, weights_only=True)
     first = [k for k in base["D"] if k.startswith("body.main.0.")]  # D's first stage: frozen
     assert first and all(torch.equal(base["D"][k], tuned["D"][k]) for k in first)
@@ -380,12 +436,12 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
 
     rules, scheduled = planned({"steps": cfg["gan_defaults"]["steps"] - 1}, "finetune_steps.yaml")
     assert "pretrain_gan" not in rules, rules
-    assert target in scheduled and "results/gan/dcgan_tl/PNEUMONIA/checkpoint.pt" in scheduled
+    assert target in scheduled and "results/gan/dcgan_tl/rep0/PNEUMONIA/checkpoint.pt" in scheduled
     # (cdcgan_tl's later jobs never ran here, so only its training tells whether the edit reached it)
-    assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" not in scheduled, scheduled
+    assert "results/gan/cdcgan_tl/rep0/conditional/checkpoint.pt" not in scheduled, scheduled
     rules, scheduled = planned({"transfer": {"steps": 5, "freeze_d": 1}}, "transfer_steps.yaml")
-    assert rules.count("pretrain_gan") == 1 and target in scheduled, rules
-    assert "results/gan/cdcgan_tl/conditional/checkpoint.pt" in scheduled
+    assert rules.count("pretrain_gan") == n_reps and target in scheduled, rules
+    assert "results/gan/cdcgan_tl/rep0/conditional/checkpoint.pt" in scheduled
 
 
 @pytest.mark.slow
@@ -421,31 +477,30 @@ def test_changing_select_reruns_generation_not_training(tiny_run):
 def test_a_per_class_cell_for_chosen_classes(tiny_run):
     """`classes: minority` trains, generates and scores the minority class only; its balance cell is built from
     those images, and adding a class to `classes` trains that class only (the NORMAL GAN is kept)."""
-    import numpy as np
-
     work, _ = tiny_run
     cfg = yaml.safe_load((work / "tiny.yaml").read_text())
     cfg["gans"]["dcgan_min"] = {**cfg["gans"]["dcgan"], "classes": "minority"}
     cfg["classifier"]["extra_cells"] = [{"source": "dcgan_min", "strategy": "balance", "fraction": 1.0, "n_real": 50}]
     cfg["classifier"]["synthetic_fractions"] = [0.0]  # the replace sweep would need every class of dcgan_min
     rules, scheduled = _dry_run(work, cfg, "minority.yaml")
-    assert rules.count("train_gan") == 1 and "results/gan/dcgan_min/NORMAL/checkpoint.pt" in scheduled, rules
-    assert not [o for o in scheduled if "dcgan_min/PNEUMONIA" in o], scheduled
+    n_reps = len(generator_replicates(cfg))
+    assert rules.count("train_gan") == n_reps and "results/gan/dcgan_min/rep0/NORMAL/checkpoint.pt" in scheduled, rules
+    assert not [o for o in scheduled if "PNEUMONIA" in o and "dcgan_min/" in o], scheduled
     run = "results/classifier/none/dcgan_min/balance/f1/n50/seed0/metrics.json"
-    domain = "results/metrics/domain/gan/dcgan_min.json"
+    domain = "results/metrics/domain/gan/dcgan_min/rep0.json"
     # its own outputs only: the tiny run's report tables stay as they are (test_slurm compares them)
-    metrics = "results/metrics/gan/dcgan_min/NORMAL.json"
+    metrics = "results/metrics/gan/dcgan_min/rep0/NORMAL.json"
     snakemake(work, "--cores", "2", configfile="minority.yaml", targets=(run, domain, metrics))
-    samples = np.load(work / "results/gan/dcgan_min/samples.npz", allow_pickle=False)
+    samples = np.load(work / "results/gan/dcgan_min/rep0/samples.npz", allow_pickle=False)
     assert set(samples["labels"].tolist()) == {0} and list(samples["classes"]) == ["NORMAL", "PNEUMONIA"]
-    assert not (work / "results/metrics/gan/dcgan_min/PNEUMONIA.json").exists()
+    assert not (work / "results/metrics/gan/dcgan_min/rep0/PNEUMONIA.json").exists()
     assert json.loads((work / metrics).read_text())["class"] == "NORMAL"
     assert json.loads((work / domain).read_text())["classes"].keys() == {"NORMAL"}
     assert json.loads((work / run).read_text())["auc"] > 0
     cfg["gans"]["dcgan_min"]["classes"] = ["NORMAL", "PNEUMONIA"]
     rules, scheduled = _dry_run(work, cfg, "both.yaml")
     trained = [o for o in scheduled if o.endswith("checkpoint.pt")]
-    assert trained == ["results/gan/dcgan_min/PNEUMONIA/checkpoint.pt"], trained
+    assert trained == ["results/gan/dcgan_min/rep0/PNEUMONIA/checkpoint.pt"], trained
     shutil.rmtree(work / "results/classifier/none/dcgan_min")  # the later tests count the tiny run's classifiers
 
 
@@ -485,12 +540,12 @@ def test_gan_training_artefacts(tiny_run):
     res = work / "results"
     cfg = yaml.safe_load((work / "tiny.yaml").read_text())
     steps, every = cfg["gan_defaults"]["steps"], cfg["gan_defaults"]["sample_every"]
-    part = res / "gan" / "cdcgan" / "conditional"
+    part = res / "gan" / "cdcgan" / "rep0" / "conditional"
     assert (part / "train_state" / "state.pt").is_file()
     curve = pd.read_csv(part / "fid_curve.csv")
     assert sorted(set(curve["step"])) == list(range(every, steps + 1, every))
     assert set(curve["class"]) == {"NORMAL", "PNEUMONIA"} and (curve["fid"] > 0).all()
-    selection = json.loads((res / "gan" / "cdcgan" / "selection.json").read_text())
+    selection = json.loads((res / "gan" / "cdcgan" / "rep0" / "selection.json").read_text())
     best = int(curve.groupby("step")["fid"].mean().idxmin())
     assert selection["conditional"]["step"] == best and selection["conditional"]["select"] == "best_fid"
     scores = pd.read_csv(res / "report" / "gan_scores.csv")

@@ -14,13 +14,19 @@ from ganaug.config import (  # noqa: E402
     classifier_cells,
     classifier_run_dir,
     classifier_settings,
+    classifiers_per_generator,
     config_warnings,
+    gan_dir,
+    generator_replicate,
+    generator_replicates,
     fraction_label,
     gan_classes,
     gan_settings,
     gan_train_settings,
     known_class_names,
     pretrain_settings,
+    replicate_seed,
+    replicate_settings,
     resolve_dataset_paths,
     transfer_base,
     validate_config,
@@ -72,6 +78,7 @@ wildcard_constraints:
     ch=r"[13]",
     frac=r"[0-9.]+",
     seed=r"\d+",
+    rep=r"\d+",
     baseline="|".join(CLASSIFIER_BASELINES),
     strategy="|".join((NO_MIXING,) + MIXING_STRATEGIES),
     nreal=r"all|[1-9]\d*",
@@ -120,8 +127,18 @@ def prepare_spec(wildcards):
     return canonical(spec)  # a local npz keeps its md5: prepare checks it
 
 
+# Generator replicates: classifier seed s uses the generators of replicate generator_replicate(config, s)
+# (s // classifier.classifiers_per_generator; 0 when one generator is shared); every GAN job runs once per
+# replicate, in results/gan/{gan}/rep{r}/. The report's GAN figures show the first replicate.
+REPLICATES = generator_replicates(config)
+FIRST_REP = REPLICATES[0]
+
+
 def synthetic_input(wildcards):
-    return [] if wildcards.source == "real" else [f"results/gan/{wildcards.source}/samples.npz"]
+    """The samples of the generator replicate a classifier seed uses (none for real-only runs)."""
+    if wildcards.source == "real":
+        return []
+    return [f"{gan_dir(wildcards.source, generator_replicate(config, int(wildcards.seed)))}/samples.npz"]
 
 
 # arch, pretrained, input_size, freeze, lr_backbone_mult and the training settings; width only for resnet18_small
@@ -163,24 +180,27 @@ def train_gan_inputs(wildcards):
     inputs = {"data": REAL_TRAIN}
     settings = gan_settings(config, wildcards.gan)
     if "transfer" in settings:  # its own pretrain_gan, or the one of the cell transfer.from names
-        inputs["base"] = transfer_base(wildcards.gan, settings)
+        inputs["base"] = transfer_base(wildcards.gan, settings, wildcards.rep)
     return inputs
 
 
 def gan_snapshots(wildcards):
-    return [f"results/gan/{wildcards.gan}/{part}/snapshots.pt" for part in gan_parts(wildcards.gan)]
+    return [f"{gan_dir(wildcards.gan, wildcards.rep)}/{part}/snapshots.pt" for part in gan_parts(wildcards.gan)]
 
 
 def gan_curves(wildcards):
-    return [f"results/gan/{wildcards.gan}/{part}/fid_curve.csv" for part in gan_parts(wildcards.gan)]
+    return [f"{gan_dir(wildcards.gan, wildcards.rep)}/{part}/fid_curve.csv" for part in gan_parts(wildcards.gan)]
 
 
-def gan_statuses(gan):
-    return [f"results/gan/{gan}/{part}/status.json" for part in gan_parts(gan)]
+def gan_losses(gan, rep=None):
+    """The loss curves of one replicate of a GAN cell (the first by default)."""
+    rep = FIRST_REP if rep is None else rep
+    return [f"{gan_dir(gan, rep)}/{part}/losses.csv" for part in gan_parts(gan)]
 
 
-def gan_losses(gan):
-    return [f"results/gan/{gan}/{part}/losses.csv" for part in gan_parts(gan)]
+def gan_replicate_files(name):
+    """``results/gan/{gan}/rep{r}/{name}`` of every GAN cell and replicate, GAN by GAN."""
+    return [f"{gan_dir(gan, rep)}/{name}" for gan in GANS for rep in REPLICATES]
 
 
 def classifier_weights(wildcards=None):
@@ -208,9 +228,14 @@ if len(N_REAL_VALUES) > 1:
     CLASSIFIER_REPORT["delta_figure"] = "results/report/figures/delta_vs_n_real.png"
 
 
-def gan_metric_files(suffix=".json"):
-    """The per-class metrics of every GAN cell, for the classes it generates."""
-    return [f"results/metrics/gan/{gan}/{cls}{suffix}" for gan in GANS for cls in gan_classes(config, gan, CLASSES)]
+def gan_metric_files(suffix=".json", replicates=None):
+    """The per-class metrics of every GAN cell and generator replicate (default: all), for the classes it generates."""
+    return [
+        f"results/metrics/gan/{gan}/rep{rep}/{cls}{suffix}"
+        for gan in GANS
+        for rep in (REPLICATES if replicates is None else replicates)
+        for cls in gan_classes(config, gan, CLASSES)
+    ]
 
 
 PREPARED_EXAMPLES = "results/report/figures/prepared_examples.png"

@@ -86,7 +86,7 @@ rule test_shift:
 
 rule gan_metrics:
     input:
-        samples="results/gan/{gan}/samples.npz",
+        samples="results/gan/{gan}/rep{rep}/samples.npz",
         real=prepared_npz(),
         train_stats=real_stats("train", "{cls}"),
         test_stats=real_stats("test", "{cls}"),
@@ -94,14 +94,14 @@ rule gan_metrics:
         real_train=REAL_TRAIN,
         train_features=REAL_TRAIN_FEATURES,
     output:
-        metrics="results/metrics/gan/{gan}/{cls}.json",
-        stats="results/metrics/gan/{gan}/{cls}_stats.npz",
-        nearest_csv="results/metrics/gan/{gan}/{cls}_nearest.csv",
+        metrics="results/metrics/gan/{gan}/rep{rep}/{cls}.json",
+        stats="results/metrics/gan/{gan}/rep{rep}/{cls}_stats.npz",
+        nearest_csv="results/metrics/gan/{gan}/rep{rep}/{cls}_nearest.csv",
         nearest=report(
-            "results/metrics/gan/{gan}/{cls}_nearest.png",
+            "results/metrics/gan/{gan}/rep{rep}/{cls}_nearest.png",
             caption="../report/nearest_pairs.rst",
             category="Memorisation",
-            subcategory="{gan}",
+            subcategory="{gan} replicate {rep}",
         ),
     params:
         fid=FID_MATCHED,
@@ -114,7 +114,7 @@ rule gan_metrics:
         model=lambda wc: gan_settings(config, wc.gan)["model"],
         mode=lambda wc: gan_mode(wc.gan),
     log:
-        "results/logs/gan_metrics/{gan}/{cls}.log",
+        "results/logs/gan_metrics/{gan}/rep{rep}/{cls}.log",
     threads: config["threads"]["features"]
     resources:
         gpu=1,
@@ -125,7 +125,7 @@ rule gan_metrics:
 
 
 DOMAIN = "results/metrics/domain"
-DOMAIN_GAN = f"{DOMAIN}/gan/{{gan}}.json"  # per GAN: domain FID, class agreement, classifier score
+DOMAIN_GAN = f"{DOMAIN}/gan/{{gan}}/rep{{rep}}.json"  # per GAN replicate: domain FID, class agreement, classifier score
 
 
 rule domain_classifier:
@@ -156,7 +156,7 @@ rule domain_classifier:
 
 rule domain_metrics:
     input:
-        samples="results/gan/{gan}/samples.npz",
+        samples="results/gan/{gan}/rep{rep}/samples.npz",
         model=f"{DOMAIN}/classifier.pt",
         info=f"{DOMAIN}/classifier.json",
         reference=f"{DOMAIN}/real_reference.npz",
@@ -165,7 +165,7 @@ rule domain_metrics:
     params:
         fid={"n": config["metrics"]["fid"]["n"], "seed": config["metrics"]["fid"]["seed"]},
     log:
-        "results/logs/domain_metrics/{gan}.log",
+        "results/logs/domain_metrics/{gan}/rep{rep}.log",
     threads: config["threads"]["features"]
     resources:
         gpu=1,

@@ -24,7 +24,7 @@ rule reader_study:
 rule reader_study_page:
     input:
         real=prepared_npz(),
-        samples="results/gan/{gan}/samples.npz",
+        samples=f"results/gan/{{gan}}/rep{FIRST_REP}/samples.npz",  # the first generator replicate
     output:
         html="results/reader_study/{gan}/index.html",
         key="results/reader_study/{gan}/key.csv",

@@ -3,12 +3,13 @@
 
 rule gan_report:
     input:
+        # the tables: every generator replicate; the figures: the first replicate's
         metrics=gan_metric_files(),
-        domain=expand(DOMAIN_GAN, gan=GANS),
+        domain=expand(DOMAIN_GAN, gan=GANS, rep=REPLICATES),
+        selections=gan_replicate_files("selection.json"),
         losses=[f for gan in GANS for f in gan_losses(gan)],
-        samples=expand("results/gan/{gan}/samples.npz", gan=GANS),
-        selections=expand("results/gan/{gan}/selection.json", gan=GANS),
-        curves=[f"results/gan/{gan}/{part}/fid_curve.csv" for gan in GANS for part in gan_parts(gan)],
+        samples=[f"{gan_dir(gan, FIRST_REP)}/samples.npz" for gan in GANS],
+        curves=[f"{gan_dir(gan, FIRST_REP)}/{part}/fid_curve.csv" for gan in GANS for part in gan_parts(gan)],
         real=REAL_TRAIN,
     output:
         csv=report("results/report/gan_scores.csv", caption="../report/gan_scores.rst", category="Tables"),
@@ -26,6 +27,7 @@ rule gan_report:
         ),
     params:
         gans=GANS,
+        replicates=REPLICATES,
         classes=CLASSES,
         minority_class=EXP["minority_class"],
         quality=canonical(config["metrics"]["quality"]),
@@ -40,7 +42,7 @@ rule gan_report:
 rule feature_projection:
     input:
         real=[real_stats("train", cls) for cls in CLASSES],
-        generated=gan_metric_files("_stats.npz"),
+        generated=gan_metric_files("_stats.npz", [FIRST_REP]),  # the first generator replicate
     output:
         report(
             "results/report/figures/feature_projection.png",
@@ -87,6 +89,7 @@ rule classifier_report:
         minority_class=EXP["minority_class"],
         ci_level=config["classifier"]["ci_level"],
         threshold=config["classifier"]["threshold"],
+        classifiers_per_generator=classifiers_per_generator(config),
         statistics=canonical(config["statistics"]),
     log:
         "results/logs/classifier_report.log",

@@ -14,6 +14,7 @@ def main(sm):
     runs = report.classifier_runs_table(
         sm.input.metrics, sm.input.predictions, sm.input.predictions_val,
         positive_class=positive, minority_class=minority, threshold=p.threshold,
+        classifiers_per_generator=p.classifiers_per_generator,
     )  # fmt: skip
     save_dataframe(out.runs, runs)
     min_seeds = int(st["min_seeds_for_ci"])

@@ -33,6 +33,7 @@ def main(sm):
         row["domain_fid_floor"] = info["classes"][cls]["domain_fid_floor"]
     result = {
         "gan": sm.wildcards.gan,
+        "replicate": int(sm.wildcards.rep),
         **scores,
         "classifier_score_real": info["classifier_score_real"],
         "domain_classifier_test_auc": info["test_auc"],

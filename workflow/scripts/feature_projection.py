@@ -12,9 +12,10 @@ def main(sm):
     classes = list(sm.params.classes)
     real = {cls: load_stats(path, require_features=True)["features"] for cls, path in zip(classes, sm.input.real)}
     generated = {gan: {} for gan in sm.params.gans}
-    for path in map(Path, sm.input.generated):  # results/metrics/gan/{gan}/{cls}_stats.npz, the classes it generates
+    # results/metrics/gan/{gan}/rep{r}/{cls}_stats.npz of one replicate, the classes each GAN generates
+    for path in map(Path, sm.input.generated):
         cls = path.name.removesuffix("_stats.npz")
-        generated[path.parent.name][cls] = load_stats(path, require_features=True)["features"]
+        generated[path.parent.parent.name][cls] = load_stats(path, require_features=True)["features"]
     plot_feature_projection(real, generated, sm.output[0])
     print(
         f"projected {sum(len(f) for f in real.values())} real and "

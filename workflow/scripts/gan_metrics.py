@@ -15,6 +15,7 @@ def main(sm):
         dict(sm.input.items()),
         dict(sm.output.items()),
         gan=sm.wildcards.gan,
+        replicate=int(sm.wildcards.rep),
         cls=sm.wildcards.cls,
         model=sm.params.model,
         mode=sm.params.mode,

@@ -9,7 +9,8 @@ def main(sm):
     from ganaug import report
 
     scores = report.gan_scores_table(sm.input.metrics, minority_class=sm.params.minority_class)
-    training = report.gan_training_table(dict(zip(sm.params.gans, sm.input.selections)), sm.params.classes)
+    keys = [(gan, rep) for gan in sm.params.gans for rep in sm.params.replicates]  # as gan_replicate_files
+    training = report.gan_training_table(dict(zip(keys, sm.input.selections)), sm.params.classes)
     scores = report.merge_training_status(scores, training)
     scores = report.merge_domain(scores, report.domain_table(sm.input.domain))
     scores = report.add_quality(scores, sm.params.quality)
@@ -25,6 +26,7 @@ def main(sm):
         "metrics.fid.n and the generated, train and test images at hand; larger sides subsampled, averaged over "
         "seeded draws), so fid_ratio = fid / fid_floor compares like with like; fid_inf and fid_inf_floor: "
         "FID extrapolated to infinitely many images (Chong & Forsyth 2020); kid_floor: KID of train vs test. "
+        "One row per GAN x generator replicate x class (replicate r: trained with seed gan.seed + 1000 r). "
         "See docs/metrics.md. status: ok or diverged (training stopped at a non-finite loss). "
         "domain_*, class_agreement and classifier_score use a classifier trained on the real data "
         "(results/metrics/domain/classifier.json): domain FID on its penultimate features, the share of "
@@ -35,12 +37,18 @@ def main(sm):
         "recall (thresholds: config metrics.quality); a cell fed by a failed generator says nothing about GAN "
         "augmentation.",
     )
-    curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.losses}
+    # results/gan/{gan}/rep{r}/{part}/losses.csv -> "gan/part" (one replicate)
+    curves = {f"{Path(p).parents[2].name}/{Path(p).parent.name}": p for p in sm.input.losses}
     report.plot_loss_curves(curves, sm.output.losses)
-    fid_curves = {f"{Path(p).parent.parent.name}/{Path(p).parent.name}": p for p in sm.input.curves}
+    fid_curves = {f"{Path(p).parents[2].name}/{Path(p).parent.name}": p for p in sm.input.curves}
     report.plot_fid_curves(fid_curves, sm.output.fid_curves)
     for gan, samples, out in zip(sm.params.gans, sm.input.samples, sm.output.grids):
-        report.plot_sample_grid(samples, out, title=f"{gan}: real vs generated, per class", real_npz=sm.input.real)
+        report.plot_sample_grid(
+            samples,
+            out,
+            title=f"{gan} (generator replicate {sm.params.replicates[0]}): real vs generated, per class",
+            real_npz=sm.input.real,
+        )
     print(scores.to_string())
 
 

@@ -27,7 +27,10 @@ def main(sm):
 
     set_threads(sm.threads)
     device = resolve_device(sm.config.get("device", "auto"))
-    print(f"GAN {gan}/{part}: {len(images)} images, mode {mode}, device {device}, threads {sm.threads}")
+    print(
+        f"GAN {gan}/{part}, generator replicate {sm.wildcards.rep}: {len(images)} images, mode {mode}, seed {seed}, "
+        f"device {device}, threads {sm.threads}"
+    )
     gpu_vars = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS")
     print("job environment:", *(f"{k}={os.environ.get(k)}" for k in gpu_vars))  # the GPU the scheduler granted
     summary = train_gan(

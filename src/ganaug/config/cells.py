@@ -102,3 +102,62 @@ def classifier_cells(config: dict) -> list[ClassifierCell]:
         n = n_real_label(extra.get("n_real", "all"))
         combos += [(extra.get("baseline", "none"), s, strategy, f, n) for s in sources]
     return [ClassifierCell(*combo, seed) for combo in dict.fromkeys(combos) for seed in seeds]
+
+
+# ----------------------------------------------------------------------------- generator replicates
+
+
+def classifiers_per_generator(config: dict) -> int | None:
+    """``classifier.classifiers_per_generator``: C classifier seeds per generator replicate, or None
+    for ``all`` (one generator per cell, shared by every seed)."""
+    value = config["classifier"].get("classifiers_per_generator", 1)
+    return None if value == "all" else int(value)
+
+
+def generator_replicate(config: dict, seed: int) -> int:
+    """The generator replicate classifier seed ``seed`` belongs to: ``seed // C`` (C =
+    :func:`classifiers_per_generator`), 0 for every seed when the generator is shared.
+
+    With C = 1 (the default) each seed is a replicate of its own that retrains every generator:
+    replicate r trains with seed ``gan.seed + 1000 r`` and generates with ``generate.seed + 1000 r``
+    (:func:`replicate_seed`; the stride keeps replicates clear of the per-class offsets ``seed + k``
+    within a cell), so the generator's training is one of the sources of variation the intervals
+    over replicates hold.
+    """
+    per = classifiers_per_generator(config)
+    return 0 if per is None else int(seed) // per
+
+
+def generator_replicates(config: dict) -> list[int]:
+    """The generator replicates the sweep's seeds use, ascending."""
+    return sorted({generator_replicate(config, s) for s in config["classifier"]["seeds"]})
+
+
+#: seeds of successive generator replicates are this far apart
+REPLICATE_SEED_STRIDE = 1000
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The seed of a generator replicate's training (or sampling) from the configured one:
+    ``seed + 1000 * replicate`` (replicate 0 keeps it)."""
+    return int(seed) + REPLICATE_SEED_STRIDE * int(replicate)
+
+
+def check_replicates(config: dict) -> None:
+    """A nested design (C > 1 classifier seeds per generator) must be balanced: every generator
+    replicate holds exactly C of ``classifier.seeds``; one line naming the keys otherwise."""
+    per = classifiers_per_generator(config)
+    if per is None or per == 1:
+        return
+    seeds = [int(s) for s in config["classifier"]["seeds"]]
+    groups: dict[int, list[int]] = {}
+    for s in seeds:
+        groups.setdefault(s // per, []).append(s)
+    uneven = {r: g for r, g in groups.items() if len(g) != per}
+    if uneven:
+        r, g = min(uneven.items())
+        raise ConfigError(
+            f"config key classifier.classifiers_per_generator = {per}: generator replicate {r} (seeds "
+            f"{r * per}..{r * per + per - 1}) holds seeds {g} of classifier.seeds; give every replicate all "
+            f"{per} of its seeds (e.g. seeds {list(range(per * len(groups)))}) for a balanced nested design"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganaug.config.cells import classifier_cells
+from ganaug.config.cells import check_replicates, classifier_cells
 from ganaug.config.errors import ConfigError, _one_line
 from ganaug.config.settings import canonical, gan_classes, gan_settings
 from ganaug.names import CLASSIFIER_MIN_INPUT, CONDITIONAL_ONLY, DIFFUSION_MODELS, DIFFUSION_SETTINGS, TORCHVISION_ARCHS
@@ -87,6 +87,7 @@ def check_semantics(config: dict) -> None:
                     f"{exp['dataset']!r} (classes: {', '.join(classes)})"
                 )
     _check_gan_classes(config, classes)
+    check_replicates(config)
     for gan in config["gans"]:
         settings = gan_settings(config, gan)
         model, mode = settings["model"], settings["mode"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ganaug.config.cells import replicate_seed
 from ganaug.names import DIFFUSION_MODELS, GAN_ONLY_SETTINGS, TORCHVISION_ARCHS
 
 #: the classifier settings a training run's result depends on (rule params of train_classifier)
@@ -45,9 +46,21 @@ def canonical(obj: Any) -> Any:
     return obj
 
 
-def transfer_base(gan: str, settings: dict) -> str:
-    """Where a transfer cell's shared GAN lies: its own (``transfer.steps``) or the cell ``transfer.from``'s."""
-    return f"results/gan/{settings['transfer'].get('from', gan)}/transfer/base/checkpoint.pt"
+def gan_dir(gan: str, replicate: int | str) -> str:
+    """``results/gan/{gan}/rep{replicate}``: everything one generator replicate of a GAN cell trains and draws."""
+    return f"results/gan/{gan}/rep{replicate}"
+
+
+def transfer_base(gan: str, settings: dict, replicate: int | str = 0) -> str:
+    """Where a transfer cell's shared GAN lies in ``replicate``: its own (``transfer.steps``) or the cell
+    ``transfer.from``'s (of the same replicate: a replicate retrains the shared GAN too)."""
+    return f"{gan_dir(settings['transfer'].get('from', gan), replicate)}/transfer/base/checkpoint.pt"
+
+
+def replicate_settings(settings: dict, replicate: int | str) -> dict:
+    """``settings`` of generator replicate ``replicate``: ``seed`` shifted by it (:func:`replicate_seed`);
+    replicate 0 keeps the configured seed."""
+    return canonical(dict(settings, seed=replicate_seed(settings["seed"], int(replicate))))
 
 
 def base_settings(settings: dict) -> dict:

@@ -110,6 +110,7 @@ def evaluate_gan(
     collapse_margin: float,
     device="cpu",
     batch_size: int = 50,
+    replicate: int = 0,
 ) -> dict:
     """Compute every generative metric of GAN ``gan``'s class ``cls`` and write the outputs.
 
@@ -127,7 +128,7 @@ def evaluate_gan(
 
     ``settings``: the config ``metrics`` sections of :data:`SETTINGS`
     (``fid``: ``n``, ``seed``, ``draws``, ``inf_points``, ``inf_n_min``); ``collapse_margin``: see
-    :func:`mode_collapse`; ``batch_size``: of the feature extraction.
+    :func:`mode_collapse`; ``batch_size``: of the feature extraction; ``replicate``: the generator replicate (recorded).
     Returns the record written to ``outputs["metrics"]``.
     """
     missing = [k for k in INPUTS if k not in inputs] + [k for k in OUTPUTS if k not in outputs]
@@ -142,6 +143,7 @@ def evaluate_gan(
     diversity = diversity_entries(inputs["real"], gen_all, cls, settings["msssim"], collapse_margin)
     result = {
         "gan": gan,
+        "replicate": int(replicate),
         "model": model,
         "mode": mode,
         "class": cls,

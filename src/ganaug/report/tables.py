@@ -24,8 +24,12 @@ from ganaug.io import PathLike, read_json
 # ----------------------------------------------------------------------------- GAN tables
 
 
+#: the keys of a row of the GAN tables
+GAN_KEYS = ["gan", "replicate", "class"]
+
 GAN_COLUMNS = [
     "gan",
+    "replicate",
     "model",
     "mode",
     "class",
@@ -77,14 +81,15 @@ GAN_COLUMNS = [
 
 #: the headline columns of gan_scores.md (the CSV has every metric)
 GAN_MD_COLUMNS = [
-    "gan", "class", "status", "quality", "minority", "selected_step", "fid_n", "fid", "fid_floor", "fid_ratio",
+    "gan", "replicate", "class", "status", "quality", "minority", "selected_step", "fid_n", "fid", "fid_floor", "fid_ratio",
     "fid_inf", "fid_inf_floor", "kid_mean", "kid_floor", "precision", "recall", "nn1_accuracy", "msssim_generated", "msssim_real", "mode_collapse",
     "memo_near_copy_fraction", "domain_fid", "domain_fid_floor", "class_agreement", "classifier_score",
 ]  # fmt: skip
 
 
 def gan_scores_table(metric_files: Iterable[PathLike], minority_class: str | None = None) -> pd.DataFrame:
-    """One row per GAN × class from the ``gan_metrics`` JSON files (their scalar entries).
+    """One row per GAN × generator replicate × class from the ``gan_metrics`` JSON files (their scalar
+    entries; files written before replicates existed are replicate 0).
 
     ``mode_collapse`` comes from the JSON; for a file without it, it is computed
     by :func:`~ganaug.metrics.msssim.mode_collapse` with the file's
@@ -104,8 +109,16 @@ def gan_scores_table(metric_files: Iterable[PathLike], minority_class: str | Non
     if df.empty:
         return pd.DataFrame(columns=GAN_COLUMNS)
     df["minority"] = df["class"] == minority_class
+    df["replicate"] = _replicates(df)
     cols = [c for c in GAN_COLUMNS if c in df.columns] + [c for c in df.columns if c not in GAN_COLUMNS]
-    return df[cols].sort_values(["gan", "class"]).reset_index(drop=True)
+    return df[cols].sort_values(GAN_KEYS).reset_index(drop=True)
+
+
+def _replicates(df: pd.DataFrame) -> pd.Series:
+    """The ``replicate`` column as integers, 0 where a record has none (written before replicates)."""
+    if "replicate" not in df.columns:
+        return pd.Series(0, index=df.index, dtype=int)
+    return df["replicate"].fillna(0).astype(int)
 
 
 def quality_verdict(fid_ratio: float, precision: float, recall: float, thresholds: Mapping[str, float]) -> str:
@@ -152,7 +165,8 @@ def add_quality(scores: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.Dat
 
 
 def generator_quality(scores: pd.DataFrame) -> dict[str, str]:
-    """GAN -> its worst :func:`quality_verdict` over the classes (a cell mixes in images of every class)."""
+    """GAN -> its worst :func:`quality_verdict` over the classes and generator replicates (a cell mixes in
+    images of every class, and each replicate's classifiers use that replicate's generator)."""
     from ganaug.names import QUALITY_VERDICTS
 
     worst: dict[str, str] = {}
@@ -162,23 +176,24 @@ def generator_quality(scores: pd.DataFrame) -> dict[str, str]:
     return worst
 
 
-def gan_training_table(selections: Mapping[str, PathLike], classes: list[str]) -> pd.DataFrame:
-    """One row per GAN x class: training status and the checkpoint ``generate`` used.
+def gan_training_table(selections: Mapping[str | tuple[str, int], PathLike], classes: list[str]) -> pd.DataFrame:
+    """One row per GAN x generator replicate x class: training status and the checkpoint ``generate`` used.
 
-    ``selections``: GAN name -> its ``selection.json`` (written by ``generate``:
-    per training job the selected step, the rule, the curve FID there and the
-    job's status, 'ok' or 'diverged' with its message).
+    ``selections``: (GAN name, replicate) -> that replicate's ``selection.json`` (a bare GAN name is
+    replicate 0), written by ``generate``: per training job the selected step, the rule, the curve
+    FID there and the job's status, 'ok' or 'diverged' with its message.
     """
     rows = []
-    for gan, path in selections.items():
+    for key, path in selections.items():
+        gan, replicate = (key, 0) if isinstance(key, str) else key
         for part, rec in read_json(path).items():
             for cls in classes if part == "conditional" else [part]:
                 rows.append({
-                    "gan": gan, "class": cls, "status": rec["status"], "selected_step": rec["step"],
-                    "select": rec["select"],
+                    "gan": gan, "replicate": int(replicate), "class": cls, "status": rec["status"],
+                    "selected_step": rec["step"], "select": rec["select"],
                     "status_message": rec.get("message", "") if rec["status"] != "ok" else "",
                 })  # fmt: skip
-    return pd.DataFrame(rows, columns=["gan", "class", "status", "selected_step", "select", "status_message"])
+    return pd.DataFrame(rows, columns=[*GAN_KEYS, "status", "selected_step", "select", "status_message"])
 
 
 DOMAIN_COLUMNS = [
@@ -188,7 +203,7 @@ DOMAIN_COLUMNS = [
 
 
 def domain_table(domain_files: Iterable[PathLike]) -> pd.DataFrame:
-    """One row per GAN × class from the ``domain_metrics`` JSON files.
+    """One row per GAN × generator replicate × class from the ``domain_metrics`` JSON files.
 
     The per-GAN entries (classifier score, its real reference, the domain
     classifier's test AUC) are repeated on each class row of the GAN.
@@ -196,27 +211,28 @@ def domain_table(domain_files: Iterable[PathLike]) -> pd.DataFrame:
     rows = []
     for p in domain_files:
         rec = read_json(p)
-        shared = {k: v for k, v in rec.items() if not isinstance(v, (list, dict)) and k != "gan"}
+        shared = {k: v for k, v in rec.items() if not isinstance(v, (list, dict)) and k not in GAN_KEYS}
         for cls, per_class in rec["classes"].items():
-            rows.append({"gan": rec["gan"], "class": cls, **per_class, **shared})
-    df = pd.DataFrame(rows, columns=["gan", "class", *DOMAIN_COLUMNS] if not rows else None)
-    return df[["gan", "class"] + [c for c in DOMAIN_COLUMNS if c in df.columns]]
+            rows.append({"gan": rec["gan"], "replicate": int(rec.get("replicate", 0)), "class": cls, **per_class,
+                         **shared})  # fmt: skip
+    df = pd.DataFrame(rows, columns=[*GAN_KEYS, *DOMAIN_COLUMNS] if not rows else None)
+    return df[GAN_KEYS + [c for c in DOMAIN_COLUMNS if c in df.columns]]
 
 
 def merge_domain(scores: pd.DataFrame, domain: pd.DataFrame) -> pd.DataFrame:
     """``scores`` with the domain-classifier columns of :func:`domain_table` appended."""
     if scores.empty or domain.empty:
         return scores
-    return scores.merge(domain, on=["gan", "class"], how="left")
+    return scores.assign(replicate=_replicates(scores)).merge(domain, on=GAN_KEYS, how="left")
 
 
 def merge_training_status(scores: pd.DataFrame, training: pd.DataFrame) -> pd.DataFrame:
     """``scores`` with the training columns of :func:`gan_training_table` after ``gan`` and ``class``."""
     if scores.empty:
         return scores
-    merged = scores.merge(training, on=["gan", "class"], how="left")
+    merged = scores.assign(replicate=_replicates(scores)).merge(training, on=GAN_KEYS, how="left")
     merged["status"] = merged["status"].fillna("unknown")
-    front = ["gan", "class", "status"]
+    front = [*GAN_KEYS, "status"]
     return merged[front + [c for c in merged.columns if c not in front]]
 
 
@@ -266,8 +282,11 @@ def classifier_runs_table(
     positive_class: str | None = None,
     minority_class: str | None = None,
     threshold: str = "youden",
+    classifiers_per_generator: int | None = 1,
 ) -> pd.DataFrame:
-    """One row per classifier run (every scalar of its metrics.json).
+    """One row per classifier run (every scalar of its metrics.json), with ``replicate``: the generator
+    replicate its seed belongs to (``seed // classifiers_per_generator``; 0 for every seed when that is
+    None, one generator shared), the unit the paired statistics average over.
 
     With ``predictions`` and ``val_predictions`` (each run's ``predictions.csv``
     and ``predictions_val.csv``, in the order of ``metric_files``), the
@@ -313,7 +332,9 @@ def classifier_runs_table(
     ]
     df["n_real"] = df["n_real"].fillna("all").astype(str)
     df["fraction"] = df["fraction"].astype(float)
-    front = RUN_KEYS + ["seed"]
+    per = classifiers_per_generator
+    df["replicate"] = [0 if per is None else int(seed) // int(per) for seed in df["seed"]]
+    front = RUN_KEYS + ["seed", "replicate"]
     df = df[front + [c for c in df.columns if c not in front]]
     return _sort_cells(df, extra=["seed"])
 
