@@ -220,7 +220,7 @@ PRIMARY_CELL = canonical({
     **{k: v for k, v in (_STATS.get("primary") or {}).items() if v is not None},
 })  # fmt: skip
 PRIMARY_REFERENCE = _STATS.get("reference") or "classic"
-EQUIVALENCE_MARGIN = float(_STATS.get("equivalence_margin", 0.02))
+EQUIVALENCE_MARGIN = float(0.02 if _STATS.get("equivalence_margin") is None else _STATS["equivalence_margin"])
 
 
 def gan_metric_files(suffix=".json"):

@@ -317,7 +317,7 @@ def _draw_curves(data: Mapping[str, Any], titles, pkey: Mapping[str, Any], refer
     for arm, colour in (("primary", "tab:red"), ("reference", "tab:blue")):
         s = data[arm]
         if not s["seeds"]:
-            missing.append(f"{arm} {s['label']}: not in this sweep" if not s["skipped_seeds"] else
+            missing.append(f"{arm} {s['label']}: did not run in this sweep" if not s["skipped_seeds"] else
                            f"{arm} {s['label']}: every seed's test split lacks a class")  # fmt: skip
             continue
         _draw_arm(ax_roc, ax_pr, s, colour, level)
@@ -336,7 +336,8 @@ def _draw_curves(data: Mapping[str, Any], titles, pkey: Mapping[str, Any], refer
         if missing:
             ax.text(0.5, 0.5, "\n".join(missing), transform=ax.transAxes, ha="center", va="center", fontsize=9,
                     wrap=True, bbox=dict(facecolor="white", edgecolor="tab:orange"))  # fmt: skip
-        ax.legend(loc="lower right" if ax is ax_roc else "lower left", fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right" if ax is ax_roc else "lower left", fontsize=7)
     ax_roc.set_xlabel("false-positive rate (1 − specificity)")
     ax_roc.set_ylabel("true-positive rate (sensitivity)")
     ax_roc.set_title(titles[0], fontsize=10)
