@@ -30,6 +30,8 @@ EXPECTED = {
     "metrics_vs_fraction.png": "Classifier",
     "confusion.png": "Classifier",
     "delta_vs_n_real.png": "Classifier",
+    "primary_roc_pr.png": "Summary",
+    "forest_auc.png": "Summary",
 }
 
 
@@ -126,3 +128,23 @@ window.addEventListener("load", () => {{
     run_chromium("--virtual-time-budget=20000", "--window-size=1400,1000", f"--screenshot={shot}",
                  html_report.as_uri())  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+@pytest.mark.slow
+def test_summary_page_leads_with_visible_figures(html_report, tmp_path):
+    """summary.html's two leading figures (primary ROC / PR, forest plot) decode in Chromium and take up width."""
+    summary = next(r for r in report_results(html_report).values() if r["name"] == "summary.html")
+    page = base64.b64decode(summary["data_uri"].split("base64,", 1)[1]).decode()
+    assert page.count("<img") == 2 and page.count('src="data:image/png;base64,') == 2
+    probe = """<script>
+window.addEventListener("load", () => {
+  document.title = [...document.images].map(i =>
+    (i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0 ? "ok" : "bad") + ":" + (i.alt.length > 0)
+  ).join(",");
+});
+</script>"""
+    harness = tmp_path / "summary.html"
+    harness.write_text(page.replace("</body>", probe + "</body>"))
+    dom = run_chromium("--virtual-time-budget=20000", "--window-size=400,800", "--dump-dom", harness.as_uri()).stdout
+    title = re.search(r"<title>(.*?)</title>", dom, flags=re.S).group(1)
+    assert title == "ok:true,ok:true", title

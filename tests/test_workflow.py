@@ -151,7 +151,9 @@ def test_report_tables(tiny_run):
     for md in ("gan_scores.md", "classifier_summary.md", "paired_differences.md"):
         text = (report / md).read_text()
         assert text.startswith("# ") and "|" in text
-    for fig in ["loss_curves.png", "metrics_vs_fraction.png", "delta_vs_n_real.png"] + [
+    assert (report / "summary.html").read_text().count('src="data:image/png;base64,') == 2
+    figures = ["primary_roc_pr.png", "forest_auc.png"]
+    for fig in ["loss_curves.png", "metrics_vs_fraction.png", "delta_vs_n_real.png", *figures] + [
         f"samples_{g}.png" for g in gans
     ]:
         path = report / "figures" / fig

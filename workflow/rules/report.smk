@@ -78,6 +78,10 @@ rule classifier_report:
         figure=report(
             CLASSIFIER_REPORT["figure"], caption="../report/metrics_vs_fraction.rst", category="Classifier"
         ),
+        primary_curves=report(
+            CLASSIFIER_REPORT["primary_curves"], caption="../report/primary_roc_pr.rst", category="Summary"
+        ),
+        forest=report(CLASSIFIER_REPORT["forest"], caption="../report/forest_auc.rst", category="Summary"),
         # only when the sweep has more than one n_real value
         **{
             key: report(CLASSIFIER_REPORT[key], caption="../report/delta_vs_n_real.rst", category="Classifier")
@@ -91,6 +95,9 @@ rule classifier_report:
         threshold=config["classifier"]["threshold"],
         classifiers_per_generator=classifiers_per_generator(config),
         statistics=canonical(config["statistics"]),
+        primary=PRIMARY_CELL,
+        reference=PRIMARY_REFERENCE,
+        equivalence_margin=EQUIVALENCE_MARGIN,
     log:
         "results/logs/classifier_report.log",
     conda:

@@ -38,7 +38,13 @@ def main(sm):
     shift = {r["class"]: r for r in map(read_json, sm.input.shift)}
     text = report.summary_text(summary, paired, settings, scores=scores, shift=shift)
     write_text(out.verdict, text)
-    write_text(out.verdict_html, report.summary_html(text))
+    curves = report.plot_primary_curves(
+        sm.input.metrics, sm.input.predictions, sm.input.predictions_val, out.primary_curves,
+        primary=p.primary, reference=p.reference, positive_class=positive, minority_class=minority,
+        threshold=p.threshold, level=level, min_seeds=min_seeds,
+    )  # fmt: skip
+    forest = report.plot_forest(paired, out.forest, margin=float(p.equivalence_margin), level=level)
+    write_text(out.verdict_html, report.summary_html(text, figures=[curves, forest]))
     report.plot_metrics_vs_fraction(summary, out.figure, minority_class=minority, positive_class=positive, level=level)
     if "delta_figure" in out.keys():
         report.plot_delta_vs_n_real(paired, out.delta_figure, level=level)

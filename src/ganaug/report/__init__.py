@@ -3,6 +3,8 @@
 * :mod:`~ganaug.report.tables` - the GAN and classifier tables (per-job JSON files -> DataFrames) and their merges;
 * :mod:`~ganaug.report.markdown` - their CSV and Markdown files;
 * :mod:`~ganaug.report.figures` - the aggregate figures (per-job figures live with their computation, see there);
+* :mod:`~ganaug.report.curves` - the figures ``summary.html`` leads with: ROC / precision-recall of the primary
+  comparison and the forest plot of every comparison;
 * :mod:`~ganaug.report.verdict` - the verdict in words (``summary.md``), from the tables.
 
 The report layer reads what the other packages wrote and may import them
@@ -11,6 +13,16 @@ import it. Every public name is re-exported here: ``from ganaug.report import
 gan_scores_table``.
 """
 
+from ganaug.report.curves import (
+    ReportFigure,
+    cell_key,
+    cell_label,
+    forest_rows,
+    plot_forest,
+    plot_primary_curves,
+    precision_at,
+    tpr_at,
+)
 from ganaug.report.figures import (
     figure_metrics,
     plot_delta_vs_n_real,
@@ -43,7 +55,7 @@ from ganaug.report.tables import (
     summarise_runs,
     summary_metrics,
 )
-from ganaug.report.verdict import VerdictSettings, summary_html, summary_text
+from ganaug.report.verdict import VerdictSettings, figure_data_uri, summary_html, summary_text
 
 __all__ = [
     "DOMAIN_COLUMNS",
@@ -51,12 +63,17 @@ __all__ = [
     "GAN_MD_COLUMNS",
     "PAIRED_COLUMNS",
     "RUN_KEYS",
+    "ReportFigure",
     "VerdictSettings",
     "add_quality",
     "best_baselines",
+    "cell_key",
+    "cell_label",
     "classifier_runs_table",
     "domain_table",
+    "figure_data_uri",
     "figure_metrics",
+    "forest_rows",
     "gan_scores_table",
     "gan_training_table",
     "generator_quality",
@@ -68,14 +85,18 @@ __all__ = [
     "plot_delta_vs_n_real",
     "plot_feature_projection",
     "plot_fid_curves",
+    "plot_forest",
     "plot_loss_curves",
     "plot_metrics_vs_fraction",
+    "plot_primary_curves",
     "plot_sample_grid",
+    "precision_at",
     "quality_verdict",
     "summarise_runs",
     "summary_html",
     "summary_metrics",
     "summary_text",
+    "tpr_at",
     "write_paired",
     "write_summary",
     "write_table",

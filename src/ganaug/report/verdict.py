@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -217,18 +217,55 @@ def summary_text(
     return "\n".join(lines)
 
 
-def summary_html(markdown_text: str) -> str:
-    """A small standalone HTML page of :func:`summary_text`'s paragraphs (for Snakemake's HTML report)."""
+def figure_data_uri(path) -> str:
+    """A PNG (or SVG / JPEG, by suffix) file as a ``data:`` URI, so a page embedding it stands alone."""
+    import base64
+    from pathlib import Path
+
+    path = Path(path)
+    mime = {".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}.get(path.suffix.lower(), "image/png")
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _figure_html(fig) -> str:
+    """One ``<figure>``: ``fig`` a :class:`~ganaug.report.curves.ReportFigure` or a (path, alt, caption) tuple."""
+    path, alt, caption = (fig.path, fig.alt, fig.caption) if hasattr(fig, "path") else fig
+    return (
+        f'<figure><img src="{figure_data_uri(path)}" alt="{html.escape(alt)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>\n"
+    )
+
+
+def summary_html(markdown_text: str, figures: Sequence = ()) -> str:
+    """A small standalone HTML page of :func:`summary_text`'s paragraphs (for Snakemake's HTML report).
+
+    ``figures`` (:class:`~ganaug.report.curves.ReportFigure` objects or
+    ``(path, alt, caption)`` tuples) lead the page, under its heading: each an
+    ``<img>`` with its file inlined as a base64 ``data:`` URI (the page works
+    when copied and inside Snakemake's report), its alt text and a one-line
+    ``<figcaption>``. The page fits a phone: a viewport, a maximal width, images
+    at 100 % of it.
+    """
     body = []
     for block in markdown_text.strip().split("\n\n"):
         block = html.escape(block.strip())
         if block.startswith("# "):
-            body.append(f"<h1>{block[2:]}</h1>")
+            body.append(f"<h1>{block[2:]}</h1>\n")
             continue
         while "**" in block:
             block = block.replace("**", "<strong>", 1).replace("**", "</strong>", 1)
         while block.count("`") >= 2:
             block = block.replace("`", "<code>", 1).replace("`", "</code>", 1)
-        body.append(f"<p>{block}</p>")
-    style = "body{font-family:sans-serif;max-width:50em;margin:1em auto;line-height:1.45}"
-    return f"<!doctype html>\n<html><head><meta charset='utf-8'><style>{style}</style></head><body>\n{''.join(body)}\n</body></html>\n"
+        body.append(f"<p>{block}</p>\n")
+    at = 1 if body and body[0].startswith("<h1>") else 0
+    body[at:at] = [_figure_html(f) for f in figures]
+    style = (
+        "body{font-family:sans-serif;max-width:50em;margin:1em auto;padding:0 0.8em;line-height:1.45}"
+        "figure{margin:1em 0}img{width:100%;height:auto;display:block}"
+        "figcaption{font-size:0.9em;color:#444;margin-top:0.3em}"
+    )
+    head = (
+        "<meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>Summary</title><style>{style}</style>"
+    )
+    return f"<!doctype html>\n<html lang='en'><head>{head}</head><body>\n{''.join(body)}</body></html>\n"
