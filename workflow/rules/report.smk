@@ -1,5 +1,7 @@
 # Report stage: aggregated tables (CSV + Markdown) and figures in results/report/.
 
+from ganaug.config import primary_cell  # noqa: E402 - the declared primary comparison, defaults resolved
+
 
 rule gan_report:
     input:
@@ -88,6 +90,8 @@ rule classifier_report:
         ci_level=config["classifier"]["ci_level"],
         threshold=config["classifier"]["threshold"],
         statistics=canonical(config["statistics"]),
+        primary=primary_cell(config),
+        subsample_seed=EXP["subsample"]["seed"],
     log:
         "results/logs/classifier_report.log",
     conda:

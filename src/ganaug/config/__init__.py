@@ -13,20 +13,24 @@ package imports only light dependencies (no torch).
 """
 
 from ganaug.config.cells import (
+    PRIMARY_DEFAULTS,
     ClassifierCell,
     classifier_cells,
     classifier_run_dir,
     fraction_label,
     n_real_label,
+    primary_cell,
 )
 from ganaug.config.checks import (
     CONDITIONAL_TRANSFER_MODELS,
     RESNET18_RENAMED,
     check_classifier,
     check_semantics,
+    check_statistics,
     check_transfer,
     config_warnings,
     known_class_names,
+    reference_warnings,
 )
 from ganaug.config.errors import ConfigError
 from ganaug.config.load import (
@@ -53,6 +57,7 @@ __all__ = [
     "CLASSIFIER_KEYS",
     "CONDITIONAL_TRANSFER_MODELS",
     "GENERATE_ONLY",
+    "PRIMARY_DEFAULTS",
     "REPLACED_MAPPINGS",
     "RESNET18_RENAMED",
     "ClassifierCell",
@@ -62,6 +67,7 @@ __all__ = [
     "canonical",
     "check_classifier",
     "check_semantics",
+    "check_statistics",
     "check_transfer",
     "classifier_cells",
     "classifier_run_dir",
@@ -75,6 +81,8 @@ __all__ = [
     "load_schema",
     "n_real_label",
     "pretrain_settings",
+    "primary_cell",
+    "reference_warnings",
     "resolve_dataset_paths",
     "transfer_base",
     "validate_config",
