@@ -122,7 +122,7 @@ def primary_cell(config: dict) -> dict | None:
             "choose": str(given["choose"]),
             "strategy": str(given.get("strategy", PRIMARY_DEFAULTS["strategy"])),
             "n_real": n_real_label(given.get("n_real", "all")),
-            "pilot_seeds": sorted(int(v) for v in given["pilot_seeds"]),
+            "pilot_seeds": sorted(int(v) for v in given.get("pilot_seeds") or ()),
         }
     gans = list(config["gans"])
     spec = dict(given or {})

@@ -142,6 +142,8 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
     auc = _secondary(every)
     cells = summary[(summary["strategy"] == strategy) & (summary["source"] != "real")]
     title = f"**{QUESTIONS.get(strategy, strategy)}**"
+    if every.empty and not cells.empty:
+        return ""  # ran, but not compared (no reference at its n_real): _uncompared says so
     if every.empty or cells.empty:
         return f"{title} The sweep ran no such cell, so it does not answer this."
     if auc.empty:
@@ -169,6 +171,18 @@ def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: Ver
             text.append(f"The average precision of {s.minority_class} is {_counts(ap)}.")
     detect = _detectable_text(auc, s)
     return " ".join(text + ([detect] if detect else []))
+
+
+def _uncompared(strategy: str, summary: pd.DataFrame, s: VerdictSettings) -> str:
+    """The question's cells ran only at n_real values without the reference: say so instead of answering."""
+    cells = summary[(summary["strategy"] == strategy) & (summary["source"] != "real")]
+    if cells.empty:
+        return f"**{QUESTIONS.get(strategy, strategy)}** The sweep ran no such cell, so it does not answer this."
+    where = ", ".join(sorted({str(v) for v in cells["n_real"]}))
+    return (
+        f"**{QUESTIONS.get(strategy, strategy)}** Its {len(cells)} cells ran only at n_real = {where}, where the "
+        f"reference `{s.reference}` did not run: they are compared with nothing, so the sweep does not answer this."
+    )
 
 
 def _cell_words(r) -> str:
@@ -363,7 +377,10 @@ def summary_text(
                 where = f" (at n_real = {n_q})"
         q_summary = summary[summary["n_real"].astype(str) == n_q]
         q_paired = paired[paired["n_real"].astype(str) == n_q]
-        lines += [_question(strategy, q_summary, q_paired, s, where), ""]
+        compared = ((paired["strategy"] == strategy) & (paired["source"] != "real")).any()
+        ran = ((summary["strategy"] == strategy) & (summary["source"] != "real")).any()
+        text = _question(strategy, q_summary, q_paired, s, where) if compared or not ran else ""
+        lines += [text or _uncompared(strategy, summary, s), ""]
     caveats = _variance_caveats(paired)
     caveats += _generator_caveats(scores, set(summ.loc[summ["source"] != "real", "source"]))
     caveats += _shift_caveats(shift or {}, s)
