@@ -13,12 +13,14 @@ from ganaug.config import (
     ConfigError,
     apply_replaced_mappings,
     canonical,
+    check_statistics,
     classifier_cells,
     classifier_run_dir,
     classifier_settings,
     config_warnings,
     fraction_label,
     gan_settings,
+    primary_cell,
     validate_config,
 )
 from helpers import SCHEMA, deep_update
@@ -327,6 +329,9 @@ def test_override_replaces_gan_cells_and_class_caps(tmp_path):
             "subsample": {"max_per_class": {"nv": 500}},
         },
         "gans": {"wgan_like": {"mode": "conditional", "steps": 10}},
+        # config.yaml's extra cells and primary name its dcgan cell; the primary mapping is replaced whole too
+        "classifier": {"extra_cells": []},
+        "statistics": {"primary": {"source": "wgan_like", "strategy": "replace"}},
     }
     path = tmp_path / "ham.yaml"
     path.write_text(yaml.safe_dump(override))
@@ -338,7 +343,10 @@ def test_override_replaces_gan_cells_and_class_caps(tmp_path):
     assert set(cfg["gans"]) == {"wgan_like"}
     assert cfg["experiment"]["subsample"]["max_per_class"] == {"nv": 500}
     assert cfg["experiment"]["subsample"]["seed"] == 0  # other keys still merge
+    assert cfg["statistics"]["primary"] == {"source": "wgan_like", "strategy": "replace"}
     validate_config(cfg, SCHEMA)
+    assert primary_cell(cfg) == {"baseline": "none", "source": "wgan_like", "strategy": "replace", "fraction": 1.0,
+                                 "n_real": "all"}  # fmt: skip
 
 
 def test_canonical_sorts_keys_recursively():
@@ -612,3 +620,94 @@ def test_per_class_cells_for_chosen_classes(base):
             validate_config(bad, SCHEMA)
         assert str(info.value) == message or message in str(info.value), str(info.value)
         assert "\n" not in str(info.value)
+
+
+def test_declared_primary_and_reference(base):
+    validate_config(base, SCHEMA)
+    assert base["statistics"]["reference"] == "classic" and base["statistics"]["equivalence_margin"] == 0.02
+    assert primary_cell(base) == {"baseline": "none", "source": "dcgan", "strategy": "balance", "fraction": 1.0,
+                                  "n_real": "all"}  # fmt: skip
+    # no primary: the default cell (first GAN, balance 1.0, baseline none, n_real all) when the sweep runs it ...
+    cfg = copy.deepcopy(base)
+    cfg["statistics"]["primary"] = None
+    assert primary_cell(validate_config(cfg, SCHEMA))["strategy"] == "balance"
+    # ... else the first GAN cell of the sweep
+    cfg["classifier"]["extra_cells"] = []
+    assert primary_cell(validate_config(cfg, SCHEMA)) == {
+        "baseline": "none", "source": "dcgan", "strategy": "replace", "fraction": 0.2, "n_real": "all"
+    }  # fmt: skip
+    # keys left out take their defaults; the pilot form
+    cfg["statistics"]["primary"] = {"strategy": "replace", "fraction": 1.0}
+    assert primary_cell(validate_config(cfg, SCHEMA))["fraction"] == 1.0
+    cfg["statistics"]["primary"] = {"choose": "best_on_validation", "strategy": "replace", "pilot_seeds": [0]}
+    assert primary_cell(validate_config(cfg, SCHEMA)) == {
+        "choose": "best_on_validation", "strategy": "replace", "n_real": "all", "pilot_seeds": [0]
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("statistics", "match"),
+    [
+        ({"reference": "weighted_loss", "primary": None}, None),  # runs: a real-only baseline of config.yaml
+        ({"equivalence_margin": 0}, r"statistics\.equivalence_margin = 0 must be > 0"),
+        ({"primary": {"fraction": 0.3}}, r"statistics\.primary: cell \(source dcgan, strategy balance, fraction 0\.3,"),
+        ({"primary": {"source": "ddpm"}}, r"statistics\.primary: cell \(source ddpm, .*is not in the sweep$"),
+        ({"primary": {"n_real": 50}}, r"statistics\.primary: cell .*n_real 50\) is not in the sweep"),
+        ({"primary": {"source": "real", "baseline": "classic"}}, r"statistics\.primary: cell .* is the reference"),
+        ({"primary": {"fraction": 1.0, "frac": 1}}, r"statistics\.primary: Additional properties.*'frac'"),
+        ({"primary": {"choose": "best"}}, r"statistics\.primary\.choose = 'best' is not allowed"),
+        ({"primary": {"choose": "best_on_validation"}}, r"statistics\.primary\.pilot_seeds: choose needs"),
+        ({"primary": {"choose": "best_on_validation", "pilot_seeds": [0], "source": "dcgan"}},
+         r"statistics\.primary: choose picks the cell; .*not source"),
+        ({"primary": {"choose": "best_on_validation", "pilot_seeds": [7]}}, r"pilot_seeds = \[7\]: not all are"),
+        ({"primary": {"choose": "best_on_validation", "pilot_seeds": [0, 1]}}, r"fewer than two generator replicates"),
+        ({"primary": {"choose": "best_on_validation", "pilot_seeds": [0], "n_real": 50}},
+         r"statistics\.primary\.strategy = 'balance': the sweep has no GAN cell of that strategy at n_real 50"),
+    ],
+)  # fmt: skip
+def test_statistics_errors_name_the_key(base, statistics, match):
+    base["statistics"].update(statistics)
+    if match is None:
+        validate_config(base, SCHEMA)
+        return
+    with pytest.raises(ConfigError, match=match) as info:
+        validate_config(base, SCHEMA)
+    assert "\n" not in str(info.value)
+
+
+def test_reference_must_run_where_the_primary_is(base):
+    base["classifier"]["baselines"] = ["none", "oversample"]
+    with pytest.raises(ConfigError, match=r"statistics\.reference = 'classic': the sweep has no real-only run of that"):
+        validate_config(copy.deepcopy(base), SCHEMA)
+    base["statistics"]["reference"] = "oversample"
+    base["classifier"]["n_real"] = ["all", 50]
+    base["statistics"]["primary"] = {"n_real": 50, "strategy": "replace", "fraction": 0.2}
+    validate_config(copy.deepcopy(base), SCHEMA)  # oversample runs at every n_real of the sweep
+    # a reference that runs only at n_real 50 (an extra cell): the primary at all cannot be answered, a warning lists
+    base["classifier"]["baselines"] = ["none"]
+    base["statistics"]["primary"] = {"strategy": "replace", "fraction": 0.2}
+    base["classifier"]["extra_cells"] = [{"source": "real", "fraction": 0.0, "n_real": 50, "baseline": "oversample"}]
+    with pytest.raises(ConfigError, match=r"statistics\.reference = 'oversample': no real-only run at the primary"):
+        validate_config(copy.deepcopy(base), SCHEMA)
+    base["statistics"]["primary"]["n_real"] = 50
+    validate_config(base, SCHEMA)
+    (warning,) = config_warnings(base)
+    assert warning.startswith("statistics.reference: 'oversample' has no real-only run at n_real all, so the ")
+
+
+def test_pilot_seeds_must_be_whole_generator_replicates(base):
+    base["classifier"]["seeds"] = [0, 1, 2, 3, 4, 5]
+    base["statistics"]["primary"] = {"choose": "best_on_validation", "pilot_seeds": [0, 1]}
+    validate_config(base, SCHEMA)  # one seed per generator (the default): two replicates chosen on, four tested
+    # the generator-replicate key lives in the classifier section (its schema entry comes with the replicate DAG)
+    base["classifier"]["classifiers_per_generator"] = 2
+    check_statistics(base)  # seeds 0-1 are replicate 0
+    base["statistics"]["primary"]["pilot_seeds"] = [0]
+    with pytest.raises(ConfigError, match=r"pilot_seeds = \[0\] split generator replicate 0 \(seeds \[0, 1\]"):
+        check_statistics(base)
+    base["statistics"]["primary"]["pilot_seeds"] = [0, 1, 2, 3]
+    with pytest.raises(ConfigError, match="fewer than two generator replicates to test on"):
+        check_statistics(base)
+    base["classifier"]["classifiers_per_generator"] = "all"
+    with pytest.raises(ConfigError, match="classifiers_per_generator: all every seed shares one generator"):
+        check_statistics(base)

@@ -18,12 +18,16 @@ from ganaug.stats import (
     binary_auc_rows,
     bootstrap_auc_ci,
     bootstrap_auc_samples,
+    decide,
     mean_ci,
     min_detectable_difference,
     paired_difference,
     paired_t_power,
     paired_t_pvalue,
+    replicate_differences,
     seeds_needed,
+    simulate_coverage,
+    tost_pvalues,
     verdict,
 )
 
@@ -74,6 +78,77 @@ def test_paired_difference_hand_computed():
     assert single["n_pairs"] == 1 and math.isnan(single["diff_ci_low"]) and single["verdict"] == "inconclusive"
 
 
+def test_replicate_differences_average_within_each_generator_replicate():
+    # seeds 0-1 share generator replicate 0, seeds 2-3 replicate 1 (classifiers_per_generator 2); seed 4 is unpaired
+    cell = {0: 0.83, 1: 0.85, 2: 0.82, 3: 0.84, 4: 0.99}
+    base = {0: 0.80, 1: 0.80, 2: 0.80, 3: 0.80}
+    units = {0: 0, 1: 0, 2: 1, 3: 1, 4: 2}
+    values, n_pairs = replicate_differences(cell, base, units)
+    assert n_pairs == 4 and values == pytest.approx([0.04, 0.03])  # (0.03 + 0.05) / 2, (0.02 + 0.04) / 2
+    d = paired_difference(cell, base, units=units)
+    # over the 2 replicates: mean 0.035, std 0.0070711, df 1: half width 12.7062 * 0.0070711 / sqrt 2 = 0.063531
+    assert (d["n_pairs"], d["n_units"], d["unit"]) == (4, 2, "replicate")
+    assert d["diff_mean"] == pytest.approx(0.035) and d["diff_std"] == pytest.approx(0.00707107, abs=1e-8)
+    assert d["diff_ci_high"] == pytest.approx(0.035 + 0.063531, abs=1e-6)
+    # the seeds as units (the naive analysis) would claim 3 degrees of freedom for the same data
+    assert paired_difference(cell, base)["n_units"] == 4
+    # one replicate only (a generator shared by every seed): the seeds become the units
+    shared = paired_difference(cell, base, units={s: 0 for s in cell})
+    assert (shared["n_units"], shared["unit"]) == (4, "seed")
+    assert shared["diff_mean"] == pytest.approx(0.035)
+
+
+def test_tost_hand_computed():
+    d = [0.01, -0.005, 0.02, 0.0, 0.012]
+    # mean 0.0074, std 0.0099398189, se = std / sqrt 5 = 0.0044452222; margin 0.02, df 4:
+    # H0 delta <= -0.02: t = (0.0074 + 0.02) / se = 6.1639214, p = t.sf(6.1639214, 4) = 0.0017582770
+    # H0 delta >= +0.02: t = (0.0074 - 0.02) / se = -2.8345040, p = t.cdf(-2.8345040, 4) = 0.0235646629
+    r = tost_pvalues(d, 0.02)
+    assert r["p_lower"] == pytest.approx(0.0017582770, abs=1e-9)
+    assert r["p_upper"] == pytest.approx(0.0235646629, abs=1e-9)
+    assert r["p_tost"] == r["p_upper"]  # equivalent at alpha 0.05, not at 0.01
+    # the same as the 1 - 2 alpha interval inside the margin: at alpha 0.05 the 90 % CI is [-0.00208, 0.01688]
+    ci = mean_ci(d, level=0.90)
+    assert -0.02 < ci["ci_low"] < ci["ci_high"] < 0.02 and ci["ci_high"] == pytest.approx(0.0168766, abs=1e-6)
+    # a narrower margin, the test fails: 0.0168766 is past 0.015
+    assert tost_pvalues(d, 0.015)["p_tost"] > 0.05
+    # equal differences: inside the margin certain (0), at or outside it never (1); one value: no test
+    assert tost_pvalues([0.01, 0.01, 0.01], 0.02)["p_tost"] == 0.0
+    assert tost_pvalues([0.02, 0.02], 0.02)["p_tost"] == 1.0 and tost_pvalues([-0.03, -0.03], 0.02)["p_lower"] == 1.0
+    assert math.isnan(tost_pvalues([0.01], 0.02)["p_tost"])
+    with pytest.raises(ValueError, match="margin"):
+        tost_pvalues(d, 0.0)
+
+
+def test_decide():
+    assert decide(0.03, 0.01, 0.9) == "better" and decide(-0.03, 0.01, 0.9) == "worse"
+    assert decide(0.005, 0.01, 0.01) == "better"  # significant and inside the margin: the difference wins
+    assert decide(0.005, 0.3, 0.01) == "equivalent"
+    assert decide(0.005, 0.3, 0.2) == decide(float("nan"), float("nan"), float("nan")) == "inconclusive"
+    assert decide(0.0, 0.0, 0.5) == "inconclusive"  # no sign
+
+
+#: (generator replicates G, classifier seeds per generator C, sigma_g / sigma_c)
+COVERAGE_SETTINGS = [(5, 1, 1.0), (3, 3, 1.0), (5, 3, 2.0), (10, 2, 0.5), (4, 3, 0.0)]
+
+
+@pytest.mark.parametrize(("g", "c", "ratio"), COVERAGE_SETTINGS)
+def test_replicate_intervals_cover_and_naive_seed_intervals_do_not(g, c, ratio):
+    """4,000 simulated studies per setting: the interval over replicate means covers the true difference
+    95 % of the time (within 4 binomial standard errors, 0.0138); treating seeds that share a generator as
+    independent units under-covers as soon as the generator varies (sigma_g > 0) and C > 1."""
+    n = 4000
+    r = simulate_coverage(g, c, sigma_g=ratio * 0.01, sigma_c=0.01, delta=0.02, n_studies=n, seed=g * 100 + c)
+    tol = 4 * math.sqrt(0.95 * 0.05 / n)
+    assert abs(r["replicate"] - 0.95) < tol, r
+    if c == 1 or ratio == 0:  # nothing to ignore: the naive interval is valid too
+        assert abs(r["naive"] - 0.95) < tol, r
+    else:
+        assert r["naive"] < 0.95 - tol and r["naive_half_width"] < r["replicate_half_width"], r
+    if (g, c, ratio) == (5, 3, 2.0):  # sigma_g twice sigma_c: the naive 95 % interval covers ~3 studies in 4
+        assert r["naive"] < 0.80
+
+
 def test_verdict():
     assert verdict(0.01, 0.2) == "better"
     assert verdict(-0.2, -0.01) == "worse"
@@ -122,7 +197,10 @@ def test_paired_t_pvalue_closed_forms():
     assert 0 < paired_t_pvalue([0.2, 0.2, 0.2 + 1e-9]) < 1e-6  # a real spread is a real test
     d = paired_difference({0: 0.85, 1: 0.86, 2: 0.90}, {0: 0.80, 1: 0.82, 2: 0.84})
     assert d["p_value"] == pytest.approx(1 - math.sqrt(75 / 77), rel=1e-6)
-    assert list(d) == ["n_pairs", "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "verdict"]
+    assert list(d) == [
+        "n_pairs", "n_units", "unit", "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "verdict"
+    ]  # fmt: skip
+    assert (d["n_units"], d["unit"]) == (3, "seed")
     assert math.isnan(paired_difference({0: 0.9}, {0: 0.8})["p_value"])
 
 
@@ -335,12 +413,14 @@ def test_summary_and_paired_differences_hand_computed(tmp_path):
     assert row["n_seeds"] == 3
     assert (row["auc_mean"], row["auc_std"]) == pytest.approx((0.82, 0.02))
     assert (row["auc_ci_low"], row["auc_ci_high"]) == pytest.approx((0.770317, 0.869683), abs=1e-6)
-    assert report.best_baselines(summary) == {"all": "none", "50": "oversample"}  # 0.82 > 0.79; the only one at 50
+    # the reference is declared; `none` has no real-only run at n_real 50, oversample runs at both
+    assert report.missing_reference(summary, "none") == ["50"] and report.missing_reference(summary, "oversample") == []
 
-    paired = report.paired_differences(runs, minority_class="NORMAL")
+    paired = report.paired_differences(runs, minority_class="NORMAL")  # reference none, no primary: all secondary
     assert set(paired["metric"]) == {"auc", "balanced_accuracy", "recall_NORMAL"}
-    # no row for the reference itself; every other cell x 3 metrics
-    assert len(paired) == 3 * 3
+    # no row for the reference itself and none at n_real 50 (no reference there); the 2 other cells x 3 metrics
+    assert len(paired) == 2 * 3 and set(paired["n_real"]) == {"all"} and set(paired["role"]) == {"secondary"}
+    assert set(paired["variance_sources"]) == {"classifier (no generator)", "classifier only (no replicate column)"}
     gan = paired[(paired["source"] == "dcgan") & (paired["n_real"] == "all")].set_index("metric")
     assert gan.loc["auc", "reference"] == "none"
     assert gan.loc["auc", "diff_mean"] == pytest.approx(0.05)
@@ -357,35 +437,44 @@ def test_summary_and_paired_differences_hand_computed(tmp_path):
     assert over.loc["auc", "diff_ci_low"] == pytest.approx(-0.03 - T975_2 * 0.017320508 / math.sqrt(3), abs=1e-6)
     assert over.loc["auc", "verdict"] == "inconclusive"
     assert over.loc["recall_NORMAL", "verdict"] == "better"  # +0.20 every seed: std 0, CI [0.2, 0.2]
-    small = paired[(paired["n_real"] == "50")].set_index("metric")
-    assert small.loc["auc", "reference"] == "oversample" and small.loc["auc", "verdict"] == "worse"  # -0.02 each seed
-    # paired t p-values and Holm across each metric's family of 3 comparisons. AUC: dcgan/all diffs
+    # paired t p-values and Holm across each metric's family of 2 comparisons. AUC: dcgan/all diffs
     # 0.05, 0.04, 0.06: t = 0.05 / (0.01 / sqrt 3) = 8.660, df 2: p = 1 - t / sqrt(t^2 + 2) = 0.013072;
-    # oversample/all t = 3: p = 0.095466; dcgan/50 constant -0.02: p = 0. Holm: 0 x 3, 0.013072 x 2, then 0.095466.
+    # oversample/all t = 3: p = 0.095466. Holm: 0.013072 x 2 = 0.026144, then max(0.095466, 0.026144).
     assert gan.loc["auc", "p_value"] == pytest.approx(1 - 8.660254 / math.sqrt(8.660254**2 + 2), abs=1e-6)
     assert gan.loc["auc", "p_adjusted"] == pytest.approx(2 * 0.013072, abs=1e-6)
     assert over.loc["auc", "p_adjusted"] == pytest.approx(1 - 3 / math.sqrt(11), abs=1e-6)
-    assert (gan.loc["auc", "family_size"], small.loc["auc", "p_adjusted"]) == (3, 0.0)
-    # minority recall at n_real 50: diffs 0.2, 0.3, 0.4: t = 5.196, p = 0.035099; Holm's second of three: x 2 =
-    # 0.070197 > 0.05, so inconclusive after correction although the uncorrected CI [0.052, 0.548] excludes 0
-    assert small.loc["recall_NORMAL", "p_value"] == pytest.approx(0.035099, abs=1e-6)
-    assert small.loc["recall_NORMAL", "p_adjusted"] == pytest.approx(0.070197, abs=1e-6)
-    assert small.loc["recall_NORMAL", "verdict_unadjusted"] == "better"
-    assert small.loc["recall_NORMAL", "verdict"] == "inconclusive"
-    # detectable difference at alpha / 3 with 80 % power from the paired std, and the seeds 0.01 would need
+    assert gan.loc["auc", "family_size"] == 2
+    # recall of dcgan/all: diffs 0, -0.01, 0.01 inside the margin 0.02: TOST t = 0.02 / (0.01 / sqrt 3) = 3.4641,
+    # p = (1 - t / sqrt(t^2 + 2)) / 2 = 0.037090 each side; Holm over the family (oversample's TOST p is 1): x 2
+    assert gan.loc["recall_NORMAL", "p_tost"] == pytest.approx(0.5 * (1 - 3.4641016 / math.sqrt(14)), abs=1e-6)
+    assert gan.loc["recall_NORMAL", "p_tost_adjusted"] == pytest.approx(1 - 3.4641016 / math.sqrt(14), abs=1e-6)
+    assert gan.loc["recall_NORMAL", "equivalence_margin"] == 0.02
+    # detectable difference at alpha / 2 with 80 % power from the paired std, and the seeds 0.01 would need
     from ganaug.stats import min_detectable_difference, seeds_needed
 
-    assert gan.loc["auc", "min_detectable_difference"] == pytest.approx(min_detectable_difference(0.01, 3, 0.05 / 3))
-    assert gan.loc["auc", "seeds_needed"] == seeds_needed(0.01, 0.01, 0.05 / 3) == 14
+    assert gan.loc["auc", "min_detectable_difference"] == pytest.approx(min_detectable_difference(0.01, 3, 0.05 / 2))
+    assert gan.loc["auc", "seeds_needed"] == seeds_needed(0.01, 0.01, 0.05 / 2) == 13
+
+    # against oversample (which ran at both n_real), with Bonferroni: at n_real 50 the AUC falls 0.02 on each seed
+    by_over = report.paired_differences(runs, minority_class="NORMAL", reference="oversample", correction="bonferroni")
+    small = by_over[(by_over["n_real"] == "50")].set_index("metric")
+    assert small.loc["auc", "reference"] == "oversample" and small.loc["auc", "verdict"] == "worse"
+    assert small.loc["auc", "p_adjusted"] == 0.0
+    # minority recall at n_real 50: diffs 0.2, 0.3, 0.4: t = 5.196, p = 0.035099; x 3 (family of 3) = 0.105297 >
+    # 0.05, so inconclusive after correction although the uncorrected CI [0.052, 0.548] excludes 0
+    assert small.loc["recall_NORMAL", "p_value"] == pytest.approx(0.035099, abs=1e-6)
+    assert small.loc["recall_NORMAL", "p_adjusted"] == pytest.approx(3 * 0.035099, abs=1e-5)
+    assert small.loc["recall_NORMAL", "verdict_unadjusted"] == "better"
+    assert small.loc["recall_NORMAL", "verdict"] == "inconclusive"
 
     report.write_summary(summary, tmp_path / "s.csv", tmp_path / "s.md", minority_class="NORMAL")
     report.write_paired(paired, tmp_path / "p.csv", tmp_path / "p.md")
     assert "0.820 ± 0.020 [0.770, 0.870]" in (tmp_path / "s.md").read_text()
     md = (tmp_path / "p.md").read_text()
-    assert "+0.050 [0.025, 0.075]" in md and "better 3, worse 2, inconclusive 4" in md
-    assert "| 0.013  | 0.026      | better" in md
+    assert "+0.050 [0.025, 0.075]" in md and "better 3, worse 0, equivalent 0, inconclusive 3" in md
+    assert "| 0.013  | 0.026      |" in md and "| secondary | none" in md
     back = pd.read_csv(tmp_path / "p.csv")
-    assert set(back["verdict"]) <= {"better", "worse", "inconclusive"}
+    assert set(back["verdict"]) <= {"better", "worse", "equivalent", "inconclusive"}
 
     for name, draw in (
         ("fraction.png", lambda p: report.plot_metrics_vs_fraction(summary, p, "NORMAL", "PNEUMONIA")),
@@ -393,6 +482,122 @@ def test_summary_and_paired_differences_hand_computed(tmp_path):
     ):
         draw(tmp_path / name)
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _nested_runs(per_generator: int | None = 2) -> pd.DataFrame:
+    """Hand-made nested runs: 6 seeds, generator replicate ``seed // per_generator`` (None: no replicate column).
+
+    Reference classic 0.80 on every seed. Per replicate (seeds 0-1, 2-3, 4-5) the mean difference to it:
+    g balance 1.0 (the primary) 0.04, 0.03, 0.05; g replace 0.5: 0.01, 0.00, 0.02; g replace 1.0: -0.05,
+    -0.03, -0.04; the real-only baseline none -0.02 on every seed. ``ap_N`` = AUC - 0.3 (same differences).
+    ``val_auc``: on seeds 0-1 replace 0.5 (0.88) beats replace 1.0 (0.70); over all six 1.0 (0.893) wins.
+    """
+    cells = {
+        ("classic", "real", "none", 0.0): [0.80] * 6,
+        ("none", "real", "none", 0.0): [0.78] * 6,
+        ("none", "g", "balance", 1.0): [0.83, 0.85, 0.82, 0.84, 0.84, 0.86],
+        ("none", "g", "replace", 0.5): [0.80, 0.82, 0.79, 0.81, 0.82, 0.82],
+        ("none", "g", "replace", 1.0): [0.74, 0.76, 0.76, 0.78, 0.75, 0.77],
+    }
+    rows = []
+    for (baseline, source, strategy, fraction), aucs in cells.items():
+        for seed, auc in enumerate(aucs):
+            val = {0.5: 0.88, 1.0: 0.70 if seed < 2 else 0.99}.get(fraction, 0.8) if strategy == "replace" else 0.8
+            row = dict(baseline=baseline, source=source, strategy=strategy, fraction=fraction, n_real="all",
+                       seed=seed, auc=auc, ap_N=auc - 0.3, val_auc=val)  # fmt: skip
+            if per_generator is not None:
+                row["replicate"] = seed // per_generator
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+PRIMARY = {"baseline": "none", "source": "g", "strategy": "balance", "fraction": 1.0, "n_real": "all"}
+
+
+def _t2_p(t: float) -> float:
+    """Two-sided p of Student t with 2 degrees of freedom: 1 - |t| / sqrt(t^2 + 2)."""
+    return 1 - abs(t) / math.sqrt(t**2 + 2)
+
+
+def test_primary_and_secondary_families_hand_computed(tmp_path):
+    paired = report.paired_differences(_nested_runs(), "N", reference="classic", primary=PRIMARY)
+    assert paired.iloc[0]["role"] == "primary" and (paired["role"] == "primary").sum() == 1  # the primary row first
+    by = paired.set_index(["metric", "strategy", "fraction", "source"])
+    prim = by.loc[("auc", "balance", 1.0, "g")]
+    # primary: replicate differences 0.04, 0.03, 0.05: mean 0.04, std 0.01, t = 0.04 / (0.01 / sqrt 3) = 6.9282,
+    # df 2 (3 replicates, not 6 seeds): p = 0.020204 < 0.05, tested alone: better
+    assert (prim["n_pairs"], prim["replicates"], prim["family_size"]) == (6, 3, 1)
+    assert prim["variance_sources"] == "generator + classifier"
+    assert prim["p_value"] == prim["p_adjusted"] == pytest.approx(_t2_p(6.9282032), abs=1e-6)
+    assert prim["verdict"] == "better"
+    # TOST within 0.02: t = (0.04 + 0.02) / se = 10.392, (0.04 - 0.02) / se = 3.4641 (se = 0.0057735);
+    # p_upper = t.cdf(3.4641, 2) = (1 + 3.4641 / sqrt 14) / 2 = 0.962910: far from equivalent
+    assert prim["p_tost"] == prim["p_tost_adjusted"] == pytest.approx(0.5 * (1 + 3.4641016 / math.sqrt(14)), abs=1e-6)
+    # detectable at alpha itself (no penalty): from std 0.01 over 3 replicates
+    assert prim["min_detectable_difference"] == pytest.approx(min_detectable_difference(0.01, 3, 0.05))
+    # secondary AUC family of 3: none (real, by seed) -0.02 each seed: p = 0; replace 1.0: t = -6.9282, p = 0.020204;
+    # replace 0.5: replicate diffs 0.01, 0, 0.02: t = sqrt 3, p = 0.225403. Holm: 0 x 3 = 0, 0.020204 x 2 = 0.040408,
+    # max(0.225403, 0.040408) = 0.225403
+    none = by.loc[("auc", "none", 0.0, "real")]
+    assert (none["replicates"], none["variance_sources"], none["p_adjusted"]) == (6, "classifier (no generator)", 0)
+    assert none["verdict"] == "worse"
+    r10, r05 = by.loc[("auc", "replace", 1.0, "g")], by.loc[("auc", "replace", 0.5, "g")]
+    assert r10["p_adjusted"] == pytest.approx(2 * _t2_p(6.9282032), abs=1e-6) and r10["verdict"] == "worse"
+    assert r05["p_adjusted"] == pytest.approx(_t2_p(math.sqrt(3)), abs=1e-6) and r05["verdict"] == "inconclusive"
+    assert {r10["role"], r05["role"], none["role"], int(r10["family_size"])} == {"secondary", 3}
+    # secondaries are detectable at Holm's first step, alpha / 3
+    assert r05["min_detectable_difference"] == pytest.approx(min_detectable_difference(0.01, 3, 0.05 / 3))
+    # average precision has no primary: the primary cell's AP row is secondary, in a family of 4. Holm: 0 x 4;
+    # the two p = 0.020204 x 3 and x 2 -> both max(0.060612, 0.040408) = 0.060612: inconclusive after correction
+    ap = by.loc[("ap_N", "balance", 1.0, "g")]
+    assert ap["role"] == "secondary" and ap["family_size"] == 4
+    assert ap["p_adjusted"] == pytest.approx(3 * _t2_p(6.9282032), abs=1e-6) and ap["verdict"] == "inconclusive"
+    assert by.loc[("ap_N", "replace", 1.0, "g"), "p_adjusted"] == pytest.approx(ap["p_adjusted"])
+
+    report.write_paired(paired, tmp_path / "p.csv", tmp_path / "p.md")
+    md = (tmp_path / "p.md").read_text()
+    table = md[md.index("| role") :].splitlines()
+    assert table[2].startswith("| primary   | none") and "generator + classifier" in table[2]
+    back = pd.read_csv(tmp_path / "p.csv")
+    assert {"role", "p_tost", "p_tost_adjusted", "equivalence_margin", "replicates", "variance_sources"} <= set(back)
+
+
+def test_shared_generator_and_no_replicate_column_fall_back_to_seeds():
+    # classifiers_per_generator: all -> one replicate: the 6 seeds are the units, classifier variance only
+    shared = report.paired_differences(_nested_runs(per_generator=6), "N", reference="classic", primary=PRIMARY)
+    prim = shared[shared["role"] == "primary"].iloc[0]
+    assert (prim["replicates"], prim["variance_sources"]) == (6, "classifier only (shared generator)")
+    # per-seed differences 0.03, 0.05, 0.02, 0.04, 0.04, 0.06: mean 0.04, five degrees of freedom
+    assert prim["diff_mean"] == pytest.approx(0.04) and prim["diff_std"] == pytest.approx(0.0141421, abs=1e-6)
+    plain = report.paired_differences(_nested_runs(per_generator=None), "N", reference="classic", primary=PRIMARY)
+    assert plain.iloc[0]["variance_sources"] == "classifier only (no replicate column)"
+    assert plain.iloc[0]["replicates"] == 6
+
+
+def test_pilot_replicates_choose_the_primary_and_are_not_tested():
+    spec = {"choose": "best_on_validation", "strategy": "replace", "pilot_seeds": [0, 1], "n_real": "all"}
+    runs = _nested_runs()
+    # on the pilot replicate (seeds 0-1) replace 0.5 has the higher validation AUC; over all seeds 1.0 would
+    assert report.choose_primary(runs, "replace", [0, 1]) == ("none", "g", "replace", 0.5, "all")
+    assert report.choose_primary(runs, "replace", [0, 1, 2, 3, 4, 5])[3] == 1.0
+    paired = report.paired_differences(runs, "N", reference="classic", primary=spec)
+    prim = paired.iloc[0]
+    assert (prim["role"], prim["strategy"], prim["fraction"]) == ("primary", "replace", 0.5)
+    # tested on the fresh replicates only: diffs 0.00, 0.02 -> mean 0.01 over 2 replicates
+    assert (prim["n_pairs"], prim["replicates"]) == (4, 2) and prim["diff_mean"] == pytest.approx(0.01)
+    assert (paired["n_pairs"] <= 4).all()
+    with pytest.raises(ValueError, match="split a generator replicate"):
+        report.paired_differences(runs, "N", reference="classic", primary={**spec, "pilot_seeds": [0]})
+
+
+def test_detectable_difference_not_past_the_scale():
+    mdd = min_detectable_difference(0.05, 3, 0.05)
+    assert 0.1 < mdd < 0.5
+    assert report.detectable_difference(0.05, 3, 0.05, 0.8, reference_mean=0.5) == pytest.approx(mdd)
+    # the reference at 0.95: no AUC can rise by mdd above it, so the table says NaN ("not detectable")
+    assert math.isnan(report.detectable_difference(0.05, 3, 0.05, 0.8, reference_mean=0.95))
+    assert math.isnan(report.detectable_difference(2.0, 3, 0.05, 0.8, reference_mean=0.0))  # past 1 whatever
+    assert report.detectable_difference(0.0, 3, 0.05, 0.8, reference_mean=1.0) == 0.0
 
 
 def test_runs_table_fills_keys_of_old_records(tmp_path):

@@ -133,16 +133,20 @@ def test_report_tables(tiny_run):
     assert "(2 seeds: no interval)" in (report / "classifier_summary.md").read_text()
 
     paired = pd.read_csv(report / "paired_differences.csv", dtype={"n_real": str})
-    # every cell but the reference of each n_real (2 values), x AUC / NORMAL AP / balanced accuracy / NORMAL recall
-    assert len(paired) == 4 * (n_cells - 2)
+    # every cell at n_real all but the declared reference (none, which has no run at n_real 50, where the extra
+    # cells are), x AUC / NORMAL AP / balanced accuracy / NORMAL recall; one primary row (tiny.yaml's)
+    assert len(paired) == 4 * (n_cells - len(extra) - 1) and set(paired["n_real"]) == {"all"}
     assert set(paired["metric"]) == {"auc", "ap_NORMAL", "balanced_accuracy", "recall_NORMAL"}
-    assert set(paired["verdict"]) <= {"better", "worse", "inconclusive"}
+    assert set(paired["verdict"]) <= {"better", "worse", "equivalent", "inconclusive"}
+    primary = paired[paired["role"] == "primary"]
+    assert primary[["source", "strategy", "fraction", "metric"]].values.tolist() == [["dcgan", "replace", 0.5, "auc"]]
     assert paired["p_adjusted"].dropna().ge(paired["p_value"].dropna()).all()
     assert (paired.loc[paired["source"] != "real", "generator_quality"].isin(["usable", "weak", "failed"])).all()
 
     # the verdict in words, and the test-set shift of each class it draws on
     text = (report / "summary.md").read_text()
-    assert text.startswith("# Summary") and "Can synthetic images substitute" in text and "Does adding" in text
+    assert text.startswith("# Summary\n\n**The primary question**") and "Can synthetic images substitute" in text
+    assert "Does adding" in text and "The reference `none` did not run at n_real = 50" in text
     assert "<h1>Summary</h1>" in (report / "summary.html").read_text()
     for cls in classes:
         shift = json.loads(next((work / "results/metrics/real").glob(f"*/*/shift_{cls}.json")).read_text())

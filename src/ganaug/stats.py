@@ -18,6 +18,16 @@ multiplicity adjustment, power of the paired t test, bootstrap AUC CIs.
   from :func:`adjust_pvalues` instead.
 * :func:`paired_t_pvalue` - two-sided p-value of the paired t test (one-sample
   t test of the differences against 0, :func:`scipy.stats.ttest_1samp`).
+* :func:`replicate_differences` - the unit of a nested design: the per-seed
+  differences ``a[seed] - b[seed]`` averaged within each *unit* (the generator
+  replicate a seed belongs to, ``units``: seed -> replicate), one value per unit.
+  :func:`paired_difference` with ``units`` tests over those values (df = units - 1),
+  so its interval contains the generator's training variance as well as the
+  classifier's; with one unit only it falls back to seeds (``unit = 'seed'``).
+* :func:`tost_pvalues` - equivalence within ``±margin``: two one-sided t tests
+  (H0: Δ <= -margin, H0: Δ >= +margin); ``p_tost`` is the larger p-value.
+* :func:`simulate_coverage` - coverage of the replicate-unit interval and of the
+  naive seeds-as-units interval on simulated nested data (G generators × C seeds).
 * :func:`adjust_pvalues` - family-wise error control over many comparisons:
   Holm's step-down (uniformly more powerful than Bonferroni, same guarantee),
   Bonferroni, or none (:data:`P_ADJUST_METHODS`).  NaN p-values are not
@@ -46,10 +56,15 @@ from ganaug.names import P_ADJUST_METHODS  # the methods of adjust_pvalues (and 
 
 __all__ = [
     "VERDICTS",
+    "EQUIVALENCE_VERDICTS",
     "P_ADJUST_METHODS",
     "mean_ci",
     "paired_difference",
     "paired_t_pvalue",
+    "replicate_differences",
+    "tost_pvalues",
+    "decide",
+    "simulate_coverage",
     "verdict",
     "adjust_pvalues",
     "paired_t_power",
@@ -61,6 +76,8 @@ __all__ = [
 ]
 
 VERDICTS = ("better", "worse", "inconclusive")
+#: the verdicts of a comparison with an equivalence margin (:func:`decide`)
+EQUIVALENCE_VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 
 
 def _finite(values) -> np.ndarray:
@@ -142,25 +159,149 @@ def verdict(ci_low: float, ci_high: float) -> str:
     return "inconclusive"
 
 
-def paired_difference(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95) -> dict:
-    """Mean of ``a[seed] - b[seed]`` over the seeds both have (finite values), with its t CI and verdict.
-
-    Returns ``{n_pairs, diff_mean, diff_std, diff_ci_low, diff_ci_high, p_value, verdict}``;
-    ``p_value`` is :func:`paired_t_pvalue` of the differences (NaN below two
-    pairs).  The verdict reads the unadjusted CI only.
+def replicate_differences(
+    a: Mapping[int, float], b: Mapping[int, float], units: Mapping[int, int] | None = None
+) -> tuple[np.ndarray, int]:
+    """``(values, n_pairs)``: ``a[seed] - b[seed]`` over the seeds both have (finite differences only),
+    averaged within each unit of ``units`` (seed -> unit, e.g. the generator replicate), one value per
+    unit in ascending unit order; ``units=None``: every seed is its own unit.  ``n_pairs``: the paired
+    seeds.  A seed missing from ``units`` raises ``KeyError``.
     """
     seeds = sorted(set(a) & set(b))
-    diffs = [float(a[s]) - float(b[s]) for s in seeds]
-    s = mean_ci(diffs, level)
-    return {
-        "n_pairs": s["n"],
+    diffs = {s: float(a[s]) - float(b[s]) for s in seeds}
+    diffs = {s: d for s, d in diffs.items() if math.isfinite(d)}
+    if units is None:
+        return np.array([diffs[s] for s in sorted(diffs)], dtype=np.float64), len(diffs)
+    groups: dict[int, list[float]] = {}
+    for s, d in diffs.items():
+        groups.setdefault(int(units[s]), []).append(d)
+    return np.array([float(np.mean(groups[u])) for u in sorted(groups)], dtype=np.float64), len(diffs)
+
+
+def tost_pvalues(diffs: Sequence[float], margin: float) -> dict[str, float]:
+    """Equivalence of the mean of ``diffs`` to 0 within ``±margin``: two one-sided one-sample t tests.
+
+    ``p_lower``: H0 ``Δ <= -margin``, ``t = (mean + margin) / se``, ``p = t.sf(t, n - 1)``;
+    ``p_upper``: H0 ``Δ >= +margin``, ``t = (mean - margin) / se``, ``p = t.cdf(t, n - 1)``;
+    ``p_tost = max(p_lower, p_upper)``: equivalence is shown at level alpha when ``p_tost < alpha``,
+    i.e. when the ``1 - 2 alpha`` t interval lies inside ``(-margin, margin)``.  Fewer than two finite
+    values: NaN.  Equal differences (zero spread, as in :func:`paired_t_pvalue`): each p is 0 when the
+    difference lies strictly on the alternative's side, else 1.
+    """
+    from scipy.stats import t
+
+    m = float(margin)
+    if not m > 0:
+        raise ValueError(f"the equivalence margin must be > 0, got {margin}")
+    v = _finite(diffs)
+    nan = float("nan")
+    if v.size < 2:
+        return {"p_lower": nan, "p_upper": nan, "p_tost": nan}
+    mean, scale = float(v.mean()), float(np.abs(v).max())
+    if float(np.ptp(v)) <= 1e-12 * scale:
+        lower, upper = (0.0 if mean > -m else 1.0), (0.0 if mean < m else 1.0)
+    else:
+        se = float(v.std(ddof=1)) / math.sqrt(v.size)
+        lower = float(t.sf((mean + m) / se, v.size - 1))
+        upper = float(t.cdf((mean - m) / se, v.size - 1))
+    return {"p_lower": lower, "p_upper": upper, "p_tost": max(lower, upper)}
+
+
+def decide(diff_mean: float, p_difference: float, p_tost: float, alpha: float = 0.05) -> str:
+    """``better`` / ``worse`` when ``p_difference < alpha`` (by the sign of ``diff_mean``), else
+    ``equivalent`` when ``p_tost < alpha``, else ``inconclusive``.  A significant difference wins: it
+    may at the same time lie within the margin (a real but negligible effect; the summary says so)."""
+    d, p, q = (float("nan") if x is None else float(x) for x in (diff_mean, p_difference, p_tost))
+    if math.isfinite(p) and p < alpha and math.isfinite(d) and d != 0:
+        return "better" if d > 0 else "worse"
+    if math.isfinite(q) and q < alpha:
+        return "equivalent"
+    return "inconclusive"
+
+
+def paired_difference(
+    a: Mapping[int, float],
+    b: Mapping[int, float],
+    level: float = 0.95,
+    *,
+    units: Mapping[int, int] | None = None,
+    margin: float | None = None,
+) -> dict:
+    """Mean of ``a[seed] - b[seed]`` over the units both have (finite values), with its t CI and verdict.
+
+    ``units`` (seed -> unit, e.g. the generator replicate of each seed): the differences are first
+    averaged within each unit (:func:`replicate_differences`) and the t interval and test run over
+    the units (``n_units - 1`` degrees of freedom); with a single unit among the paired seeds this
+    falls back to the seeds as units (``unit = 'seed'``: the interval then holds the seed-to-seed
+    variance only).  ``units=None``: every seed is its own unit.
+
+    Returns ``{n_pairs, n_units, unit, diff_mean, diff_std, diff_ci_low, diff_ci_high, p_value,
+    verdict}`` (+ ``p_lower, p_upper, p_tost`` of :func:`tost_pvalues` with a ``margin``);
+    ``n_pairs``: the paired seeds; ``diff_std``: the standard deviation over the units; ``p_value``:
+    :func:`paired_t_pvalue` over the units (NaN below two).  The verdict reads the unadjusted CI only.
+    """
+    values, n_pairs = replicate_differences(a, b, units)
+    unit = "seed" if units is None else "replicate"
+    if units is not None and values.size < 2:
+        values, n_pairs = replicate_differences(a, b, None)
+        unit = "seed"
+    s = mean_ci(values, level)
+    out = {
+        "n_pairs": n_pairs,
+        "n_units": s["n"],
+        "unit": unit,
         "diff_mean": s["mean"],
         "diff_std": s["std"],
         "diff_ci_low": s["ci_low"],
         "diff_ci_high": s["ci_high"],
-        "p_value": paired_t_pvalue(diffs),
+        "p_value": paired_t_pvalue(values),
         "verdict": verdict(s["ci_low"], s["ci_high"]),
     }
+    if margin is not None:
+        out.update(tost_pvalues(values, margin))
+    return out
+
+
+# --------------------------------------------------------------------------- coverage of the nested design
+
+
+def simulate_coverage(
+    n_generators: int,
+    per_generator: int,
+    sigma_g: float,
+    sigma_c: float,
+    *,
+    delta: float = 0.0,
+    n_studies: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Coverage of the true ``delta`` by the ``level`` t interval, on simulated nested studies.
+
+    Each study draws ``d[g, c] = delta + u[g] + e[g, c]`` for ``n_generators`` generator replicates
+    ``g`` (``u ~ N(0, sigma_g^2)``: what retraining the generator changes) times ``per_generator``
+    classifier seeds ``c`` (``e ~ N(0, sigma_c^2)``) - the paired difference of a GAN cell to the
+    reference.  ``replicate``: the interval over the replicate means (df ``G - 1``, the analysis of
+    :func:`paired_difference` with ``units``); ``naive``: the seeds as independent units (df
+    ``G C - 1``), which ignores that seeds sharing a generator are correlated.  Returns the fraction
+    of the ``n_studies`` intervals that contain ``delta`` for each, and their mean half-widths.
+    """
+    from scipy.stats import t
+
+    g, c = int(n_generators), int(per_generator)
+    if g < 2 or c < 1:
+        raise ValueError(f"need >= 2 generator replicates and >= 1 seed each, got {g} x {c}")
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0.0, sigma_g, size=(n_studies, g, 1))
+    e = rng.normal(0.0, sigma_c, size=(n_studies, g, c))
+    d = delta + u + e
+    out: dict[str, float] = {}
+    for name, values in (("replicate", d.mean(axis=2)), ("naive", d.reshape(n_studies, g * c))):
+        n = values.shape[1]
+        half = t.ppf(0.5 + level / 2.0, n - 1) * values.std(axis=1, ddof=1) / math.sqrt(n)
+        out[name] = float(np.mean(np.abs(values.mean(axis=1) - delta) <= half))
+        out[f"{name}_half_width"] = float(half.mean())
+    return out
 
 
 # --------------------------------------------------------------------------- multiple comparisons

@@ -230,19 +230,6 @@ if len(N_REAL_VALUES) > 1:
     CLASSIFIER_REPORT["delta_figure"] = "results/report/figures/delta_vs_n_real.png"
 
 
-# The primary comparison (summary.html's ROC / precision-recall figure, the top row of the forest plot): the
-# declared cell of config statistics.primary against the declared reference baseline statistics.reference; the
-# defaults hold until those keys are in the config (the first GAN cell, balance, fraction 1, no baseline, all
-# real images, against classic augmentation; equivalence margin 0.02 AUC).
-_STATS = config["statistics"]
-PRIMARY_CELL = canonical({
-    "source": GANS[0] if GANS else "none", "strategy": "balance", "fraction": 1.0, "baseline": "none", "n_real": "all",
-    **{k: v for k, v in (_STATS.get("primary") or {}).items() if v is not None},
-})  # fmt: skip
-PRIMARY_REFERENCE = _STATS.get("reference") or "classic"
-EQUIVALENCE_MARGIN = float(0.02 if _STATS.get("equivalence_margin") is None else _STATS["equivalence_margin"])
-
-
 def gan_metric_files(suffix=".json", replicates=None):
     """The per-class metrics of every GAN cell and generator replicate (default: all), for the classes it generates."""
     return [

@@ -1,5 +1,7 @@
 # Report stage: aggregated tables (CSV + Markdown) and figures in results/report/.
 
+from ganaug.config import primary_cell  # noqa: E402 - the declared primary comparison, defaults resolved
+
 
 rule gan_report:
     input:
@@ -95,9 +97,8 @@ rule classifier_report:
         threshold=config["classifier"]["threshold"],
         classifiers_per_generator=classifiers_per_generator(config),
         statistics=canonical(config["statistics"]),
-        primary=PRIMARY_CELL,
-        reference=PRIMARY_REFERENCE,
-        equivalence_margin=EQUIVALENCE_MARGIN,
+        primary=primary_cell(config),
+        subsample_seed=EXP["subsample"]["seed"],
     log:
         "results/logs/classifier_report.log",
     conda:

@@ -24,26 +24,35 @@ def main(sm):
         runs, minority, level, positive_class=positive, min_seeds=min_seeds, quality=quality
     )
     report.write_summary(summary, out.summary, out.md, minority, level, min_seeds=min_seeds, threshold=p.threshold)
-    tests = {k: st[k] for k in ("alpha", "correction", "power")}
-    paired = report.paired_differences(runs, minority, level, **tests, detect=st["detect_difference"], quality=quality)
-    report.write_paired(paired, out.paired, out.paired_md, level, **tests, detect=st["detect_difference"])
+    tests = {k: st[k] for k in ("alpha", "correction", "power", "equivalence_margin")}
+    tests["detect"] = st["detect_difference"]
+    # statistics.primary with its defaults filled in (ganaug.config.primary_cell)
+    primary = dict(p.primary) if p.primary else None
+    paired = report.paired_differences(
+        runs, minority, level, **tests, quality=quality, reference=st["reference"], primary=primary
+    )
+    report.write_paired(paired, out.paired, out.paired_md, level, **tests)
     settings = report.VerdictSettings(
         minority,
         p.threshold,
         **tests,
-        detect=st["detect_difference"],
         min_seeds=min_seeds,
         shift_ratio=st["shift_ratio"],
+        reference=st["reference"],
+        level=level,
+        subsample_seed=p.subsample_seed,
+        pilot_seeds=tuple(primary.get("pilot_seeds", ())) if primary else (),
     )
     shift = {r["class"]: r for r in map(read_json, sm.input.shift)}
     text = report.summary_text(summary, paired, settings, scores=scores, shift=shift)
     write_text(out.verdict, text)
     curves = report.plot_primary_curves(
         sm.input.metrics, sm.input.predictions, sm.input.predictions_val, out.primary_curves,
-        primary=p.primary, reference=p.reference, positive_class=positive, minority_class=minority,
+        primary=report.primary_of(paired, primary), reference=st["reference"], positive_class=positive,
+        minority_class=minority,
         threshold=p.threshold, level=level, min_seeds=min_seeds,
     )  # fmt: skip
-    forest = report.plot_forest(paired, out.forest, margin=float(p.equivalence_margin), level=level)
+    forest = report.plot_forest(paired, out.forest, margin=float(st["equivalence_margin"]), level=level)
     write_text(out.verdict_html, report.summary_html(text, figures=[curves, forest]))
     report.plot_metrics_vs_fraction(summary, out.figure, minority_class=minority, positive_class=positive, level=level)
     if "delta_figure" in out.keys():

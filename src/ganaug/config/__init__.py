@@ -13,6 +13,7 @@ package imports only light dependencies (no torch).
 """
 
 from ganaug.config.cells import (
+    PRIMARY_DEFAULTS,
     ClassifierCell,
     check_replicates,
     classifier_cells,
@@ -22,6 +23,7 @@ from ganaug.config.cells import (
     generator_replicate,
     generator_replicates,
     n_real_label,
+    primary_cell,
     replicate_seed,
 )
 from ganaug.config.checks import (
@@ -29,9 +31,11 @@ from ganaug.config.checks import (
     RESNET18_RENAMED,
     check_classifier,
     check_semantics,
+    check_statistics,
     check_transfer,
     config_warnings,
     known_class_names,
+    reference_warnings,
 )
 from ganaug.config.errors import ConfigError
 from ganaug.config.load import (
@@ -60,6 +64,7 @@ __all__ = [
     "CLASSIFIER_KEYS",
     "CONDITIONAL_TRANSFER_MODELS",
     "GENERATE_ONLY",
+    "PRIMARY_DEFAULTS",
     "REPLACED_MAPPINGS",
     "RESNET18_RENAMED",
     "ClassifierCell",
@@ -70,6 +75,7 @@ __all__ = [
     "check_classifier",
     "check_replicates",
     "check_semantics",
+    "check_statistics",
     "check_transfer",
     "classifier_cells",
     "classifier_run_dir",
@@ -89,6 +95,8 @@ __all__ = [
     "pretrain_settings",
     "replicate_seed",
     "replicate_settings",
+    "primary_cell",
+    "reference_warnings",
     "resolve_dataset_paths",
     "transfer_base",
     "validate_config",

@@ -161,3 +161,47 @@ def check_replicates(config: dict) -> None:
             f"{r * per}..{r * per + per - 1}) holds seeds {g} of classifier.seeds; give every replicate all "
             f"{per} of its seeds (e.g. seeds {list(range(per * len(groups)))}) for a balanced nested design"
         )
+
+
+#: the primary cell's keys and their defaults (``source``: the first GAN cell)
+PRIMARY_DEFAULTS = {"strategy": "balance", "fraction": 1.0, "baseline": "none", "n_real": "all"}
+
+
+def primary_cell(config: dict) -> dict | None:
+    """``statistics.primary`` resolved: the cell ``{baseline, source, strategy, fraction, n_real}``
+    (fraction a float, n_real its label) with the defaults of :data:`PRIMARY_DEFAULTS` for keys not
+    given (``source``: the first GAN cell; a real-only source: strategy none, fraction 0), or the
+    pilot form ``{choose, strategy, n_real, pilot_seeds}``.  No ``primary`` (null): the default cell
+    if the sweep runs it, else the first GAN cell of :func:`classifier_cells`, else None.  Whether a
+    given cell is in the sweep is checked by :func:`ganaug.config.checks.check_statistics`.
+    """
+    given = (config.get("statistics") or {}).get("primary")
+    if given and "choose" in given:
+        return {
+            "choose": str(given["choose"]),
+            "strategy": str(given.get("strategy", PRIMARY_DEFAULTS["strategy"])),
+            "n_real": n_real_label(given.get("n_real", "all")),
+            "pilot_seeds": sorted(int(v) for v in given.get("pilot_seeds") or ()),
+        }
+    gans = list(config["gans"])
+    spec = dict(given or {})
+    spec.setdefault("source", gans[0] if gans else "real")
+    if spec["source"] == "real":
+        spec.setdefault("strategy", NO_MIXING)
+        spec.setdefault("fraction", 0.0)
+    spec = {**PRIMARY_DEFAULTS, **spec}
+    cell = {
+        "baseline": str(spec["baseline"]), "source": str(spec["source"]), "strategy": str(spec["strategy"]),
+        "fraction": float(spec["fraction"]), "n_real": n_real_label(spec["n_real"]),
+    }  # fmt: skip
+    if given:
+        return cell
+    cells = [c for c in classifier_cells(config) if c.source != "real"]
+    key = (cell["baseline"], cell["source"], cell["strategy"], fraction_label(cell["fraction"]), cell["n_real"])
+    if not cells or any(tuple(c[:5]) == key for c in cells):
+        return cell if cells else None
+    first = cells[0]
+    return {
+        "baseline": first.baseline, "source": first.source, "strategy": first.strategy,
+        "fraction": float(first.frac), "n_real": first.n_real,
+    }  # fmt: skip

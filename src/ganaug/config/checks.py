@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganaug.config.cells import check_replicates, classifier_cells
+from ganaug.config.cells import check_replicates, classifier_cells, fraction_label, primary_cell
 from ganaug.config.errors import ConfigError, _one_line
 from ganaug.config.settings import canonical, gan_classes, gan_settings
 from ganaug.names import CLASSIFIER_MIN_INPUT, CONDITIONAL_ONLY, DIFFUSION_MODELS, DIFFUSION_SETTINGS, TORCHVISION_ARCHS
@@ -116,6 +116,7 @@ def check_semantics(config: dict) -> None:
         else:
             _check_diffusion_cell(config, gan, settings)
     check_classifier(config["classifier"], int(exp["resolution"]))
+    check_statistics(config)
     if config["metrics"]["fid"]["n"] > config["generate"]["n_per_class"]:
         raise ConfigError(
             f"config key metrics.fid.n = {config['metrics']['fid']['n']} exceeds generate.n_per_class = "
@@ -214,6 +215,102 @@ def check_classifier(cls_cfg: dict, resolution: int) -> None:
         )
 
 
+def _cell_text(key: tuple) -> str:
+    b, src, strat, f, n = key
+    return f"(source {src}, strategy {strat}, fraction {f}, baseline {b}, n_real {n})"
+
+
+def check_statistics(config: dict) -> None:
+    """The declared reference and primary comparison exist in the sweep (one-line :class:`ConfigError`):
+    the reference has real-only runs, at least at the primary's n_real; a declared primary cell is a
+    sweep cell other than the reference; the pilot form chooses among cells that exist, on whole
+    generator replicates, and leaves at least two replicates to test on."""
+    st = config.get("statistics") or {}
+    cells = [tuple(c[:5]) for c in classifier_cells(config)]
+    ref = st.get("reference", "none")
+    ref_n = [n for b, src, _, _, n in dict.fromkeys(cells) if b == ref and src == "real"]
+    if not ref_n:
+        real = sorted({b for b, src, *_ in cells if src == "real"})
+        raise ConfigError(
+            f"config key statistics.reference = {ref!r}: the sweep has no real-only run of that baseline "
+            f"(real-only baselines: {', '.join(real) or 'none'}; add it to classifier.baselines)"
+        )
+    given = st.get("primary")
+    spec = primary_cell(config)
+    if spec is None:
+        return
+    if "choose" in spec:
+        _check_pilot(config, given, cells, ref_n)
+        return
+    key = (spec["baseline"], spec["source"], spec["strategy"], fraction_label(spec["fraction"]), spec["n_real"])
+    if given and key not in cells:
+        same = [c for c in dict.fromkeys(cells) if c[1] == key[1] and c[2] == key[2]][:4]
+        hint = f"; sweep cells of that source and strategy: {', '.join(map(_cell_text, same))}" if same else ""
+        raise ConfigError(f"config key statistics.primary: cell {_cell_text(key)} is not in the sweep{hint}")
+    if key[1] == "real" and key[0] == ref:
+        raise ConfigError(f"config key statistics.primary: cell {_cell_text(key)} is the reference itself")
+    if key[4] not in ref_n:
+        raise ConfigError(
+            f"config key statistics.reference = {ref!r}: no real-only run at the primary cell's n_real {key[4]} "
+            f"(it runs at n_real {', '.join(ref_n)}), so the primary question could not be answered"
+        )
+
+
+def _check_pilot(config: dict, given: dict, cells: list[tuple], ref_n: list[str]) -> None:
+    """``statistics.primary: {choose: best_on_validation, ...}``: see :func:`check_statistics`."""
+    key = "config key statistics.primary"
+    mixed = [k for k in ("source", "fraction", "baseline") if k in given]
+    if mixed:
+        raise ConfigError(
+            f"{key}: choose picks the cell; it takes strategy, n_real and pilot_seeds, not {', '.join(mixed)}"
+        )
+    if "pilot_seeds" not in given:
+        raise ConfigError(
+            f"{key}.pilot_seeds: choose needs the seeds that choose the cell (whole generator replicates)"
+        )
+    spec = primary_cell(config)
+    strategy, n = spec["strategy"], spec["n_real"]
+    if not any(c[1] != "real" and c[2] == strategy and c[4] == n for c in cells):
+        raise ConfigError(f"{key}.strategy = {strategy!r}: the sweep has no GAN cell of that strategy at n_real {n}")
+    if n not in ref_n:
+        raise ConfigError(f"config key statistics.reference: no real-only run at the primary's n_real {n}")
+    seeds, pilot = [int(s) for s in config["classifier"]["seeds"]], set(spec["pilot_seeds"])
+    if not pilot <= set(seeds):
+        raise ConfigError(f"{key}.pilot_seeds = {sorted(pilot)}: not all are classifier.seeds ({seeds})")
+    per = config["classifier"].get("classifiers_per_generator", 1)
+    if per == "all":
+        raise ConfigError(
+            f"{key}.pilot_seeds: with classifier.classifiers_per_generator: all every seed shares one generator, "
+            "so no seed is a fresh replicate; use an integer classifiers_per_generator"
+        )
+    replicate = {s: s // int(per) for s in seeds}
+    split = sorted({replicate[s] for s in pilot} & {replicate[s] for s in seeds if s not in pilot})
+    if split:
+        members = [s for s in seeds if replicate[s] == split[0]]
+        raise ConfigError(
+            f"{key}.pilot_seeds = {sorted(pilot)} split generator replicate {split[0]} (seeds {members}, "
+            f"classifier.classifiers_per_generator = {per}): choose whole replicates"
+        )
+    if len({replicate[s] for s in seeds if s not in pilot}) < 2:
+        raise ConfigError(f"{key}.pilot_seeds = {sorted(pilot)} leave fewer than two generator replicates to test on")
+
+
+def reference_warnings(config: dict) -> list[str]:
+    """The n_real values where the declared reference has no real-only run: their cells go uncompared."""
+    cells = list(dict.fromkeys(tuple(c[:5]) for c in classifier_cells(config)))
+    ref = (config.get("statistics") or {}).get("reference", "none")
+    have = {n for b, src, _, _, n in cells if b == ref and src == "real"}
+    out = []
+    for n in dict.fromkeys(c[4] for c in cells):
+        if n not in have:
+            k = sum(1 for c in cells if c[4] == n)
+            out.append(
+                f"statistics.reference: {ref!r} has no real-only run at n_real {n}, so the {k} cells there are "
+                "compared with nothing (add it there, e.g. as an extra cell, to compare them)"
+            )
+    return out
+
+
 #: the warning for configs written before torchvision's archs existed, when ``resnet18`` meant the small net
 RESNET18_RENAMED = (
     "classifier.arch: resnet18 is now torchvision's ImageNet ResNet-18; the small-input network of earlier "
@@ -227,11 +324,11 @@ def config_warnings(config: dict) -> list[str]:
     ``arch: resnet18`` from scratch is what every config before torchvision's archs
     said, meaning the small-input network: it still runs, as torchvision's network.
     With ``pretrained: imagenet`` nobody can have meant the small one, so no warning.
+    Also: n_real values where ``statistics.reference`` did not run (:func:`reference_warnings`).
     """
     cls_cfg = config["classifier"]
-    if cls_cfg["arch"] == "resnet18" and cls_cfg["pretrained"] == "none":
-        return [RESNET18_RENAMED]
-    return []
+    out = [RESNET18_RENAMED] if cls_cfg["arch"] == "resnet18" and cls_cfg["pretrained"] == "none" else []
+    return out + reference_warnings(config)
 
 
 #: models whose conditional G and D are their unconditional ones plus label inputs

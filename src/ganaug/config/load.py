@@ -79,7 +79,9 @@ def _describe(error) -> str:
 
 #: Mappings that an override file replaces whole instead of merging key by key:
 #: their keys are sweep cells or class names, which a merge could never remove.
-REPLACED_MAPPINGS = (("gans",), ("experiment", "subsample", "max_per_class"))
+#: The primary comparison too: a cell and the pilot form share no keys, and half of one merged with
+#: half of the other would be a cell nobody declared.
+REPLACED_MAPPINGS = (("gans",), ("experiment", "subsample", "max_per_class"), ("statistics", "primary"))
 
 
 def apply_replaced_mappings(config: dict, override_files: Iterable[str | Path]) -> dict:

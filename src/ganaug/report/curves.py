@@ -219,13 +219,26 @@ def _draw_arm(ax_roc, ax_pr, s: Mapping[str, Any], colour: str, level: float) ->
         )  # fmt: skip
 
 
+def primary_of(paired: pd.DataFrame, declared: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The primary cell the figures show: the cell of the table's ``role == "primary"`` row (what the
+    statistics tested, also when the pilot replicates chose it), else the ``declared`` cell
+    (``statistics.primary`` resolved) when it names one, else None."""
+    if "role" in paired.columns:
+        rows = paired[paired["role"] == "primary"]
+        if len(rows):
+            return cell_key(**{k: rows.iloc[0][k] for k in RUN_KEYS})
+    if declared and "source" in declared:
+        return cell_key(**{k: declared[k] for k in RUN_KEYS})
+    return None
+
+
 def plot_primary_curves(
     metric_files: Sequence[PathLike],
     predictions: Sequence[PathLike],
     val_predictions: Sequence[PathLike],
     out: PathLike,
     *,
-    primary: Mapping[str, Any],
+    primary: Mapping[str, Any] | None,
     reference: str,
     positive_class: str | None = None,
     minority_class: str | None = None,
@@ -267,7 +280,8 @@ def plot_primary_curves(
         raise ValueError(
             f"{len(metric_files)} metrics files but {len(predictions)} test and {len(val_predictions)} prediction files"
         )
-    pkey = cell_key(**{k: primary[k] for k in RUN_KEYS})
+    # no primary cell (a sweep without GAN cells): an arm that matches no run, named as missing
+    pkey = cell_key(**{k: primary[k] for k in RUN_KEYS}) if primary else cell_key("none", "none", 0.0, "none", "all")
     rkey = cell_key("real", "none", 0.0, reference, pkey["n_real"])
     arms = {"primary": _Arm(cell_label(pkey)), "reference": _Arm(cell_label(rkey))}
     names = None

@@ -241,7 +241,7 @@ def plot_metrics_vs_fraction(
 
 
 def plot_delta_vs_n_real(paired: pd.DataFrame, out: PathLike, level: float = 0.95) -> None:
-    """Paired difference to the best non-GAN baseline against n_real, one line per GAN cell (error bars: CI)."""
+    """Paired difference to the declared reference against n_real, one line per GAN cell (error bars: CI)."""
     plt = _plt()
     gan = paired[paired["source"] != "real"]
     metrics = list(dict.fromkeys(paired["metric"])) or ["auc"]
@@ -276,7 +276,7 @@ def plot_delta_vs_n_real(paired: pd.DataFrame, out: PathLike, level: float = 0.9
     if cells:
         axes[0][0].legend(fontsize=7)
     fig.suptitle(
-        f"GAN cell minus best non-GAN baseline at the same n_real, paired by seed ({100 * level:g} % t CI)",
+        f"GAN cell minus the declared reference at the same n_real, over replicates ({100 * level:g} % t CI)",
         fontsize=9,
         y=1.02,
     )

@@ -108,6 +108,13 @@ def write_summary(
     write_text(md_path, f"# Classifier summary\n\n{note}\n\n{_markdown(table)}\n")
 
 
+def _detectable_cell(mdd, n_units, sd) -> str:
+    """The Markdown form of a detectable difference: NaN where one was computable is "not detectable"."""
+    if math.isfinite(float(mdd)):
+        return "> 1" if mdd > 1 else f"{mdd:.3f}"
+    return "not detectable" if float(n_units) >= 2 and math.isfinite(float(sd)) else "n/a"
+
+
 def write_paired(
     paired: pd.DataFrame,
     csv_path: PathLike,
@@ -118,10 +125,15 @@ def write_paired(
     correction: str = "holm",
     power: float = 0.8,
     detect: float = 0.01,
+    equivalence_margin: float = 0.02,
 ) -> None:
-    """``paired_differences.csv`` and a Markdown table with one verdict per cell × metric."""
+    """``paired_differences.csv`` and a Markdown table with one verdict per cell × metric, the primary row first."""
+    if "role" in paired.columns:  # the primary comparison first (paired_differences already orders it so)
+        paired = paired.iloc[pd.Series(paired["role"] != "primary").argsort(kind="stable")].reset_index(drop=True)
     save_dataframe(csv_path, paired)
-    table = paired[RUN_KEYS + ["reference", "metric", "n_pairs"]].copy()
+    units = "replicates" if "replicates" in paired.columns else "n_pairs"
+    front = (["role"] if "role" in paired.columns else []) + RUN_KEYS + ["reference", "metric", "n_pairs"]
+    table = paired[front + ([units] if units != "n_pairs" else [])].copy()
     table["difference"] = [
         (f"{d:+.3f}" if math.isfinite(d) else "n/a") + _ci(lo, hi)
         for d, lo, hi in zip(paired["diff_mean"], paired["diff_ci_low"], paired["diff_ci_high"])
@@ -129,39 +141,49 @@ def write_paired(
     if "p_adjusted" in paired.columns:
         table["p"] = [_p(v) for v in paired["p_value"]]
         table[f"p ({correction})"] = [_p(v) for v in paired["p_adjusted"]]
+    if "p_tost" in paired.columns:
+        table[f"p TOST ±{equivalence_margin:g}"] = [_p(v) for v in paired["p_tost"]]
+        table[f"p TOST ({correction})"] = [_p(v) for v in paired["p_tost_adjusted"]]
     table["verdict"] = paired["verdict"]
     if "min_detectable_difference" in paired.columns:
         table["detectable"] = [
-            "n/a" if not math.isfinite(v) else "> 1" if v > 1 else f"{v:.3f}"
-            for v in paired["min_detectable_difference"]
+            _detectable_cell(v, n, sd)
+            for v, n, sd in zip(paired["min_detectable_difference"], paired[units], paired["diff_std"])
         ]
-        table[f"seeds for {detect:g}"] = [
+        table[f"{'replicates' if units == 'replicates' else 'seeds'} for {detect:g}"] = [
             "n/a" if pd.isna(v) else str(int(v)) for v in paired["seeds_needed"]
         ]  # fmt: skip
+    if "variance_sources" in paired.columns:
+        table["variance"] = paired["variance_sources"]
     if "generator_quality" in paired.columns and paired["generator_quality"].fillna("").astype(bool).any():
         table["generator"] = paired["generator_quality"].fillna("")
     counts = (
-        paired["verdict"].value_counts().reindex(["better", "worse", "inconclusive"], fill_value=0)
+        paired["verdict"].value_counts().reindex(["better", "worse", "equivalent", "inconclusive"], fill_value=0)
         if len(paired)
         else None
     )
     tally = "" if counts is None else " Verdicts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "."
     corrected = (
-        f"adjusted by {correction.capitalize()} across the comparisons of each metric (one family per metric)"
+        f"adjusted by {correction.capitalize()} within the secondary comparisons of each metric (one family per metric)"
         if correction != "none"
         else "not adjusted for multiple comparisons"
     )
     note = (
-        "Each cell minus the best non-GAN baseline (`reference`: the real-only run with the highest mean "
-        f"validation AUC at the same `n_real`; nothing is chosen on the test set), paired by seed: mean difference "
-        f"[{100 * level:g} % t confidence interval over the seeds]. `p`: paired t test; the p-values are {corrected}. "
-        f"`better` / `worse`: adjusted p < {alpha:g} and the difference above / below 0; `inconclusive` otherwise. "
-        f"`detectable`: the smallest true difference this comparison finds with {100 * power:g} % power at its "
-        f"level ({'alpha / family size' if correction != 'none' else 'alpha'}), from its seeds and paired standard "
-        f"deviation; `seeds for {detect:g}`: the seeds that would detect a difference of {detect:g}. `generator`: "
-        f"the generator-quality verdict of the GAN behind the cell (gan_scores.md).{tally}"
+        "Each cell minus the declared reference (`reference`: config `statistics.reference`, its real-only run at "
+        "the same `n_real`; nothing is chosen on results), paired by seed; the per-seed differences are averaged "
+        f"within each generator replicate and the mean difference [{100 * level:g} % t confidence interval] is over "
+        "the `replicates` (one replicate: over the seeds; `variance`: the sources of variation the interval "
+        f"holds). `role` primary: the one declared question (AUC), tested at α = {alpha:g} unadjusted; `secondary`: "
+        f"every other comparison, its p-values {corrected}. `p`: paired t test; `p TOST`: two one-sided tests of "
+        f"equivalence within ±{equivalence_margin:g}. `better` / `worse`: (adjusted) p < {alpha:g} and the difference "
+        f"above / below 0; `equivalent`: else (adjusted) p TOST < {alpha:g}; `inconclusive` otherwise. `detectable`: "
+        f"the smallest true difference this comparison finds with {100 * power:g} % power at its level (α for the "
+        f"primary, {'α / family size' if correction != 'none' else 'α'} for secondaries), from its replicates and "
+        "their standard deviation; `not detectable` where that exceeds what the metric can still rise above the "
+        f"reference; `replicates for {detect:g}`: the units that would detect a difference of {detect:g}. "
+        f"`generator`: the generator-quality verdict of the GAN behind the cell (gan_scores.md).{tally}"
     )
-    write_text(md_path, f"# Paired differences against the best non-GAN baseline\n\n{note}\n\n{_markdown(table)}\n")
+    write_text(md_path, f"# Paired differences against the declared reference\n\n{note}\n\n{_markdown(table)}\n")
 
 
 def _p(value) -> str:

@@ -6,7 +6,8 @@
   that join them into ``gan_scores.csv``.
 * Classifier side (rule classifier_report): :func:`classifier_runs_table` (one row
   per run), :func:`summarise_runs` (mean, std and t CI per cell over seeds) and
-  :func:`paired_differences` (each cell against the best non-GAN baseline).
+  :func:`paired_differences` (each cell against the declared reference baseline, the primary
+  comparison and the secondary family of each metric).
 
 The CSV / Markdown files are written by :mod:`ganaug.report.markdown`.
 """
@@ -354,7 +355,7 @@ def _operating_point(rec: dict, test_csv, val_csv, positive_class, minority_clas
 
 def summary_metrics(minority_class: str | None, positive_class: str | None = None) -> list[str]:
     """The metrics summarised per cell: threshold-free (AUC, average precision), at the validation-chosen
-    operating point, at argmax (``*_argmax``), and the validation AUC the reference is chosen by."""
+    operating point, at argmax (``*_argmax``), and the validation AUC (the pilot choice of a primary reads it)."""
     metrics = ["auc"]
     metrics += [f"ap_{c}" for c in dict.fromkeys(c for c in (minority_class, positive_class) if c)]
     metrics += ["balanced_accuracy", "accuracy", "sensitivity", "specificity"]
@@ -407,7 +408,7 @@ def summarise_runs(
 
 
 def paired_metrics(minority_class: str | None) -> list[str]:
-    """The metrics compared against the best non-GAN baseline, one family each: AUC, the minority
+    """The metrics compared against the declared reference, one family each: AUC, the minority
     class's average precision, balanced accuracy and minority recall (at the operating point)."""
     if not minority_class:
         return ["auc", "balanced_accuracy"]
@@ -415,26 +416,148 @@ def paired_metrics(minority_class: str | None) -> list[str]:
 
 
 PAIRED_COLUMNS = [
-    "baseline", "source", "strategy", "fraction", "n_real", "reference", "metric", "n_pairs", "mean",
-    "reference_mean", "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "p_adjusted",
-    "family_size", "verdict", "verdict_unadjusted", "min_detectable_difference", "seeds_needed",
-    "generator_quality",
+    "role", "baseline", "source", "strategy", "fraction", "n_real", "reference", "metric", "n_pairs", "replicates",
+    "variance_sources", "mean", "reference_mean", "diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value",
+    "p_adjusted", "family_size", "equivalence_margin", "p_tost", "p_tost_adjusted", "verdict", "verdict_unadjusted",
+    "min_detectable_difference", "seeds_needed", "generator_quality",
 ]  # fmt: skip
 
+#: the metric the primary comparison is made on (the other metrics' rows are all secondary)
+PRIMARY_METRIC = "auc"
 
-def best_baselines(summary: pd.DataFrame) -> dict[str, str]:
-    """``{n_real: baseline}``: the real-only (f = 0) baseline with the highest mean validation AUC at each
-    n_real (test AUC for tables without validation AUCs), so no choice is made on the test set.
+#: ``variance_sources`` of a comparison: what its interval's spread contains
+VARIANCE_SOURCES = {
+    "generator": "generator + classifier",  # units: generator replicates, each with its own trained generator
+    "shared": "classifier only (shared generator)",  # one generator replicate: seeds as units
+    "unrecorded": "classifier only (no replicate column)",  # runs without generator replicates
+    "real": "classifier (no generator)",  # a real-only cell: no synthetic images
+}
 
-    Ties (and NaN AUCs) go to the baseline listed first in ``CLASSIFIER_BASELINES``.
-    """
-    by = "val_auc_mean" if "val_auc_mean" in summary.columns else "auc_mean"
-    real = summary[(summary["source"] == "real") & (summary["fraction"] == 0)]
-    best = {}
-    for n, group in real.groupby("n_real", sort=False):
-        group = group.assign(_auc=group[by].fillna(-math.inf), _b=group["baseline"].map(_baseline_rank))
-        best[str(n)] = str(group.sort_values(["_auc", "_b"], ascending=[False, True]).iloc[0]["baseline"])
-    return best
+
+def _variance_key(source: str, has_replicates: bool, unit: str) -> str:
+    if source == "real":
+        return "real"
+    if not has_replicates:
+        return "unrecorded"
+    return "generator" if unit == "replicate" else "shared"
+
+
+def primary_key(primary: Mapping | None) -> tuple | None:
+    """The run key ``(baseline, source, strategy, fraction, n_real)`` of a primary-cell mapping."""
+    if not primary or "choose" in primary:
+        return None
+    return (
+        str(primary["baseline"]), str(primary["source"]), str(primary["strategy"]), float(primary["fraction"]),
+        str(primary["n_real"]),
+    )  # fmt: skip
+
+
+def choose_primary(runs: pd.DataFrame, strategy: str, pilot_seeds: Iterable[int], n_real: str = "all") -> tuple:
+    """The GAN cell of ``strategy`` at ``n_real`` with the highest mean validation AUC over the
+    ``pilot_seeds`` (ties: the first in table order): the data-driven primary of
+    ``statistics.primary: {choose: best_on_validation}``.  Its run key; ``ValueError`` when no
+    such cell ran on the pilot seeds or the runs have no ``val_auc``."""
+    if "val_auc" not in runs.columns:
+        raise ValueError("choosing the primary cell needs the runs' validation AUC (val_auc)")
+    pilot = {int(s) for s in pilot_seeds}
+    cand = runs[
+        (runs["source"] != "real")
+        & (runs["strategy"] == strategy)
+        & (runs["n_real"].astype(str) == str(n_real))
+        & runs["seed"].astype(int).isin(pilot)
+    ]
+    if cand.empty:
+        raise ValueError(f"no GAN cell of strategy {strategy!r} at n_real {n_real} ran on pilot seeds {sorted(pilot)}")
+    means = _sort_cells(cand.groupby(RUN_KEYS, sort=False, as_index=False)["val_auc"].mean())
+    best = means.iloc[int(np.argmax(means["val_auc"].fillna(-math.inf).to_numpy()))]
+    return tuple(best[k] for k in RUN_KEYS[:3]) + (float(best["fraction"]), str(best["n_real"]))
+
+
+def _reference_runs(runs: pd.DataFrame, reference: str) -> dict[str, pd.DataFrame]:
+    """``{n_real: the reference's real-only runs there}`` (n_real values where it did not run are absent)."""
+    ref = runs[(runs["baseline"] == reference) & (runs["source"] == "real") & (runs["fraction"] == 0)]
+    return {str(n): g for n, g in ref.groupby("n_real", sort=False)}
+
+
+def missing_reference(runs_or_summary: pd.DataFrame, reference: str) -> list[str]:
+    """The n_real values with sweep cells where the declared reference has no real-only run."""
+    df = runs_or_summary
+    have = set(_reference_runs(df.assign(n_real=df["n_real"].astype(str)), reference))
+    return sorted({str(n) for n in df["n_real"]} - have, key=n_real_sort_key)
+
+
+def _paired_rows(runs, metrics, reference, level, margin, quality, primary) -> list[dict]:
+    """One row per (cell, metric) against the reference at the cell's n_real (before any adjustment)."""
+    from ganaug.stats import paired_difference
+
+    refs = _reference_runs(runs, reference)
+    has_replicates = "replicate" in runs.columns
+    rows = []
+    for key, group in runs.groupby(RUN_KEYS, sort=False):
+        cell = dict(zip(RUN_KEYS, key))
+        n = str(cell["n_real"])
+        if n not in refs or key == (reference, "real", "none", 0.0, n):
+            continue
+        ref = refs[n]
+        units = None
+        if has_replicates and cell["source"] != "real":  # real-only cells involve no generator: seeds are the units
+            units = dict(zip(group["seed"].astype(int), group["replicate"].astype(int)))
+        cell_key = (str(key[0]), str(key[1]), str(key[2]), float(key[3]), n)
+        for m in metrics:
+            a = dict(zip(group["seed"].astype(int), group[m].astype(float)))
+            b = dict(zip(ref["seed"].astype(int), ref[m].astype(float)))
+            d = paired_difference(a, b, level, units=units, margin=margin)
+            rows.append({
+                **cell, "role": "primary" if m == PRIMARY_METRIC and cell_key == primary else "secondary",
+                "reference": reference, "metric": m, "n_pairs": d["n_pairs"], "replicates": d["n_units"],
+                "variance_sources": VARIANCE_SOURCES[_variance_key(cell["source"], has_replicates, d["unit"])],
+                "mean": float(group[m].mean()), "reference_mean": float(ref[m].mean()),
+                **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "p_tost")},
+                "equivalence_margin": margin, "verdict_unadjusted": d["verdict"],
+                "generator_quality": source_quality(cell["source"], quality),
+            })  # fmt: skip
+    return rows
+
+
+def detectable_difference(sd: float, n: int, alpha: float, power: float, reference_mean: float) -> float:
+    """:func:`~ganaug.stats.min_detectable_difference`, or NaN where no difference of that size can
+    exist: at or past ``1 - reference_mean`` (a proportion cannot rise further; at least 1 anyway)."""
+    from ganaug.stats import min_detectable_difference
+
+    mdd = min_detectable_difference(sd, n, alpha, power)
+    room = 1.0 - float(reference_mean) if math.isfinite(float(reference_mean)) else 1.0
+    return float("nan") if math.isfinite(mdd) and mdd > 0 and mdd >= min(room, 1.0) else mdd
+
+
+def _adjust_families(df, metrics, alpha, correction, power, detect) -> pd.DataFrame:
+    """Adjusted p-values (difference and TOST), family sizes, detectable differences and verdicts:
+    the primary row at ``alpha`` unadjusted, the secondary rows of each metric one family."""
+    from ganaug.stats import adjust_pvalues, decide, seeds_needed
+
+    df = df.copy()
+    primary = df["role"] == "primary"
+    df.loc[primary, "p_adjusted"] = df.loc[primary, "p_value"]
+    df.loc[primary, "p_tost_adjusted"] = df.loc[primary, "p_tost"]
+    df.loc[primary, "family_size"] = 1
+    for m in metrics:
+        fam = df.index[(df["metric"] == m) & ~primary]
+        for col in ("p_value", "p_tost"):
+            p = df.loc[fam, col].to_numpy(dtype=float)
+            df.loc[fam, col.replace("p_value", "p") + "_adjusted"] = adjust_pvalues(p, correction)
+        df.loc[fam, "family_size"] = int(np.isfinite(df.loc[fam, "p_value"].to_numpy(dtype=float)).sum())
+    mdd, needed = [], []
+    for _, r in df.iterrows():
+        level_each = alpha / max(int(r["family_size"]), 1) if correction != "none" else alpha
+        sd, k = float(r["diff_std"]), int(r["replicates"])
+        mdd.append(detectable_difference(sd, k, level_each, power, float(r["reference_mean"])))
+        needed.append(seeds_needed(sd, detect, level_each, power))
+    df["family_size"] = df["family_size"].astype(int)
+    df["min_detectable_difference"] = pd.Series(mdd, index=df.index, dtype=float)
+    df["seeds_needed"] = pd.Series(needed, index=df.index, dtype=object).astype("Int64")
+    df["verdict"] = [
+        decide(d, p, q, alpha) for d, p, q in zip(df["diff_mean"], df["p_adjusted"], df["p_tost_adjusted"])
+    ]
+    return df
 
 
 def paired_differences(
@@ -447,75 +570,52 @@ def paired_differences(
     power: float = 0.8,
     detect: float = 0.01,
     quality: Mapping[str, str] | None = None,
+    reference: str = "none",
+    primary: Mapping | None = None,
+    equivalence_margin: float = 0.02,
 ) -> pd.DataFrame:
-    """Every cell against the best non-GAN baseline of its n_real, paired by seed.
+    """Every cell against the declared ``reference`` baseline of its n_real, paired by seed and
+    analysed over generator replicates.
 
-    One row per cell × metric (:func:`paired_metrics`): the difference
-    ``cell - reference`` per seed, its mean, std and t CI over the seeds both
-    have, the paired t test's ``p_value`` and ``p_adjusted`` (``correction``
-    across the family: every comparison of that metric, ``family_size`` of them),
-    and ``verdict``: ``better`` / ``worse`` when ``p_adjusted < alpha`` and the mean
-    difference is above / below 0, else ``inconclusive`` (``verdict_unadjusted``:
-    the same from the uncorrected CI). ``min_detectable_difference``: the true
-    difference the comparison would have flagged with probability ``power``
-    (paired t, its n and observed std) at the level each test needs, ``alpha /
-    family_size`` for holm and bonferroni (Holm's first step; conservative),
-    ``alpha`` for none; ``seeds_needed``: the seeds that would detect ``detect``
-    at that level. ``generator_quality``: ``quality[source]`` for GAN cells.
+    One row per cell × metric (:func:`paired_metrics`): the difference ``cell - reference`` per
+    seed, averaged within each generator replicate (the runs' ``replicate`` column; without it each
+    seed is its own unit; real-only cells, which use no generator, always by seed), its mean, std
+    and t CI over the ``replicates`` units (one replicate only: over the seeds), the paired t test's
+    ``p_value`` and the TOST ``p_tost`` for equivalence within ``±equivalence_margin``.
 
-    The reference (:func:`best_baselines`) is chosen on validation AUC. Cells at
-    an n_real without real-only runs are left out; the reference gets no row.
+    ``primary`` (the declared question, config ``statistics.primary`` as resolved by
+    :func:`ganaug.config.primary_cell`): its AUC row gets ``role = primary`` and is tested at
+    ``alpha`` with no adjustment (``family_size`` 1); every other row is ``secondary``, its
+    ``p_adjusted`` / ``p_tost_adjusted`` adjusted by ``correction`` within the secondary rows of its
+    metric.  ``{choose: best_on_validation, strategy, pilot_seeds, n_real}``: the primary is the
+    cell :func:`choose_primary` picks on the pilot seeds, and every comparison uses the other seeds
+    only.  ``verdict`` (:func:`ganaug.stats.decide`): ``better`` / ``worse`` when the (adjusted)
+    difference p is below alpha, else ``equivalent`` when the (adjusted) TOST p is, else
+    ``inconclusive``; ``verdict_unadjusted``: from the unadjusted CI (better / worse / inconclusive).
+    ``min_detectable_difference``: what 80 % (``power``) of such studies would flag at the row's
+    level (alpha for the primary; alpha / family size, Holm's first step, for secondaries), NaN where
+    that exceeds what the scale allows above ``reference_mean``; ``seeds_needed``: the units
+    (replicates) that would detect ``detect``.  Cells at an n_real where the reference did not run
+    are left out (:func:`missing_reference`); the reference gets no row.
     """
-    from ganaug.stats import adjust_pvalues, min_detectable_difference, paired_difference, seeds_needed
-
     if runs.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
     metrics = [m for m in paired_metrics(minority_class) if m in runs.columns]
     runs = runs.assign(n_real=runs["n_real"].astype(str))
-    best = best_baselines(summarise_runs(runs, minority_class, level))
-    quality = dict(quality or {})
-    rows = []
-    for key, group in runs.groupby(RUN_KEYS, sort=False):
-        cell = dict(zip(RUN_KEYS, key))
-        n = str(cell["n_real"])
-        if n not in best or key == (best[n], "real", "none", 0.0, n):
-            continue
-        ref = runs[
-            (runs["baseline"] == best[n]) & (runs["source"] == "real") & (runs["fraction"] == 0) & (runs["n_real"] == n)
-        ]
-        for m in metrics:
-            a = dict(zip(group["seed"].astype(int), group[m].astype(float)))
-            b = dict(zip(ref["seed"].astype(int), ref[m].astype(float)))
-            d = paired_difference(a, b, level)
-            rows.append({
-                **cell, "reference": best[n], "metric": m, "n_pairs": d["n_pairs"],
-                "mean": float(group[m].mean()), "reference_mean": float(ref[m].mean()),
-                **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value")},
-                "verdict_unadjusted": d["verdict"],
-                "generator_quality": source_quality(cell["source"], quality),
-            })  # fmt: skip
+    chosen = primary_key(primary)
+    if primary and "choose" in primary:
+        pilot = [int(s) for s in primary["pilot_seeds"]]
+        chosen = choose_primary(runs, str(primary["strategy"]), pilot, str(primary.get("n_real", "all")))
+        in_pilot = runs["seed"].astype(int).isin(pilot)
+        if "replicate" in runs.columns and set(runs.loc[in_pilot, "replicate"]) & set(runs.loc[~in_pilot, "replicate"]):
+            raise ValueError(f"pilot seeds {sorted(pilot)} split a generator replicate: choose whole replicates")
+        runs = runs[~in_pilot]
+    rows = _paired_rows(runs, metrics, reference, level, equivalence_margin, dict(quality or {}), chosen)
     df = pd.DataFrame(rows, columns=PAIRED_COLUMNS)
     if df.empty:
         return df
-    adjusted, family, mdd, needed = {}, {}, {}, {}
-    for m in metrics:
-        fam = df.index[df["metric"] == m]
-        p = df.loc[fam, "p_value"].to_numpy(dtype=float)
-        size = int(np.isfinite(p).sum())
-        level_each = alpha / max(size, 1) if correction != "none" else alpha
-        adjusted.update(zip(fam, adjust_pvalues(p, correction)))
-        for i in fam:
-            sd, k = float(df.at[i, "diff_std"]), int(df.at[i, "n_pairs"])
-            family[i] = size
-            mdd[i] = min_detectable_difference(sd, k, level_each, power)
-            needed[i] = seeds_needed(sd, detect, level_each, power)
-    df["p_adjusted"] = pd.Series(adjusted, dtype=float)
-    df["family_size"] = pd.Series(family, dtype=int)
-    df["min_detectable_difference"] = pd.Series(mdd, dtype=float)
-    df["seeds_needed"] = pd.Series(needed, dtype=object).astype("Int64")
-    df["verdict"] = [
-        ("better" if d > 0 else "worse") if np.isfinite(pa) and pa < alpha and d != 0 else "inconclusive"
-        for pa, d in zip(df["p_adjusted"].astype(float), df["diff_mean"].astype(float))
-    ]
+    df = _adjust_families(df, metrics, alpha, correction, power, detect)
     df["_m"] = df["metric"].map(metrics.index)
-    return _sort_cells(df, extra=["_m"]).drop(columns="_m")
+    df = _sort_cells(df, extra=["_m"]).drop(columns="_m")
+    order = np.argsort((df["role"] != "primary").to_numpy(), kind="stable")  # the primary row first
+    return df.iloc[order].reset_index(drop=True)[PAIRED_COLUMNS]

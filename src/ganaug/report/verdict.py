@@ -4,14 +4,21 @@ Every sentence comes from a template filled with numbers of the classifier
 summary, the paired differences, the generator-quality verdicts and the
 test-set shift of each class, so the text says no more than the tables do:
 
-* the reference: the best non-GAN baseline, chosen on validation AUC;
-* per question (``replace``: can synthetic images *substitute* for real ones?
-  ``balance``: does *adding* synthetic images of the rare class help?): the
-  best GAN cell (chosen on validation AUC) against the reference, the counts
-  better / worse / inconclusive after the multiple-comparison correction, and
-  the smallest AUC difference the sweep could have detected;
-* caveats: generators too weak to conclude from, test sets that differ from
-  the training images, cells with too few seeds for an interval.
+* first the primary answer: the declared question (``statistics.primary``, the
+  row with ``role = primary``), its Δ AUC against the declared reference with
+  the CI, the verdict in words (better / worse / equivalent within ±margin /
+  inconclusive), the difference and TOST p-values, the detectable difference
+  (or "not detectable"), the number of replicates and the sources of variance
+  its interval contains;
+* then the secondary comparisons: the reference, and per question (``replace``:
+  can synthetic images *substitute* for real ones? ``balance``: does *adding*
+  synthetic images of the rare class help?) the best secondary GAN cell on
+  validation AUC against the reference, the counts better / worse / equivalent /
+  inconclusive after the multiple-comparison correction within the secondary
+  family, and the smallest AUC difference the sweep could have detected;
+* caveats: intervals without the generator's variance, generators too weak to
+  conclude from, test sets that differ from the training images, cells with too
+  few seeds for an interval, n_real values the reference did not run at.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ganaug.report.tables import main_n_real
+from ganaug.report.tables import VARIANCE_SOURCES, main_n_real, missing_reference
 
 #: the question each mixing strategy answers
 QUESTIONS = {
@@ -33,10 +40,14 @@ QUESTIONS = {
     "fraction of each class's gap to the largest class)",
 }
 
+#: the verdicts a comparison can get, in the order the counts list them
+COUNTED = ("better", "worse", "equivalent", "inconclusive")
+
 
 @dataclass(frozen=True)
 class VerdictSettings:
-    """What the sentences need besides the tables (config ``statistics`` and ``classifier``)."""
+    """What the sentences need besides the tables (config ``statistics``, ``classifier`` and
+    ``experiment.subsample.seed``; ``pilot_seeds``: those of ``primary: {choose: ...}``)."""
 
     minority_class: str | None
     threshold: str = "youden"
@@ -46,80 +57,224 @@ class VerdictSettings:
     detect: float = 0.01
     min_seeds: int = 3
     shift_ratio: float = 1.25
+    reference: str = "none"
+    equivalence_margin: float = 0.02
+    level: float = 0.95
+    subsample_seed: int | None = None
+    pilot_seeds: tuple[int, ...] = ()
 
 
 def _f(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.{digits}f}"
 
 
-def _p(x: float) -> str:
+def _p(x: float, name: str = "p") -> str:
     x = float(x)
     if not math.isfinite(x):
-        return "n/a"
-    return "p < 0.001" if x < 0.001 else f"p = {x:.3f}"
-
-
-def _cells(n: int) -> str:
-    return "In the one such cell" if n == 1 else f"Over all {n} such cells"
+        return f"{name} n/a"
+    return f"{name} < 0.001" if x < 0.001 else f"{name} = {x:.3f}"
 
 
 def _counts(rows: pd.DataFrame) -> str:
     c = rows["verdict"].value_counts()
-    return ", ".join(f"{k} in {int(c.get(k, 0))}" for k in ("better", "worse", "inconclusive"))
+    return ", ".join(f"{k} in {int(c.get(k, 0))}" for k in COUNTED)
 
 
 def _correction(s: VerdictSettings, family: int) -> str:
     if s.correction == "none":
         return f"without correction for multiple comparisons (α = {s.alpha:g})"
-    return f"after {s.correction.capitalize()}'s correction over the {family} AUC comparisons (α = {s.alpha:g})"
+    return (
+        f"after {s.correction.capitalize()}'s correction over the {family} secondary AUC comparisons (α = {s.alpha:g})"
+    )
+
+
+def _secondary(paired: pd.DataFrame) -> pd.DataFrame:
+    return paired[paired["role"] != "primary"] if "role" in paired.columns else paired
+
+
+def _units(rows: pd.DataFrame) -> str:
+    """'replicates' when the rows' units are generator replicates, else 'seeds'."""
+    generator = rows.get("variance_sources", pd.Series(dtype=str)) == VARIANCE_SOURCES["generator"]
+    return "replicates" if generator.any() else "seeds"
+
+
+def _not_detectable(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose detectable difference was computable but lies past the scale (NaN in the table)."""
+    n = rows["replicates"] if "replicates" in rows.columns else rows["n_pairs"]
+    return rows["min_detectable_difference"].isna() & (n.astype(float) >= 2) & rows["diff_std"].notna()
+
+
+def _detectable_text(auc: pd.DataFrame, s: VerdictSettings) -> str:
+    """The sentence on the smallest AUC difference the comparisons could detect (``""`` if none computable)."""
+    mdd = auc["min_detectable_difference"].astype(float)
+    lost = int(_not_detectable(auc).sum())
+    if not (mdd.notna().any() or lost):
+        return ""
+    units = _units(auc)
+    seeds = auc["seeds_needed"].dropna()
+    needed = (
+        f"about {int(seeds.median())} {units} (median over the cells)"
+        if len(seeds)
+        else f"more {units} than can be estimated"
+    )
+    n = auc["replicates"] if "replicates" in auc.columns else auc["n_pairs"]
+    lo, hi = int(n.min()), int(n.max())
+    head = f"With {lo if lo == hi else f'{lo}–{hi}'} {units} per comparison"
+    tail = f"detecting {s.detect:g} would take {needed}."
+    if mdd.notna().sum() == 0:
+        return (
+            f"{head}, no AUC gain would be detected with {100 * s.power:g} % power in any cell (the detectable "
+            f"difference exceeds what the AUC can still rise above the reference: not detectable); {tail}"
+        )
+    spread = f", from {_f(mdd.min())} to {_f(mdd.max())}" if len(mdd.dropna()) > 1 else ""
+    where = f"the {int(mdd.notna().sum())} cells where one is detectable" if lost else "the cells"
+    also = f"; not detectable in {lost}" if lost else ""
+    return (
+        f"{head}, the smallest AUC difference a comparison would detect with {100 * s.power:g} % power is "
+        f"{_f(mdd.median())} (median over {where}{spread}{also}); {tail}"
+    )
 
 
 def _question(strategy: str, summary: pd.DataFrame, paired: pd.DataFrame, s: VerdictSettings, where: str = "") -> str:
-    """One paragraph: the best GAN cell of ``strategy`` vs the reference, counts, detectable effect
-    (``where``: which n_real the cells are at, when not the main one)."""
-    auc = paired[(paired["metric"] == "auc") & (paired["strategy"] == strategy) & (paired["source"] != "real")]
+    """One paragraph: the best secondary GAN cell of ``strategy`` vs the reference, counts, detectable
+    effect (``where``: which n_real the cells are at, when not the main one)."""
+    every = paired[(paired["metric"] == "auc") & (paired["strategy"] == strategy) & (paired["source"] != "real")]
+    auc = _secondary(every)
     cells = summary[(summary["strategy"] == strategy) & (summary["source"] != "real")]
-    if auc.empty or cells.empty:
-        return f"**{QUESTIONS.get(strategy, strategy)}** The sweep ran no such cell, so it does not answer this."
+    title = f"**{QUESTIONS.get(strategy, strategy)}**"
+    if every.empty and not cells.empty:
+        return ""  # ran, but not compared (no reference at its n_real): _uncompared says so
+    if every.empty or cells.empty:
+        return f"{title} The sweep ran no such cell, so it does not answer this."
+    if auc.empty:
+        return f"{title} The only such cell is the primary one, above."
+    keys = set(zip(auc["baseline"], auc["source"], auc["fraction"]))
+    cells = cells[[k in keys for k in zip(cells["baseline"], cells["source"], cells["fraction"])]]
     by = "val_auc_mean" if "val_auc_mean" in cells.columns else "auc_mean"
     best = cells.sort_values(by, ascending=False, kind="stable").iloc[0]
     key = (auc["source"] == best["source"]) & (auc["baseline"] == best["baseline"])
     row = auc[key & (auc["fraction"] == best["fraction"])].iloc[0]
-    family = int(auc["family_size"].iloc[0]) if len(auc) else 0
+    family = int(auc["family_size"].iloc[0])
+    besides = " besides the primary" if len(every) > len(auc) else ""
+    many = "In the one such cell" if len(auc) == 1 else f"Over all {len(auc)} such cells"
     text = [
-        f"**{QUESTIONS.get(strategy, strategy)}** The best such cell{where} on validation AUC, {best['source']} at "
-        f"fraction {best['fraction']:g} (baseline {best['baseline']}), reaches test AUC {_f(row['mean'])} against "
-        f"{_f(row['reference_mean'])} for the reference: a difference of {float(row['diff_mean']):+.3f} "
-        f"({_p(row['p_adjusted'])} adjusted; {row['verdict']}).",
-        f"{_cells(len(auc))} the AUC is {_counts(auc)} {_correction(s, family)}.",
+        f"{title} The best such cell{where} on validation AUC, {best['source']} at fraction {best['fraction']:g} "
+        f"(baseline {best['baseline']}), reaches test AUC {_f(row['mean'])} against {_f(row['reference_mean'])} for "
+        f"the reference: a difference of {float(row['diff_mean']):+.3f} ({_p(row['p_adjusted'])} adjusted; "
+        f"{row['verdict']}).",
+        f"{many}{besides} the AUC is {_counts(auc)} {_correction(s, family)}.",
     ]
     if s.minority_class:
         ap = paired[(paired["metric"] == f"ap_{s.minority_class}") & (paired["strategy"] == strategy)]
         ap = ap[ap["source"] != "real"]
         if len(ap):
             text.append(f"The average precision of {s.minority_class} is {_counts(ap)}.")
-    mdd = auc["min_detectable_difference"].astype(float)
-    if mdd.notna().any():
-        seeds = auc["seeds_needed"].dropna()
-        needed = (
-            f"about {int(seeds.median())} seeds (median over the cells)"
-            if len(seeds)
-            else "more seeds than can be estimated"
+    detect = _detectable_text(auc, s)
+    return " ".join(text + ([detect] if detect else []))
+
+
+def _uncompared(strategy: str, summary: pd.DataFrame, s: VerdictSettings) -> str:
+    """The question's cells ran only at n_real values without the reference: say so instead of answering."""
+    cells = summary[(summary["strategy"] == strategy) & (summary["source"] != "real")]
+    if cells.empty:
+        return f"**{QUESTIONS.get(strategy, strategy)}** The sweep ran no such cell, so it does not answer this."
+    where = ", ".join(sorted({str(v) for v in cells["n_real"]}))
+    return (
+        f"**{QUESTIONS.get(strategy, strategy)}** Its {len(cells)} cells ran only at n_real = {where}, where the "
+        f"reference `{s.reference}` did not run: they are compared with nothing, so the sweep does not answer this."
+    )
+
+
+def _cell_words(r) -> str:
+    if r["source"] == "real":
+        return f"the real-only baseline `{r['baseline']}` (n_real {r['n_real']})"
+    return (
+        f"{r['source']} images, {r['strategy']} at fraction {float(r['fraction']):g} (baseline {r['baseline']}, "
+        f"n_real {r['n_real']}),"
+    )
+
+
+def _verdict_words(r, s: VerdictSettings) -> str:
+    m, v = s.equivalence_margin, str(r["verdict"])
+    inside = math.isfinite(float(r["p_tost"])) and float(r["p_tost"]) < s.alpha
+    if v in ("better", "worse"):
+        than = "better than the reference" if v == "better" else "worse than the reference"
+        return than + (f", by less than the margin ±{m:g} (a real but negligible difference)" if inside else "")
+    if v == "equivalent":
+        return (
+            f"equivalent to the reference within ±{m:g} (the {100 * (1 - 2 * s.alpha):g} % interval lies inside ±{m:g})"
         )
-        lo, hi = int(auc["n_pairs"].min()), int(auc["n_pairs"].max())
-        spread = f", from {_f(mdd.min())} to {_f(mdd.max())}" if len(mdd.dropna()) > 1 else ""
-        seeds_text = f"With {lo if lo == hi else f'{lo}–{hi}'} seeds per comparison"
-        if mdd.median() >= 1:
-            text.append(
-                f"{seeds_text}, no AUC difference at all would be detected with {100 * s.power:g} % power (the "
-                f"detectable difference exceeds 1 in most cells); detecting {s.detect:g} would take {needed}."
-            )
-        else:
-            text.append(
-                f"{seeds_text}, the smallest AUC difference a comparison would detect with {100 * s.power:g} % power "
-                f"is {_f(mdd.median())} (median over the cells{spread}); detecting {s.detect:g} would take {needed}."
-            )
-    return " ".join(text)
+    return f"inconclusive: neither a difference nor equivalence within ±{m:g} is shown"
+
+
+def _sources_text(r, s: VerdictSettings) -> str:
+    """Which sources of variation the primary interval contains (its ``variance_sources``)."""
+    seed = "" if s.subsample_seed is None else f" = {s.subsample_seed}"
+    fixed = f"the real training subsample is fixed (`experiment.subsample.seed`{seed}), so no interval contains its variance"
+    k, n, src = int(r["replicates"]), int(r["n_pairs"]), r["variance_sources"]
+    if src == VARIANCE_SOURCES["generator"]:
+        per = n / k if k else float("nan")
+        each = f"{per:g} classifier seed{'s' if per != 1 else ''} each" if float(per).is_integer() else f"{n} seeds"
+        return (
+            f"The interval is over {k} generator replicates ({each}): it contains the variance of generator "
+            f"training and of classifier training (initialisation, batch order); {fixed}."
+        )
+    if src == VARIANCE_SOURCES["shared"]:
+        return (
+            f"All {n} seeds share one generator, so the interval is over the classifier seeds and contains "
+            "classifier-seed variance only, not the generator's: it says what these images do, not what "
+            f"retraining the GAN would give; {fixed}."
+        )
+    if src == VARIANCE_SOURCES["unrecorded"]:
+        return (
+            "The runs record no generator replicate (no `replicate` column: every seed used the one generator "
+            f"of its GAN cell), so the interval is over the {n} classifier seeds and contains classifier-seed "
+            f"variance only, not the generator's; {fixed}."
+        )
+    return (
+        f"The interval is over {n} classifier seeds; the cell uses no generator, so it contains classifier "
+        f"training variance (initialisation, batch order); {fixed}."
+    )
+
+
+def _primary(paired: pd.DataFrame, s: VerdictSettings) -> str:
+    """The first paragraph: the declared question and its answer."""
+    rows = paired[paired["role"] == "primary"] if "role" in paired.columns else paired.iloc[:0]
+    if rows.empty:
+        return (
+            "**The primary question** could not be answered: the declared primary cell (`statistics.primary`) "
+            f"has no comparison with the reference `{s.reference}` (neither ran at its n_real, or it is the "
+            "reference)."
+        )
+    r = rows.iloc[0]
+    how = (
+        f"chosen on the validation AUC of pilot seeds {', '.join(map(str, s.pilot_seeds))} (whole generator "
+        "replicates), which every comparison then leaves out"
+        if s.pilot_seeds
+        else "declared in the config before the run, `statistics.primary`"
+    )
+    text = [
+        f"**The primary question** ({how}; one test at α = {s.alpha:g}, no multiplicity penalty): "
+        f"{_cell_words(r)} against the reference `{r['reference']}`: does the test AUC change?",
+        f"Test AUC {_f(r['mean'])} against {_f(r['reference_mean'])}: Δ AUC = {float(r['diff_mean']):+.3f} "
+        f"({100 * s.level:g} % CI {_signed(r['diff_ci_low'])} to {_signed(r['diff_ci_high'])}); "
+        f"{_p(r['p_value'])} for a difference, {_p(r['p_tost'], 'p_TOST')} for equivalence within "
+        f"±{s.equivalence_margin:g}: **{_verdict_words(r, s)}**.",
+    ]
+    units = "replicates" if r["variance_sources"] == VARIANCE_SOURCES["generator"] else "seeds"
+    mdd, k = float(r["min_detectable_difference"]), int(r["replicates"])
+    if math.isfinite(mdd):
+        text.append(f"The smallest true difference this test detects with {100 * s.power:g} % power is {mdd:.3f}.")
+    elif bool(_not_detectable(rows).iloc[0]):
+        text.append(
+            f"No AUC difference is detectable with {k} {units} at {100 * s.power:g} % power: the detectable "
+            f"difference exceeds the {_f(1 - float(r['reference_mean']))} the AUC can still rise above the reference."
+        )
+    return " ".join(text + [_sources_text(r, s)])
+
+
+def _signed(x) -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):+.3f}"
 
 
 def _at_n(row) -> str:
@@ -164,6 +319,36 @@ def _shift_caveats(shift: Mapping[str, Mapping[str, float]], s: VerdictSettings)
     return out
 
 
+def _overview(summary: pd.DataFrame, paired: pd.DataFrame, s: VerdictSettings, n_sel: str) -> str:
+    """The paragraph that opens the secondary comparisons: the cells, the reference, how they are compared."""
+    summ = summary[summary["n_real"].astype(str) == n_sel]
+    ref = s.reference
+    ref_rows = summ[(summ["source"] == "real") & (summ["baseline"] == ref)]
+    ref_auc = _f(ref_rows["auc_mean"].iloc[0]) if len(ref_rows) else "n/a"
+    n_seeds = sorted({int(v) for v in summ["n_seeds"]})
+    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
+    scope = f" (n_real = {n_sel}; the other n_real values are in the tables)" if summary["n_real"].nunique() > 1 else ""
+    how = (
+        f"the p-values of each metric's secondary comparisons are adjusted together ({s.correction.capitalize()})"
+        if s.correction != "none"
+        else "the p-values are not adjusted for multiple comparisons"
+    )
+    text = (
+        f"**Secondary comparisons.** {len(summ)} sweep cells{scope}, {seeds} seeds each. The reference is declared "
+        f"in the config (`statistics.reference`), `{ref}` (test AUC {ref_auc}); every other cell is compared with "
+        f"it paired by seed, the differences averaged within each generator replicate, and {how}. Threshold metrics "
+        f"are read at the operating point chosen on each run's validation split (`{s.threshold}`)."
+    )
+    missing = missing_reference(summary, ref)
+    if missing:
+        k = int(summary["n_real"].astype(str).isin(missing).sum())
+        text += (
+            f" The reference `{ref}` did not run at n_real = {', '.join(missing)}: the {k} cells there are "
+            "compared with nothing."
+        )
+    return text
+
+
 def summary_text(
     summary: pd.DataFrame,
     paired: pd.DataFrame,
@@ -175,23 +360,12 @@ def summary_text(
     s = settings
     lines = ["# Summary", ""]
     if summary.empty or paired.empty:
-        lines += ["No comparison against a non-GAN baseline could be made (no real-only runs).", ""]
+        lines += [f"No comparison against the reference `{s.reference}` could be made (no real-only runs of it).", ""]
         return "\n".join(lines)
-    n_sel = main_n_real(summary["n_real"].unique())
+    lines += [_primary(paired, s), ""]
+    n_sel = main_n_real(paired["n_real"].astype(str).unique())  # the main n_real among those compared
     summ = summary[summary["n_real"].astype(str) == n_sel]
-    pair = paired[paired["n_real"].astype(str) == n_sel]
-    ref = str(pair["reference"].iloc[0])
-    ref_row = summ[(summ["source"] == "real") & (summ["baseline"] == ref)].iloc[0]
-    n_seeds = sorted({int(v) for v in summ["n_seeds"]})
-    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
-    scope = f" (n_real = {n_sel}; the other n_real values are in the tables)" if summary["n_real"].nunique() > 1 else ""
-    lines.append(
-        f"{len(summ)} sweep cells{scope}, {seeds} seeds each. The reference is the best non-GAN baseline on "
-        f"validation AUC, `{ref}` (test AUC {_f(ref_row['auc_mean'])}); every cell is compared with it paired by "
-        f"seed. Threshold metrics are read at the operating point chosen on each run's validation split "
-        f"(`{s.threshold}`)."
-    )
-    lines.append("")
+    lines += [_overview(summary, paired, s, n_sel), ""]
     for strategy in QUESTIONS:  # both questions, also when the sweep did not ask one (the text says so)
         n_q, where = n_sel, ""
         if not ((summ["strategy"] == strategy) & (summ["source"] != "real")).any():
@@ -200,11 +374,15 @@ def summary_text(
             other = [str(v) for v in other.unique() if str(v) in set(paired["n_real"].astype(str))]
             if other:
                 n_q = main_n_real(other)
-                where = f" (at n_real = {n_q}, against that n_real's reference)"
+                where = f" (at n_real = {n_q})"
         q_summary = summary[summary["n_real"].astype(str) == n_q]
         q_paired = paired[paired["n_real"].astype(str) == n_q]
-        lines += [_question(strategy, q_summary, q_paired, s, where), ""]
-    caveats = _generator_caveats(scores, set(summ.loc[summ["source"] != "real", "source"]))
+        compared = ((paired["strategy"] == strategy) & (paired["source"] != "real")).any()
+        ran = ((summary["strategy"] == strategy) & (summary["source"] != "real")).any()
+        text = _question(strategy, q_summary, q_paired, s, where) if compared or not ran else ""
+        lines += [text or _uncompared(strategy, summary, s), ""]
+    caveats = _variance_caveats(paired)
+    caveats += _generator_caveats(scores, set(summ.loc[summ["source"] != "real", "source"]))
     caveats += _shift_caveats(shift or {}, s)
     few = summ[summ["n_seeds"] < s.min_seeds]
     if len(few):
@@ -215,6 +393,21 @@ def summary_text(
     if caveats:
         lines += ["**Caveats.** " + " ".join(caveats), ""]
     return "\n".join(lines)
+
+
+def _variance_caveats(paired: pd.DataFrame) -> list[str]:
+    """GAN comparisons whose intervals leave the generator's training variance out."""
+    if "variance_sources" not in paired.columns:
+        return []
+    gan = paired[(paired["source"] != "real") & (paired["metric"] == "auc")]
+    without = gan["variance_sources"].isin([VARIANCE_SOURCES["shared"], VARIANCE_SOURCES["unrecorded"]])
+    if not without.any():
+        return []
+    return [
+        f"{int(without.sum())} of the {len(gan)} GAN cells' comparisons have intervals over classifier seeds that share "
+        "one generator: they hold classifier-seed variance only and do not say what retraining the generator "
+        "would give (`variance_sources`; classifier.classifiers_per_generator sets generator replicates)."
+    ]
 
 
 def figure_data_uri(path) -> str:
