@@ -455,7 +455,7 @@ def plot_forest(
             loc="lower left", fontsize=7, bbox_to_anchor=(0.0, 1.0 if (rows["role"] == "primary").any() else 1.06)
         )
     fig.suptitle(
-        f"Δ {what} per comparison: mean and {100 * level:g} % t CI over seeds (unadjusted); verdict after correction",
+        f"Δ {what} per comparison: mean and {100 * level:g} % t CI over replicates (unadjusted); verdict after correction",
         fontsize=10,
     )
     fig.tight_layout()

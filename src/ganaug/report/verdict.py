@@ -282,6 +282,10 @@ def _at_n(row) -> str:
     return f" (N = {int(n)} per side, as its floor)" if n is not None and math.isfinite(float(n)) else ""
 
 
+def _replicate_label(row) -> str:
+    return f" (replicate {int(row['replicate'])})"
+
+
 def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]:
     if scores is None or scores.empty or "quality" not in scores.columns:
         return []
@@ -290,8 +294,10 @@ def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]
         bad = group[group["quality"] != "usable"]
         if bad.empty:
             continue
+        several = "replicate" in group.columns and group["replicate"].nunique() > 1
         parts = [
-            f"{r['class']}: {r['quality']}, FID {_f(r['fid'], 1)}{_at_n(r)} = {_f(r['fid_ratio'], 1)}× the real floor, "
+            f"{r['class']}{_replicate_label(r) if several else ''}: {r['quality']}, FID "
+            f"{_f(r['fid'], 1)}{_at_n(r)} = {_f(r['fid_ratio'], 1)}× the real floor, "
             f"precision {_f(r['precision'], 2)}, recall {_f(r['recall'], 2)}"
             for _, r in bad.iterrows()
         ]
