@@ -76,6 +76,11 @@ def micro_config() -> dict:
         clf["baselines"] = clf["baselines"][:1]
     if "extra_cells" in clf:
         clf["extra_cells"] = []
+    # the declared primary comparison must be a cell of the sweep: its GAN at the largest fraction
+    cfg["statistics"]["primary"] = {
+        "source": MICRO_GAN, "strategy": "replace", "fraction": max(clf["synthetic_fractions"]), "baseline": "none",
+        "n_real": "all",
+    }  # fmt: skip
     return cfg
 
 

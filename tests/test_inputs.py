@@ -556,6 +556,7 @@ def _workflow_config(root: Path, **experiment) -> dict:
     cfg["classifier"].update(
         seeds=[0], synthetic_fractions=[0.0, 1.0], baselines=["none"], extra_cells=[], epochs=1, width=4
     )
+    cfg["statistics"]["primary"] = {"source": "dcgan", "strategy": "replace", "fraction": 1.0}  # in this sweep
     return cfg
 
 

@@ -491,8 +491,12 @@ def test_a_per_class_cell_for_chosen_classes(tiny_run):
     work, _ = tiny_run
     cfg = yaml.safe_load((work / "tiny.yaml").read_text())
     cfg["gans"]["dcgan_min"] = {**cfg["gans"]["dcgan"], "classes": "minority"}
-    cfg["classifier"]["extra_cells"] = [{"source": "dcgan_min", "strategy": "balance", "fraction": 1.0, "n_real": 50}]
+    cfg["classifier"]["extra_cells"] = [
+        {"source": "dcgan_min", "strategy": "balance", "fraction": 1.0, "n_real": 50},
+        {"source": "real", "fraction": 0.0, "n_real": 50},  # the reference at that n_real
+    ]
     cfg["classifier"]["synthetic_fractions"] = [0.0]  # the replace sweep would need every class of dcgan_min
+    cfg["statistics"]["primary"] = {"source": "dcgan_min", "strategy": "balance", "fraction": 1.0, "n_real": 50}
     rules, scheduled = _dry_run(work, cfg, "minority.yaml")
     n_reps = len(generator_replicates(cfg))
     assert rules.count("train_gan") == n_reps and "results/gan/dcgan_min/rep0/NORMAL/checkpoint.pt" in scheduled, rules
