@@ -193,3 +193,9 @@ def test_summary_text_with_generator_replicates_and_a_missing_reference():
             "subsample is fixed (`experiment.subsample.seed` = 3)") in text  # fmt: skip
     assert "The reference `classic` did not run at n_real = 50: the 2 cells there are compared with nothing." in text
     assert "share one generator" not in text
+    # experiment.subsample.per_replicate: each replicate redrew its real training set
+    settings = report.VerdictSettings(None, reference="classic", subsample_seed=3, subsample_per_replicate=True)
+    text = report.summary_text(summary, paired, settings)
+    assert ("generator training and of classifier training (initialisation, batch order); each generator replicate "
+            "also draws its own real training subsample (`experiment.subsample.per_replicate`), so the interval "
+            "contains the subsample's variance too.") in text  # fmt: skip

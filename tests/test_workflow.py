@@ -331,6 +331,26 @@ def test_generator_replicates_retrain_with_their_own_seed(tiny_run):
     assert len(planned("seed2.yaml", 2, 2)) == int((runs["seed"] == 0).sum())
 
 
+@pytest.mark.slow
+def test_a_real_subsample_per_replicate(tiny_run):
+    """experiment.subsample.per_replicate: replicate r draws its own real training set (seed + 1000 r), which its
+    GANs, their memorisation features and its classifiers read; replicate 0's draw is the shared one's."""
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["classifier"]["classifiers_per_generator"] = 1
+    cfg["experiment"]["subsample"]["per_replicate"] = True
+    rules, scheduled = _dry_run(work, cfg, "per_replicate.yaml")
+    assert rules.count("subsample") == 2 and rules.count("real_train_features") == 4, rules
+    assert {"results/data/rep0/real_train.npz", "results/data/rep1/real_train.npz"} <= set(scheduled)
+    assert "results/gan/dcgan/rep0/NORMAL/checkpoint.pt" in scheduled  # replicate 0 retrains on its own copy
+    targets = ("results/data/rep0/real_train.npz", "results/data/rep1/real_train.npz")
+    snakemake(work, "--cores", "2", configfile="per_replicate.yaml", targets=targets)
+    shared, rep0, rep1 = (
+        np.load(work / path, allow_pickle=False)["indices"] for path in ("results/data/real_train.npz", *targets)
+    )
+    assert np.array_equal(rep0, shared) and len(rep1) == len(shared) and not np.array_equal(rep1, shared)
+
+
 GAN_OUTPUTS = ("results/gan/", "results/metrics/gan/", "results/metrics/domain/")
 
 

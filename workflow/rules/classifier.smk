@@ -30,7 +30,7 @@ rule classifier_weights:
 
 rule train_classifier:
     input:
-        real=REAL_TRAIN,
+        real=lambda wc: real_train(generator_replicate(config, int(wc.seed))),
         data=prepared_npz(),
         synthetic=synthetic_input,
         weights=classifier_weights,

@@ -93,6 +93,22 @@ def prepared_manifest(dataset=DATASET, res=RES, ch=CH):
 
 
 REAL_TRAIN = "results/data/real_train.npz"
+# experiment.subsample.per_replicate: each generator replicate draws its own real training set
+SUBSAMPLE_PER_REPLICATE = bool(EXP["subsample"].get("per_replicate", False))
+
+
+def real_train(rep):
+    """The real training set generator replicate ``rep`` (and the classifier seeds that use it) trains on."""
+    return f"results/data/rep{rep}/real_train.npz" if SUBSAMPLE_PER_REPLICATE else REAL_TRAIN
+
+
+def subsample_params(rep=None):
+    """The subsample rule's params: the settings with the replicate's seed (per_replicate), without the switch,
+    so that trees drawn before the switch existed keep their real training set."""
+    settings = {k: v for k, v in EXP["subsample"].items() if k != "per_replicate"}
+    if rep is not None:
+        settings["seed"] = replicate_seed(settings.get("seed", 0), rep)
+    return canonical(settings)
 
 
 REAL_METRICS = f"results/metrics/real/{DATASET}/{RES}px_{CH}ch"
@@ -177,7 +193,7 @@ def part_classes(gan, part):
 
 def train_gan_inputs(wildcards):
     """The real training set, and for a transfer cell the shared GAN it starts from."""
-    inputs = {"data": REAL_TRAIN}
+    inputs = {"data": real_train(wildcards.rep)}
     settings = gan_settings(config, wildcards.gan)
     if "transfer" in settings:  # its own pretrain_gan, or the one of the cell transfer.from names
         inputs["base"] = transfer_base(wildcards.gan, settings, wildcards.rep)

@@ -8,7 +8,7 @@
 
 rule pretrain_gan:
     input:
-        REAL_TRAIN,
+        lambda wc: real_train(wc.rep),
     output:
         checkpoint="results/gan/{gan}/rep{rep}/transfer/base/checkpoint.pt",
         snapshots="results/gan/{gan}/rep{rep}/transfer/base/snapshots.pt",

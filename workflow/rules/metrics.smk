@@ -10,7 +10,8 @@
 # a param: it does not change any output, so editing it must not rerun anything.
 
 
-REAL_TRAIN_FEATURES = "results/metrics/real_train/{cls}.npz"
+# features of the real training set (memorisation): one per generator replicate with subsample.per_replicate
+REAL_TRAIN_FEATURES = f"results/metrics/real_train/{'rep{rep}/' if SUBSAMPLE_PER_REPLICATE else ''}{{cls}}.npz"
 # the settings of the matched-N FID, FID-infinity (and, below, KID) shared by a GAN's scores and its
 # real floor: both at min(n, generated, train, test images) per side (ganaug.metrics.matched)
 FID_MATCHED = {k: config["metrics"]["fid"][k] for k in ("n", "seed", "draws", "inf_points", "inf_n_min")}
@@ -37,11 +38,11 @@ rule real_stats:
 
 rule real_train_features:
     input:
-        REAL_TRAIN,
+        lambda wc: real_train(getattr(wc, "rep", FIRST_REP)),
     output:
         REAL_TRAIN_FEATURES,
     log:
-        "results/logs/real_train_features/{cls}.log",
+        f"results/logs/real_train_features/{'rep{rep}/' if SUBSAMPLE_PER_REPLICATE else ''}{{cls}}.log",
     threads: config["threads"]["features"]
     resources:
         gpu=1,
@@ -91,7 +92,7 @@ rule gan_metrics:
         train_stats=real_stats("train", "{cls}"),
         test_stats=real_stats("test", "{cls}"),
         floor=f"{REAL_METRICS}/floor_{{cls}}.json",
-        real_train=REAL_TRAIN,
+        real_train=lambda wc: real_train(wc.rep),
         train_features=REAL_TRAIN_FEATURES,
     output:
         metrics="results/metrics/gan/{gan}/rep{rep}/{cls}.json",
@@ -130,7 +131,7 @@ DOMAIN_GAN = f"{DOMAIN}/gan/{{gan}}/rep{{rep}}.json"  # per GAN replicate: domai
 
 rule domain_classifier:
     input:
-        real_train=REAL_TRAIN,
+        real_train=real_train(FIRST_REP),  # the first replicate's real training set
         data=prepared_npz(),
         weights=classifier_weights,
     output:

@@ -12,7 +12,7 @@ rule gan_report:
         losses=[f for gan in GANS for f in gan_losses(gan)],
         samples=[f"{gan_dir(gan, FIRST_REP)}/samples.npz" for gan in GANS],
         curves=[f"{gan_dir(gan, FIRST_REP)}/{part}/fid_curve.csv" for gan in GANS for part in gan_parts(gan)],
-        real=REAL_TRAIN,
+        real=real_train(FIRST_REP),
     output:
         csv=report("results/report/gan_scores.csv", caption="../report/gan_scores.rst", category="Tables"),
         md="results/report/gan_scores.md",
@@ -99,6 +99,7 @@ rule classifier_report:
         statistics=canonical(config["statistics"]),
         primary=primary_cell(config),
         subsample_seed=EXP["subsample"]["seed"],
+        subsample_per_replicate=SUBSAMPLE_PER_REPLICATE,
     log:
         "results/logs/classifier_report.log",
     conda:

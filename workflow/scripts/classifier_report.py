@@ -41,6 +41,7 @@ def main(sm):
         reference=st["reference"],
         level=level,
         subsample_seed=p.subsample_seed,
+        subsample_per_replicate=bool(p.subsample_per_replicate),
         pilot_seeds=tuple(primary.get("pilot_seeds", ())) if primary else (),
     )
     shift = {r["class"]: r for r in map(read_json, sm.input.shift)}

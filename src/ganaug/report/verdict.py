@@ -47,7 +47,7 @@ COUNTED = ("better", "worse", "equivalent", "inconclusive")
 @dataclass(frozen=True)
 class VerdictSettings:
     """What the sentences need besides the tables (config ``statistics``, ``classifier`` and
-    ``experiment.subsample.seed``; ``pilot_seeds``: those of ``primary: {choose: ...}``)."""
+    ``experiment.subsample.seed`` and ``per_replicate``; ``pilot_seeds``: those of ``primary: {choose: ...}``)."""
 
     minority_class: str | None
     threshold: str = "youden"
@@ -61,6 +61,7 @@ class VerdictSettings:
     equivalence_margin: float = 0.02
     level: float = 0.95
     subsample_seed: int | None = None
+    subsample_per_replicate: bool = False
     pilot_seeds: tuple[int, ...] = ()
 
 
@@ -211,6 +212,11 @@ def _sources_text(r, s: VerdictSettings) -> str:
     """Which sources of variation the primary interval contains (its ``variance_sources``)."""
     seed = "" if s.subsample_seed is None else f" = {s.subsample_seed}"
     fixed = f"the real training subsample is fixed (`experiment.subsample.seed`{seed}), so no interval contains its variance"
+    if s.subsample_per_replicate and int(r["replicates"]) > 1:
+        fixed = (
+            "each generator replicate also draws its own real training subsample (`experiment.subsample.per_replicate`),"
+            " so the interval contains the subsample's variance too"
+        )
     k, n, src = int(r["replicates"]), int(r["n_pairs"]), r["variance_sources"]
     if src == VARIANCE_SOURCES["generator"]:
         per = n / k if k else float("nan")
