@@ -53,46 +53,25 @@ rule prepared_examples:
         "../scripts/prepared_examples.py"
 
 
-if not SUBSAMPLE_PER_REPLICATE:
-
-    rule subsample:
-        input:
-            prepared_npz(),
-        output:
-            npz=REAL_TRAIN,
-            counts=report(
-                "results/report/real_train_counts.csv",
-                caption="../report/real_train_counts.rst",
-                category="Data",
-            ),
-        params:
-            subsample=subsample_params(),
-            minority_class=EXP["minority_class"],
-        log:
-            "results/logs/subsample.log",
-        conda:
-            ENV
-        script:
-            "../scripts/subsample.py"
-
-else:  # experiment.subsample.per_replicate: one real training set per generator replicate
-
-    rule subsample:
-        input:
-            prepared_npz(),
-        output:
-            npz="results/data/rep{rep}/real_train.npz",
-            counts=report(
-                "results/data/rep{rep}/real_train_counts.csv",
-                caption="../report/real_train_counts.rst",
-                category="Data",
-            ),
-        params:
-            subsample=lambda wc: subsample_params(int(wc.rep)),
-            minority_class=EXP["minority_class"],
-        log:
-            "results/logs/subsample/rep{rep}.log",
-        conda:
-            ENV
-        script:
-            "../scripts/subsample.py"
+# experiment.subsample.per_replicate: one real training set per generator replicate ({rep}), else one for all
+rule subsample:
+    input:
+        prepared_npz(),
+    output:
+        npz=real_train("{rep}"),
+        counts=report(
+            "results/data/rep{rep}/real_train_counts.csv"
+            if SUBSAMPLE_PER_REPLICATE
+            else "results/report/real_train_counts.csv",
+            caption="../report/real_train_counts.rst",
+            category="Data",
+        ),
+    params:
+        subsample=lambda wc: subsample_params(int(wc.rep) if SUBSAMPLE_PER_REPLICATE else None),
+        minority_class=EXP["minority_class"],
+    log:
+        "results/logs/subsample/rep{rep}.log" if SUBSAMPLE_PER_REPLICATE else "results/logs/subsample.log",
+    conda:
+        ENV
+    script:
+        "../scripts/subsample.py"

@@ -114,6 +114,12 @@ def classifiers_per_generator(config: dict) -> int | None:
     return None if value == "all" else int(value)
 
 
+def replicate_of(seed: int, per_generator: int | None) -> int:
+    """The generator replicate of classifier seed ``seed`` with ``per_generator`` seeds per replicate
+    (:func:`classifiers_per_generator`): ``seed // per_generator``, 0 when that is None (one shared)."""
+    return 0 if per_generator is None else int(seed) // int(per_generator)
+
+
 def generator_replicate(config: dict, seed: int) -> int:
     """The generator replicate classifier seed ``seed`` belongs to: ``seed // C`` (C =
     :func:`classifiers_per_generator`), 0 for every seed when the generator is shared.
@@ -124,8 +130,7 @@ def generator_replicate(config: dict, seed: int) -> int:
     within a cell), so the generator's training is one of the sources of variation the intervals
     over replicates hold.
     """
-    per = classifiers_per_generator(config)
-    return 0 if per is None else int(seed) // per
+    return replicate_of(seed, classifiers_per_generator(config))
 
 
 def generator_replicates(config: dict) -> list[int]:
@@ -152,7 +157,7 @@ def check_replicates(config: dict) -> None:
     seeds = [int(s) for s in config["classifier"]["seeds"]]
     groups: dict[int, list[int]] = {}
     for s in seeds:
-        groups.setdefault(s // per, []).append(s)
+        groups.setdefault(replicate_of(s, per), []).append(s)
     uneven = {r: g for r, g in groups.items() if len(g) != per}
     if uneven:
         r, g = min(uneven.items())

@@ -333,8 +333,9 @@ def classifier_runs_table(
     ]
     df["n_real"] = df["n_real"].fillna("all").astype(str)
     df["fraction"] = df["fraction"].astype(float)
-    per = classifiers_per_generator
-    df["replicate"] = [0 if per is None else int(seed) // int(per) for seed in df["seed"]]
+    from ganaug.config.cells import replicate_of
+
+    df["replicate"] = [replicate_of(seed, classifiers_per_generator) for seed in df["seed"]]
     front = RUN_KEYS + ["seed", "replicate"]
     df = df[front + [c for c in df.columns if c not in front]]
     return _sort_cells(df, extra=["seed"])
