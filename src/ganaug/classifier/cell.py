@@ -237,17 +237,23 @@ def train_and_evaluate(
     from ganaug.classifier.baselines import baseline_options
     from ganaug.classifier.train import train_classifier
 
-    x, y, is_synth, classes = train
+    x, y, _, classes = train
     options = baseline_options(cell.baseline, y, len(classes))
+    describe_run(cell, train, options, device)
+    model, history = train_classifier(
+        x, y, sets.val_x, sets.val_y, len(classes), settings, device, cell.seed, progress=progress, **options
+    )
+    return evaluate_trained(cell, model, history, train, sets, settings, bootstrap, positive_class, device)
+
+
+def describe_run(cell: Cell, train, options: Mapping[str, Any], device) -> None:
+    """The job log's line on what is trained: the cell, the training set's counts, the baseline's options."""
+    x, y, is_synth, classes = train
     print(
         f"classifier {cell.baseline}/{cell.source}/{cell.strategy} f={cell.fraction:g} n_real={cell.n_real} "
         f"seed={cell.seed}: {len(x)} training images ({int(is_synth.sum())} synthetic), per class "
         f"{np.bincount(y, minlength=len(classes)).tolist()}, baseline options {options}, device {device}"
     )
-    model, history = train_classifier(
-        x, y, sets.val_x, sets.val_y, len(classes), settings, device, cell.seed, progress=progress, **options
-    )
-    return evaluate_trained(cell, model, history, train, sets, settings, bootstrap, positive_class, device)
 
 
 def evaluate_trained(

@@ -164,11 +164,15 @@ def run_seeds(
     threads: int | None = None,
     deterministic: bool = True,
     progress: bool = True,
+    batched: bool = False,
 ) -> SeedsReport:
     """Train, score and write every seed of one cell in this process (see the module docstring).
 
     ``runs``: the seeds (:class:`SeedRun`: cell, synthetic samples, outputs); the other
     arguments are :func:`~ganaug.classifier.cell.run_cell`'s, shared by every seed.
+    ``batched``: train the seeds that need training as one batched network
+    (:func:`ganaug.classifier.batched.train_batched`: not bit-identical to separate runs; one
+    by one where :func:`~ganaug.classifier.batched.batch_refusal` objects or it fails).
     Returns the :class:`SeedsReport`; raises :class:`SeedsFailed` after the last seed when
     any failed. Inconsistent runs (mixed cells, repeated seeds) are refused before any
     data is read.
@@ -176,37 +180,97 @@ def run_seeds(
     from ganaug.classifier.cell import fetch_pretrained, train_and_evaluate, training_set
     from ganaug.runtime import resolve_device, seed_everything, set_threads
 
-    name = _check_runs(runs)
-    settings, bootstrap = dict(settings), dict(bootstrap)
-    report = SeedsReport()
+    job = _Job(_check_runs(runs), dict(settings), dict(bootstrap), positive_class, threads, deterministic, progress)
     pending = []
     for run in runs:
         if run.outputs.complete(run.cell):
-            print(f"{name} seed {run.cell.seed}: outputs complete, not retrained")
-            report.skipped.append(run.cell.seed)
+            print(f"{job.name} seed {run.cell.seed}: outputs complete, not retrained")
+            job.report.skipped.append(run.cell.seed)
         else:
             pending.append(run)
     if not pending:
-        return report
-    fetch_pretrained(settings)
+        return job.report
+    fetch_pretrained(job.settings)
     inputs = _Inputs(real, data)
     dev = resolve_device(device)
+    prepared = []
     for run in pending:
-        seed = run.cell.seed
         try:
-            train = training_set(run.cell, inputs.real, inputs.synthetic(run.synthetic), n_real_class)
+            prepared.append((run, training_set(run.cell, inputs.real, inputs.synthetic(run.synthetic), n_real_class)))
+        except Exception as exc:  # this seed fails; the others go on
+            job.fail(run, exc)
+    if batched and len(prepared) > 1:
+        prepared = _run_batched(job, prepared, inputs.sets, dev)
+    for run, train in prepared:
+        try:
             set_threads(threads)
-            seed_everything(seed, deterministic=deterministic)
-            result = train_and_evaluate(run.cell, train, inputs.sets, settings, bootstrap, positive_class, dev,
+            seed_everything(run.cell.seed, deterministic=deterministic)
+            result = train_and_evaluate(run.cell, train, inputs.sets, job.settings, job.bootstrap, positive_class, dev,
                                         progress)  # fmt: skip
             result.write(**run.outputs.paths())
-        except Exception as exc:  # this seed fails; the others go on
-            traceback.print_exc()
-            where = f" (synthetic {os.fspath(run.synthetic)})" if run.synthetic is not None else ""
-            report.failed[seed] = f"{type(exc).__name__}: {exc}{where}"
-            print(f"{name} seed {seed} failed: {report.failed[seed]}; going on with the other seeds")
+        except Exception as exc:
+            job.fail(run, exc)
             continue
-        report.trained.append(seed)
-    if report.failed:
-        raise SeedsFailed(name, report)
-    return report
+        job.report.trained.append(run.cell.seed)
+    if job.report.failed:
+        raise SeedsFailed(job.name, job.report)
+    return job.report
+
+
+@dataclass
+class _Job:
+    """What every seed of the job shares, and the report it fills."""
+
+    name: str
+    settings: dict[str, Any]
+    bootstrap: dict[str, Any]
+    positive_class: str
+    threads: int | None
+    deterministic: bool
+    progress: bool
+    report: SeedsReport = field(default_factory=SeedsReport)
+
+    def fail(self, run: SeedRun, exc: Exception) -> None:
+        """Record and print a seed's failure (with its traceback); the job goes on with the other seeds."""
+        traceback.print_exc()
+        where = f" (synthetic {os.fspath(run.synthetic)})" if run.synthetic is not None else ""
+        self.report.failed[run.cell.seed] = f"{type(exc).__name__}: {exc}{where}"
+        print(f"{self.name} seed {run.cell.seed} failed: {self.report.failed[run.cell.seed]}; going on")
+
+
+def _run_batched(job: _Job, prepared: list, sets, device) -> list:
+    """Train ``prepared`` = ``[(run, training set)]`` batched, then score and write each seed; returns the seeds
+    left to train one by one (all of them where the settings cannot be batched or batched training fails)."""
+    from ganaug.classifier.baselines import baseline_options
+    from ganaug.classifier.batched import batch_refusal, train_batched
+    from ganaug.classifier.cell import describe_run, evaluate_trained
+    from ganaug.runtime import seed_everything, set_threads
+
+    reason = batch_refusal(job.settings, [len(train[0]) for _, train in prepared], device)
+    if reason is not None:
+        print(f"{job.name}: seeds trained one by one, not batched: {reason}")
+        return prepared
+    options = [baseline_options(run.cell.baseline, train[1], len(train[3])) for run, train in prepared]
+    for (run, train), opt in zip(prepared, options):
+        describe_run(run.cell, train, opt, device)
+    set_threads(job.threads)
+    seed_everything(prepared[0][0].cell.seed, deterministic=job.deterministic)
+    try:
+        trained = train_batched(
+            [(train[0], train[1]) for _, train in prepared], sets.val_x, sets.val_y, len(prepared[0][1][3]),
+            job.settings, device, [run.cell.seed for run, _ in prepared], options, progress=job.progress,
+        )  # fmt: skip
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"{job.name}: batched training failed ({type(exc).__name__}: {exc}); the seeds one by one")
+        return prepared
+    for (run, train), (model, history) in zip(prepared, trained):
+        try:
+            result = evaluate_trained(run.cell, model, history, train, sets, job.settings, job.bootstrap,
+                                      job.positive_class, device)  # fmt: skip
+            result.write(**run.outputs.paths())
+        except Exception as exc:
+            job.fail(run, exc)
+            continue
+        job.report.trained.append(run.cell.seed)
+    return []
