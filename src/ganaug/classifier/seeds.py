@@ -22,6 +22,11 @@ Faults stay with their seed:
   starts; at the end :class:`SeedsFailed` names every failed seed (the others' outputs stand).
   A ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``, ``SystemExit``)
   ends the job at once, as a kill would.
+
+``batched=True`` trains the seeds that need it as one vmapped network instead
+(:mod:`ganaug.classifier.batched`; not bit-identical to separate runs, see there), then scores
+and writes each seed as above; where the settings cannot be batched, or batched training
+raises, the seeds are trained one by one.
 """
 
 from __future__ import annotations
