@@ -90,6 +90,7 @@ def test_seeds_in_one_process_match_separate_runs(inputs, reference, tmp_path, a
     if amp != "none":
         ref = tmp_path / "separate"
         _separate(inputs, ref, settings={**SETTINGS, "amp": amp})
+    capsys.readouterr()
     report = run_seeds(_runs(inputs, tmp_path / "seeds"), **_common(inputs, {**SETTINGS, "amp": amp}))
     assert (report.trained, report.skipped, report.failed) == (list(SEEDS), [], {})
     for s in SEEDS:
@@ -106,6 +107,7 @@ def test_resume_after_a_kill_retrains_only_the_unfinished_seeds(inputs, referenc
 
     def killed_in_seed_1(self, **paths):
         if self.record["seed"] == 1:
+            paths["predictions"].parent.mkdir(parents=True, exist_ok=True)
             self.predictions.to_csv(paths["predictions"], index=False)
             raise KeyboardInterrupt  # not an Exception: the job ends here, as under SIGKILL
         write(self, **paths)
@@ -162,3 +164,39 @@ def test_mixed_cells_and_repeated_seeds_are_refused_before_any_data_is_read(tmp_
         run_seeds([SeedRun(Cell(*CELL, 0), None, out)], **kw)
     with pytest.raises(ValueError, match="no seeds"):
         run_seeds([], **kw)
+
+
+def test_batched_seeds_follow_their_separate_runs_to_rounding(inputs, reference, tmp_path, capsys):
+    """batched=True: the same training sets, counts and record keys as the separate runs; the arithmetic (grouped
+    kernels) differs, so the numbers agree to a tolerance only (first-epoch loss to 1e-4, probabilities to 0.02)."""
+    out = tmp_path / "batched"
+    report = run_seeds(_runs(inputs, out), **_common(inputs), batched=True)
+    assert report.trained == list(SEEDS)
+    assert capsys.readouterr().out.count("training images (") == len(SEEDS)
+    for s in SEEDS:
+        ra, rb = (json.loads((d / f"seed{s}" / "metrics.json").read_text()) for d in (reference, out))
+        assert set(ra) == set(rb)
+        assert {k: ra[k] for k in ra if k.startswith("n_")} == {k: rb[k] for k in rb if k.startswith("n_")}
+        ha, hb = (pd.read_csv(d / f"seed{s}" / "history.csv") for d in (reference, out))
+        assert hb["train_loss"].iloc[0] == pytest.approx(ha["train_loss"].iloc[0], rel=1e-4)
+        pa, pb = (pd.read_csv(d / f"seed{s}" / "predictions.csv") for d in (reference, out))
+        assert pa["y_true"].equals(pb["y_true"])
+        np.testing.assert_allclose(pa["p_PNEUMONIA"], pb["p_PNEUMONIA"], atol=0.02)
+
+
+def test_batched_training_that_fails_falls_back_to_one_by_one(inputs, reference, tmp_path, monkeypatch, capsys):
+    import ganaug.classifier.batched as batched
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no batched kernels today")
+
+    monkeypatch.setattr(batched, "train_batched", broken)
+    run_seeds(_runs(inputs, tmp_path / "seeds"), **_common(inputs), batched=True)
+    assert "batched training failed (RuntimeError: no batched kernels today); the seeds one by one" in (
+        capsys.readouterr().out
+    )
+    for s in SEEDS:
+        _assert_same(reference, tmp_path / "seeds", s)
+    assert batched.batch_refusal(SETTINGS, [50, 51], "cpu") == "training sets of different sizes [50, 51]"
+    assert batched.batch_refusal({**SETTINGS, "arch": "resnet18"}, [50, 50], "cpu").startswith("arch resnet18")
+    assert batched.batch_refusal(SETTINGS, [50, 50], "cpu") is None
