@@ -17,10 +17,11 @@ images), in one run, after the data stage (Snakemake, untimed) in a scratch dire
 (b)'s outputs are compared with (a)'s byte for byte (metrics.json, predictions.csv,
 predictions_val.csv; history.csv but for its seconds); (c)'s test AUCs are printed beside (a)'s.
 ``--steps N`` adds the per-step measurement behind (c): N training steps of K models one by one
-vs vmapped, and the validation forward pass, at the same scale.
+vs vmapped, and the validation forward pass, at the same scale; ``--convs`` one 3x3 convolution
+per stage, K separate vs the grouped one vmap turns them into.
 
     python benchmarks/seed_batching.py                 # ~4 min on 2 idle cores
-    python benchmarks/seed_batching.py --steps 20 --no-batched
+    python benchmarks/seed_batching.py --steps 12 --convs
 """
 
 from __future__ import annotations
@@ -171,16 +172,57 @@ def step_times(kwargs: dict, k: int, steps: int) -> dict[str, float]:
     return {n: min(v) for n, v in out.items()}
 
 
+def conv_times(k: int, threads: int, batch: int = 64, width: int = 32) -> list[tuple[int, int, float, float]]:
+    """Per stage of resnet18_small (channels, side): ms of K separate 3x3 convolutions, forward + backward, under
+    bf16 autocast in channels-last, and of the one grouped convolution (groups = K) vmap makes of them."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    cl, out = torch.channels_last, []
+
+    def timed(fn, n=20):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return 1000 * (time.perf_counter() - t0) / n
+
+    for i in range(4):
+        c, side = width * 2**i, 32 // 2**i
+        xs = [torch.randn(batch, c, side, side).to(memory_format=cl).requires_grad_() for _ in range(k)]
+        ws = [torch.randn(c, c, 3, 3).to(memory_format=cl).requires_grad_() for _ in range(k)]
+        xg = torch.cat([x.detach() for x in xs], 1).to(memory_format=cl).requires_grad_()
+        wg = torch.cat([w.detach() for w in ws], 0).to(memory_format=cl).requires_grad_()
+
+        def separate(xs=xs, ws=ws):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                outs = [F.conv2d(x, w, padding=1) for x, w in zip(xs, ws)]
+            sum(o.float().sum() for o in outs).backward()
+
+        def grouped(xg=xg, wg=wg):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                o = F.conv2d(xg, wg, padding=1, groups=k)
+            o.float().sum().backward()
+
+        out.append((c, side, min(timed(separate) for _ in range(2)), min(timed(grouped) for _ in range(2))))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=3, help="K: seeds 0..K-1 of the cell")
     ap.add_argument("--no-batched", action="store_true", help="leave out (c)")
     ap.add_argument("--steps", type=int, default=0, help="also time N training steps one by one vs vmapped")
+    ap.add_argument(
+        "--convs", action="store_true", help="also time one 3x3 convolution per stage, K separate vs grouped"
+    )
     ap.add_argument("--keep", type=Path, help="keep the scratch tree here")
     args = ap.parse_args()
     os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     seeds = list(range(args.seeds))
     work = args.keep or Path(tempfile.mkdtemp(prefix="ganaug_seeds_"))
+    work.mkdir(parents=True, exist_ok=True)
     kwargs = job_params(work)
     header = benchlib.machine_lines(kwargs["threads"])
     print(f"data stage in {work} ...", file=sys.stderr)
@@ -202,6 +244,7 @@ def main() -> None:
         print(f"{label} (load {benchlib.load_avg()}) ...", file=sys.stderr)
         walls[key] = one_job(kwargs, work / f"one_job_{key}", seeds, batched)
     steps = step_times(kwargs, len(seeds), args.steps) if args.steps else {}
+    convs = conv_times(len(seeds), kwargs["threads"]) if args.convs else []
     load_end = benchlib.load_avg()
 
     k = len(seeds)
@@ -235,6 +278,12 @@ def main() -> None:
         print("|---|---|")
         for name, ms in steps.items():
             print(f"| {name} | {ms:.1f} |")
+    if convs:
+        print(f"\nOne 3x3 convolution, forward + backward, bf16 autocast, channels-last, batch 64, K = {k} (ms):\n")
+        print("| channels x side | K separate | one grouped (groups = K) | separate / grouped |")
+        print("|---|---|---|---|")
+        for c, side, a, b in convs:
+            print(f"| {c} x {side}² | {a:.2f} | {b:.2f} | {a / b:.2f}× |")
 
 
 if __name__ == "__main__":
