@@ -20,6 +20,12 @@ experiment trains: ``resnet18_small``, no frozen backbone, one learning rate, am
 a validation split, and the same number of training images in every seed (true within a cell:
 n_real and the synthetic counts do not depend on the seed). :func:`batch_refusal` says why not
 otherwise; ``run_seeds(..., batched=True)`` then trains the seeds one by one.
+
+It does not pay on a CPU: at the default scale on a 2-core Xeon with AMX, 3 seeds batched took
+2.3 times as long as one by one (a grouped convolution is no faster than its groups run apart,
+and vmap's batching rules add the rest; benchmarks/README.md, "Seeds of a cell in one job"),
+so ``run_seeds`` leaves it off by default. It is kept for devices where a job is launch-bound
+(a GPU), where it has not been measured.
 """
 
 from __future__ import annotations
