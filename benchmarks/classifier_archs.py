@@ -97,7 +97,7 @@ def _time_one(arch: str, side: int, batches: int, batch_size: int, threads: int)
     import torch
 
     from ganaug.classifier import build_classifier
-    from ganaug.classifier.train import _Data, _Optimisation, _resolve_cfg, _train_epoch
+    from ganaug.classifier.train import _Data, _Optimisation, _resolve_cfg, _train_epoch, parameter_groups
 
     torch.set_num_threads(threads)
     d = data()
@@ -110,7 +110,7 @@ def _time_one(arch: str, side: int, batches: int, batch_size: int, threads: int)
     size = None if side == RES else side
     model = build_classifier(arch, 2, 1, opts["width"], input_size=size).to(memory_format=torch.channels_last)
     params = sum(p.numel() for p in model.parameters())
-    opt = _Optimisation(model, opts, batches + 1, cpu)
+    opt = _Optimisation(parameter_groups(model, opts["lr"], opts["lr_backbone_mult"]), opts, batches + 1, cpu)
     gen = torch.Generator().manual_seed(0)
     perm = torch.arange(len(idx))
     _train_epoch(model, data_, perm[:batch_size], batch_size, opt, torch.channels_last, gen)  # warm-up batch

@@ -7,6 +7,8 @@
 * :mod:`~ganaug.classifier.train` - the training loop with validation model selection.
 * :mod:`~ganaug.classifier.evaluate` - probabilities, metrics, prediction tables, plots.
 * :mod:`~ganaug.classifier.cell` - one run of the sweep (rule train_classifier): mix, train, evaluate, record.
+* :mod:`~ganaug.classifier.seeds` - every seed of one cell in one process (data read once, per-seed resume).
+* :mod:`~ganaug.classifier.batched` - several seeds' models trained as one vmapped network.
 """
 
 from ganaug.classifier.baselines import BASELINES, ClassicAugment, baseline_options, inverse_frequency_weights
@@ -15,6 +17,7 @@ from ganaug.classifier.evaluate import evaluate, plot_confusion, predict_proba, 
 from ganaug.classifier.mixing import STRATEGIES, limit_class, mix_training_set, n_synthetic
 from ganaug.classifier.networks import ARCHITECTURES, build_classifier
 from ganaug.classifier.resnet import resnet18_small
+from ganaug.classifier.seeds import SeedOutputs, SeedRun, SeedsFailed, run_seeds
 from ganaug.classifier.train import train_classifier
 
 __all__ = [
@@ -24,6 +27,9 @@ __all__ = [
     "CellResult",
     "ClassicAugment",
     "STRATEGIES",
+    "SeedOutputs",
+    "SeedRun",
+    "SeedsFailed",
     "baseline_options",
     "build_classifier",
     "evaluate",
@@ -36,5 +42,6 @@ __all__ = [
     "predictions_frame",
     "resnet18_small",
     "run_cell",
+    "run_seeds",
     "train_classifier",
 ]

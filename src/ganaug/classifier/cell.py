@@ -93,17 +93,29 @@ class CellResult:
         print({k: self.record[k] for k in SUMMARY_KEYS})
 
 
-def training_set(cell: Cell, real: str | os.PathLike, synthetic: str | os.PathLike | None, n_real_class: str | None):
-    """The cell's training set: ``(x, y, is_synthetic, classes)``.
-
-    ``real``: npz with ``images``, ``labels``, ``classes``; for ``n_real != 'all'``
-    only ``n_real`` images of ``n_real_class`` are kept (all if there are fewer).
-    ``synthetic``: npz of generated images with the same classes, or ``None``.
-    """
-    from ganaug.classifier.mixing import limit_class, mix_training_set
+def load_set(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A training-image npz (``images``, ``labels``, ``classes``), read whole: the real set or a generator's samples."""
     from ganaug.io import load_npz
 
-    data = load_npz(real, required=("images", "labels", "classes"))
+    return load_npz(path, required=("images", "labels", "classes"))
+
+
+def training_set(
+    cell: Cell,
+    real: str | os.PathLike | Mapping[str, np.ndarray],
+    synthetic: str | os.PathLike | Mapping[str, np.ndarray] | None,
+    n_real_class: str | None,
+):
+    """The cell's training set: ``(x, y, is_synthetic, classes)``.
+
+    ``real``: npz with ``images``, ``labels``, ``classes`` (or what :func:`load_set` read
+    from one); for ``n_real != 'all'`` only ``n_real`` images of ``n_real_class`` are kept
+    (all if there are fewer). ``synthetic``: npz (or :func:`load_set` mapping) of generated
+    images with the same classes, or ``None``. The inputs are not modified.
+    """
+    from ganaug.classifier.mixing import limit_class, mix_training_set
+
+    data = real if isinstance(real, Mapping) else load_set(real)
     classes = [str(c) for c in data["classes"]]
     real_x, real_y = data["images"], data["labels"].astype(np.int64)
     if cell.n_real != "all":
@@ -113,14 +125,33 @@ def training_set(cell: Cell, real: str | os.PathLike, synthetic: str | os.PathLi
         if int(cell.n_real) > available:
             print(f"n_real {cell.n_real} > the {available} real {n_real_class} images: all are used")
     synth_x = synth_y = None
-    if synthetic:
-        synth = load_npz(synthetic, required=("images", "labels", "classes"))
+    if isinstance(synthetic, Mapping) or synthetic:
+        synth = synthetic if isinstance(synthetic, Mapping) else load_set(synthetic)
         if [str(c) for c in synth["classes"]] != classes:
-            raise ValueError(f"{synthetic}: classes {list(synth['classes'])} differ from the real set's {classes}")
+            name = "the synthetic set" if isinstance(synthetic, Mapping) else synthetic
+            raise ValueError(f"{name}: classes {list(synth['classes'])} differ from the real set's {classes}")
         synth_x, synth_y = synth["images"], synth["labels"]
     strategy = "replace" if cell.strategy == NO_MIXING else cell.strategy
     x, y, is_synth = mix_training_set(real_x, real_y, synth_x, synth_y, cell.fraction, cell.seed, strategy=strategy)
     return x, y, is_synth, classes
+
+
+@dataclass(frozen=True)
+class EvalSets:
+    """The prepared dataset's validation (model selection, ``predictions_val.csv``) and test splits."""
+
+    val_x: np.ndarray
+    val_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    @classmethod
+    def load(cls, data: str | os.PathLike) -> EvalSets:
+        from ganaug.data import load_prepared
+
+        val_x, val_y, _ = load_prepared(data, "val")
+        test_x, test_y, _ = load_prepared(data, "test")
+        return cls(val_x, val_y, test_x, test_y)
 
 
 def _record(cell: Cell, y, is_synth, classes, metrics, confusion, ci, bootstrap, history, amp, device) -> dict:
@@ -176,49 +207,79 @@ def run_cell(
     ``device`` ('auto', 'cpu', 'cuda', ...), ``threads`` (torch intra-op threads)
     and ``deterministic`` (cuDNN) set up the process as the rule's job.
     """
-    from ganaug.classifier.baselines import baseline_options
-    from ganaug.classifier.evaluate import evaluate, predict_proba, predictions_frame
-    from ganaug.classifier.train import train_classifier
-    from ganaug.data import load_prepared
-    from ganaug.runtime import resolve_amp, resolve_device, seed_everything, set_threads
-    from ganaug.stats import bootstrap_auc_ci
+    from ganaug.runtime import resolve_device, seed_everything, set_threads
 
     cell.check()
     settings, bootstrap = dict(settings), dict(bootstrap)
-    if settings.get("pretrained", "none") == "imagenet":  # offline: one line naming the file, before any data
-        from ganaug.classifier.networks import fetch_weights
-
-        fetch_weights(settings["arch"])
-    x, y, is_synth, classes = training_set(cell, real, synthetic, n_real_class)
-    val_x, val_y, _ = load_prepared(data, "val")
-    test_x, test_y, _ = load_prepared(data, "test")
+    fetch_pretrained(settings)
+    train = training_set(cell, real, synthetic, n_real_class)
+    sets = EvalSets.load(data)
 
     set_threads(threads)
     seed_everything(cell.seed, deterministic=deterministic)
-    device = resolve_device(device)
+    return train_and_evaluate(cell, train, sets, settings, bootstrap, positive_class, resolve_device(device), progress)
+
+
+def fetch_pretrained(settings: Mapping[str, Any]) -> None:
+    """ImageNet weights (``pretrained: imagenet``) from the cache; offline: one line naming the file, before any data."""
+    if settings.get("pretrained", "none") == "imagenet":
+        from ganaug.classifier.networks import fetch_weights
+
+        fetch_weights(settings["arch"])
+
+
+def train_and_evaluate(
+    cell: Cell, train, sets: EvalSets, settings: Mapping[str, Any], bootstrap: Mapping[str, Any], positive_class: str,
+    device, progress: bool = True,
+) -> CellResult:  # fmt: skip
+    """Train on ``train`` = :func:`training_set`'s ``(x, y, is_synthetic, classes)`` under the cell's baseline and
+    evaluate (:func:`evaluate_trained`); the caller has seeded the process (``seed_everything(cell.seed)``)."""
+    from ganaug.classifier.baselines import baseline_options
+    from ganaug.classifier.train import train_classifier
+
+    x, y, _, classes = train
     options = baseline_options(cell.baseline, y, len(classes))
+    describe_run(cell, train, options, device)
+    model, history = train_classifier(
+        x, y, sets.val_x, sets.val_y, len(classes), settings, device, cell.seed, progress=progress, **options
+    )
+    return evaluate_trained(cell, model, history, train, sets, settings, bootstrap, positive_class, device)
+
+
+def describe_run(cell: Cell, train, options: Mapping[str, Any], device) -> None:
+    """The job log's line on what is trained: the cell, the training set's counts, the baseline's options."""
+    x, y, is_synth, classes = train
     print(
         f"classifier {cell.baseline}/{cell.source}/{cell.strategy} f={cell.fraction:g} n_real={cell.n_real} "
         f"seed={cell.seed}: {len(x)} training images ({int(is_synth.sum())} synthetic), per class "
         f"{np.bincount(y, minlength=len(classes)).tolist()}, baseline options {options}, device {device}"
     )
-    model, history = train_classifier(
-        x, y, val_x, val_y, len(classes), settings, device, cell.seed, progress=progress, **options
-    )
-    probs = predict_proba(model, test_x, device, amp=settings["amp"])
-    val_probs = predict_proba(model, val_x, device, amp=settings["amp"])
-    metrics, confusion = evaluate(probs, test_y, classes, positive_class)
+
+
+def evaluate_trained(
+    cell: Cell, model, history: pd.DataFrame, train, sets: EvalSets, settings: Mapping[str, Any],
+    bootstrap: Mapping[str, Any], positive_class: str, device,
+) -> CellResult:  # fmt: skip
+    """A trained (selected) model's test and validation probabilities, test metrics, AUC CI and record."""
+    from ganaug.classifier.evaluate import evaluate, predict_proba, predictions_frame
+    from ganaug.runtime import resolve_amp
+    from ganaug.stats import bootstrap_auc_ci
+
+    _, y, is_synth, classes = train
+    probs = predict_proba(model, sets.test_x, device, amp=settings["amp"])
+    val_probs = predict_proba(model, sets.val_x, device, amp=settings["amp"])
+    metrics, confusion = evaluate(probs, sets.test_y, classes, positive_class)
     pos = classes.index(positive_class) if len(classes) == 2 else None
     ci = bootstrap_auc_ci(
-        probs, test_y, n_boot=int(bootstrap["n"]), level=float(bootstrap["level"]), seed=int(bootstrap["seed"]),
+        probs, sets.test_y, n_boot=int(bootstrap["n"]), level=float(bootstrap["level"]), seed=int(bootstrap["seed"]),
         positive_index=pos,
     )  # fmt: skip
     amp = resolve_amp(settings["amp"], device)
     record = _record(cell, y, is_synth, classes, metrics, confusion, ci, bootstrap, history, amp, device)
     return CellResult(
         record,
-        predictions_frame(probs, test_y, classes),
-        predictions_frame(val_probs, val_y, classes),
+        predictions_frame(probs, sets.test_y, classes),
+        predictions_frame(val_probs, sets.val_y, classes),
         history,
         confusion,
         cell.title,

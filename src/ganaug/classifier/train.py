@@ -218,12 +218,8 @@ class _Data:
 class _Optimisation:
     """AdamW, the LR schedule (per step: cosine; per epoch: multistep), mixed precision and its loss scaler."""
 
-    def __init__(self, model: torch.nn.Module, opts: dict[str, Any], steps_per_epoch: int, device: torch.device):
-        self.optimizer = torch.optim.AdamW(
-            parameter_groups(model, opts["lr"], opts["lr_backbone_mult"]),
-            lr=opts["lr"],
-            weight_decay=opts["weight_decay"],
-        )
+    def __init__(self, groups: list[dict[str, Any]], opts: dict[str, Any], steps_per_epoch: int, device: torch.device):
+        self.optimizer = torch.optim.AdamW(groups, lr=opts["lr"], weight_decay=opts["weight_decay"])
         self.step_scheduler = None
         self.epoch_scheduler = None
         if opts["lr_schedule"] == "cosine":
@@ -288,7 +284,11 @@ def _validate(model: torch.nn.Module, data: _Data, batch_size: int, amp: str) ->
     """``val_loss``, ``val_acc`` and ``val_auc`` on the validation set (NaN without one)."""
     if not data.has_val:
         return {"val_loss": float("nan"), "val_acc": float("nan"), "val_auc": float("nan")}
-    logits = predict_logits(model, data.xva, batch_size=batch_size, amp=amp)
+    return validation_row(predict_logits(model, data.xva, batch_size=batch_size, amp=amp), data)
+
+
+def validation_row(logits: torch.Tensor, data: _Data) -> dict[str, float]:
+    """``val_loss``, ``val_acc`` and ``val_auc`` from the float32 validation logits."""
     row = {"val_loss": float(F.cross_entropy(logits, data.yva))}
     row["val_acc"] = float((logits.argmax(1) == data.yva).float().mean())
     probs = torch.softmax(logits.double(), dim=1).cpu().numpy()
@@ -364,7 +364,8 @@ def train_classifier(
         freeze_backbone(model)
     memory_format = torch.channels_last if opts["channels_last"] else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    opt = _Optimisation(model, opts, math.ceil(n / bs), device)
+    groups = parameter_groups(model, opts["lr"], opts["lr_backbone_mult"])
+    opt = _Optimisation(groups, opts, math.ceil(n / bs), device)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
 
     rows: list[dict[str, Any]] = []
