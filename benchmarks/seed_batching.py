@@ -3,20 +3,22 @@
 K seeds (default 3) of the real-only cell ``none/real/none/f0/nall`` of the default experiment
 (config.yaml as shipped: the resources/ chest X-ray sample, 32 px grayscale, ``resnet18_small``
 width 32, 8 epochs, batch 64, ``amp: auto`` = bf16 on a CPU with AVX512-BF16/AMX, ~750 training
-images), in one run, after the data stage (Snakemake, untimed) in a scratch directory:
+images), in one run, after the data stage (Snakemake, untimed) in a scratch directory, each
+through the repository's Snakefile (``--cores 2``; per replicate = (its wall - a dry run's wall)
+/ K, so Snakemake's start and DAG, which a sweep pays once, are left out):
 
-(a) **one job per seed** (today's rule ``train_classifier``): ``python -m snakemake`` on the
-    repository's Snakefile for the K ``metrics.json`` (``--cores 2``: K jobs one after the other,
-    2 threads each); per replicate = (its wall - a dry run's wall) / K, so Snakemake's start and DAG,
-    which a sweep pays once, are left out;
-(b) **one job, seeds one by one**: a fresh interpreter that imports what a script job imports
-    (``snakemake.script`` first) and calls :func:`ganaug.classifier.seeds.run_seeds` on the same
-    inputs with the rule's params; per replicate = its wall / K;
-(c) **one job, batched**: the same with ``batched=True`` (:mod:`ganaug.classifier.batched`).
+(a) **one job per seed** (``classifier.one_job_per: seed``, what rule train_classifier did before):
+    K jobs one after the other, 2 threads each;
+(b) **one job per cell** (``one_job_per: cell``, the default now): one job trains the K seeds in one
+    process (:func:`ganaug.classifier.seeds.run_seeds`);
+(c) ``--one-thread``: (a) with ``threads.train_classifier: 1``, so Snakemake runs two jobs at once
+    on the 2 cores (not bit-identical to (a): one thread sums in another order);
+(d) **batched** (unless ``--no-batched``): a fresh interpreter calling ``run_seeds(batched=True)``
+    (:mod:`ganaug.classifier.batched`), wall / K.
 
 (b)'s outputs are compared with (a)'s byte for byte (metrics.json, predictions.csv,
-predictions_val.csv; history.csv but for its seconds); (c)'s test AUCs are printed beside (a)'s.
-``--steps N`` adds the per-step measurement behind (c): N training steps of K models one by one
+predictions_val.csv; history.csv but for its seconds); the others' test AUCs are printed beside (a)'s.
+``--steps N`` adds the per-step measurement behind (d): N training steps of K models one by one
 vs vmapped, and the validation forward pass, at the same scale; ``--convs`` one 3x3 convolution
 per stage, K separate vs the grouped one vmap turns them into.
 
@@ -209,67 +211,81 @@ def conv_times(k: int, threads: int, batch: int = 64, width: int = 32) -> list[t
     return out
 
 
+def through_snakemake(work: Path, name: str, override: dict, targets: list[str], k: int) -> tuple[float, float]:
+    """Train the K seeds in ``work`` with ``override`` merged over config.yaml; (wall, dry-run wall)."""
+    cfg = work / f"{name}.yaml"
+    cfg.write_text(yaml.safe_dump(override))
+    dry_proc, dry = benchlib.snakemake(work, [cfg], "-n", "--cores", "2", target=targets)
+    counts = benchlib.job_counts(dry_proc.stdout + dry_proc.stderr)
+    expected = k if override["classifier"]["one_job_per"] == "seed" else 1
+    if counts.get("train_classifier") != expected or len(counts) != 1:
+        sys.exit(f"{name}: unexpected jobs for the {k} seeds: {counts}")
+    print(f"{name}: {expected} train_classifier job(s) (load {benchlib.load_avg()}) ...", file=sys.stderr)
+    _, wall = benchlib.snakemake(work, [cfg], "--cores", "2", target=targets)
+    return wall, dry
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=3, help="K: seeds 0..K-1 of the cell")
-    ap.add_argument("--no-batched", action="store_true", help="leave out (c)")
+    ap.add_argument("--no-batched", action="store_true", help="leave out (d)")
+    ap.add_argument("--one-thread", action="store_true", help="add (c): one thread per job, two jobs at once")
     ap.add_argument("--steps", type=int, default=0, help="also time N training steps one by one vs vmapped")
     ap.add_argument(
         "--convs", action="store_true", help="also time one 3x3 convolution per stage, K separate vs grouped"
     )
-    ap.add_argument("--keep", type=Path, help="keep the scratch tree here")
+    ap.add_argument("--keep", type=Path, help="keep the scratch trees here")
     args = ap.parse_args()
     os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     seeds = list(range(args.seeds))
-    work = args.keep or Path(tempfile.mkdtemp(prefix="ganaug_seeds_"))
-    work.mkdir(parents=True, exist_ok=True)
-    kwargs = job_params(work)
+    k = len(seeds)
+    root = args.keep or Path(tempfile.mkdtemp(prefix="ganaug_seeds_"))
+    root.mkdir(parents=True, exist_ok=True)
+    kwargs = job_params(root / "a")
     header = benchlib.machine_lines(kwargs["threads"])
-    print(f"data stage in {work} ...", file=sys.stderr)
-    benchlib.snakemake(work, [], "--cores", "2", target=[Path(kwargs["real"]).relative_to(work).as_posix(),
-                                                         Path(kwargs["data"]).relative_to(work).as_posix()])  # fmt: skip
+    data = [Path(kwargs[key]).relative_to(root / "a").as_posix() for key in ("real", "data")]
+    ways = {"a": ("(a) one job per seed", {"classifier": {"seeds": seeds, "one_job_per": "seed"}}),
+            "b": ("(b) one job per cell", {"classifier": {"seeds": seeds, "one_job_per": "cell"}})}  # fmt: skip
+    if args.one_thread:
+        ways["c"] = ("(c) one job per seed, 1 thread, 2 at once",
+                     {"classifier": {"seeds": seeds, "one_job_per": "seed"}, "threads": {"train_classifier": 1}})  # fmt: skip
+    print(f"data stage in {root} ...", file=sys.stderr)
+    for key in ways:
+        benchlib.snakemake(root / key, [], "--cores", "2", target=data)
     targets = [f"{RUN_DIR.format(seed=s)}/metrics.json" for s in seeds]
-    dry_proc, dry = benchlib.snakemake(work, [], "-n", "--cores", "2", target=targets)
-    counts = benchlib.job_counts(dry_proc.stdout + dry_proc.stderr)
-    if counts.get("train_classifier") != len(seeds) or len(counts) != 1:
-        sys.exit(f"unexpected jobs for the {len(seeds)} seeds: {counts}")
-    print(f"(a) {len(seeds)} train_classifier jobs (load {benchlib.load_avg()}) ...", file=sys.stderr)
-    _, wall_a = benchlib.snakemake(work, [], "--cores", "2", target=targets)
-    a_dir = work / RUN_DIR.format(seed=0).rsplit("/", 1)[0]
-    runs = {"b": ("(b) one job, one by one", False)}
+    walls = {key: through_snakemake(root / key, key, override, targets, k) for key, (_, override) in ways.items()}
+    cell_dir = RUN_DIR.format(seed=0).rsplit("/", 1)[0]
     if not args.no_batched:
-        runs["c"] = ("(c) one job, batched", True)
-    walls = {}
-    for key, (label, batched) in runs.items():
-        print(f"{label} (load {benchlib.load_avg()}) ...", file=sys.stderr)
-        walls[key] = one_job(kwargs, work / f"one_job_{key}", seeds, batched)
-    steps = step_times(kwargs, len(seeds), args.steps) if args.steps else {}
-    convs = conv_times(len(seeds), kwargs["threads"]) if args.convs else []
+        print(f"(d) one job, batched (load {benchlib.load_avg()}) ...", file=sys.stderr)
+        batched = one_job(kwargs, root / "d", seeds, True)
+    steps = step_times(kwargs, k, args.steps) if args.steps else {}
+    convs = conv_times(k, kwargs["threads"]) if args.convs else []
     load_end = benchlib.load_avg()
 
-    k = len(seeds)
-    per_a = (wall_a - dry) / k
+    per_a = (walls["a"][0] - walls["a"][1]) / k
     print("\n### Seeds of a cell in one job\n")
     print("\n".join(header))
     print(f"- load average at end: {load_end}")
     print(f"- command: `python benchmarks/seed_batching.py {' '.join(sys.argv[1:])}`".rstrip())
     print(f"- cell none/real/none/f0/nall, seeds {seeds}; settings {kwargs['settings']}\n")
-    print(
-        "| how | wall s | s per replicate | vs one job per seed | training loops s per replicate | test AUC by seed |"
-    )
+    print("| how | wall s | s per replicate | vs one job per seed | training loops s per replicate | test AUC by seed |")
     print("|---|---|---|---|---|---|")
-    aucs_a = ", ".join(f"{auc(a_dir, s):.4f}" for s in seeds)
-    loops_a = sum(loop_seconds(a_dir, s) for s in seeds) / k
-    print(f"| (a) one job per seed (Snakemake; minus its {dry:.1f} s dry run) | {wall_a:.1f} | **{per_a:.1f}** | 1.00× | "
-          f"{loops_a:.1f} | {aucs_a} |")  # fmt: skip
-    for key, (label, _) in runs.items():
-        wall, inner = walls[key]
-        out = work / f"one_job_{key}"
+    for key, (label, _) in ways.items():
+        wall, dry = walls[key]
+        out = root / key / cell_dir
+        per = (wall - dry) / k
         loops = sum(loop_seconds(out, s) for s in seeds) / k
         aucs = ", ".join(f"{auc(out, s):.4f}" for s in seeds)
-        print(f"| {label} | {wall:.1f} (in-process {inner:.1f}) | **{wall / k:.1f}** | **{per_a / (wall / k):.2f}×** "
-              f"| {loops:.1f} | {aucs} |")  # fmt: skip
-    same = [s for s in seeds if compare(a_dir, work / "one_job_b", s)]
+        print(f"| {label} (minus its {dry:.1f} s dry run) | {wall:.1f} | **{per:.1f}** | **{per_a / per:.2f}×** | "
+              f"{loops:.1f} | {aucs} |")  # fmt: skip
+    if not args.no_batched:
+        wall, inner = batched
+        out = root / "d"
+        loops = sum(loop_seconds(out, s) for s in seeds) / k
+        aucs = ", ".join(f"{auc(out, s):.4f}" for s in seeds)
+        print(f"| (d) one process, batched | {wall:.1f} (in-process {inner:.1f}) | **{wall / k:.1f}** | "
+              f"**{per_a / (wall / k):.2f}×** | {loops:.1f} | {aucs} |")  # fmt: skip
+    same = [s for s in seeds if compare(root / "a" / cell_dir, root / "b" / cell_dir, s)]
     print(f"\n(b) vs (a), byte for byte (metrics.json, predictions.csv, predictions_val.csv; history.csv but for "
           f"seconds): seeds {same} of {seeds} identical")  # fmt: skip
     if steps:

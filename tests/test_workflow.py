@@ -266,7 +266,6 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
 
     _, scheduled = _dry_run(work, reversed_keys(cfg), "edited.yaml", sort_keys=False)
     n_frac = len([f for f in cfg["classifier"]["synthetic_fractions"] if f > 0])
-    n_seeds = len(cfg["classifier"]["seeds"])
     expected_cell = [
         path
         for rep in generator_replicates(cfg)  # every generator replicate of the cell
@@ -281,7 +280,8 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
     for path in expected_cell:
         assert path in scheduled, (path, scheduled)
     classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
-    assert len(classifier_jobs) == n_frac * n_seeds
+    assert cfg["classifier"].get("one_job_per", "cell") == "cell"  # one job trains both seeds of a cell
+    assert len(classifier_jobs) == n_frac and all("/seed0/" in o for o in classifier_jobs), classifier_jobs
     assert all(o.startswith("results/classifier/none/cdcgan/") for o in classifier_jobs)
     others = [o for o in scheduled if o not in expected_cell and o not in classifier_jobs]
     assert all(o.startswith("results/report/") for o in others), others
@@ -289,11 +289,12 @@ def test_editing_one_cell_reruns_only_that_cell(tiny_run):
 
 
 @pytest.mark.slow
-def test_generator_replicates_retrain_with_their_own_seed(tiny_run):
+def test_generator_replicates_retrain_with_their_own_seed(tiny_run, tmp_path):
     """The tiny run shares one generator replicate between its seeds (classifiers_per_generator: all).
     Per-seed replicates (the default, 1): seed 1 gets replicate 1 - every GAN job again with seed
     gan.seed + 1000, and seed 1's GAN cells - while replicate 0 and every real-only run stay. Then
-    seeds [0, 1] -> [0, 2] reruns only replicate 2 and seed 2's runs."""
+    seeds [0, 1] -> [0, 2] reruns only replicate 2, and every cell's job (one per cell, classifier.one_job_per)
+    trains seed 2 only: seed 0 comes back from the cache byte for byte."""
     import torch
 
     from ganaug.io import torch_load
@@ -305,20 +306,20 @@ def test_generator_replicates_retrain_with_their_own_seed(tiny_run):
     runs = pd.read_csv(work / "results/report/classifier_runs.csv")
     n_gan_cells = int(((runs["seed"] == 0) & (runs["source"] != "real")).sum())
 
-    def planned(name: str, rep: int, seed: int) -> list[str]:
+    def planned(name: str, rep: int) -> list[str]:
         rules, scheduled = _dry_run(work, cfg, name)
         gan_jobs = [o for o in scheduled if o.startswith(GAN_OUTPUTS)]
         assert gan_jobs and all(f"/rep{rep}/" in o or o.endswith(f"/rep{rep}.json") for o in gan_jobs), gan_jobs
         assert rules.count("train_gan") == 2 + 1 and rules.count("generate") == 2, rules  # dcgan: 2 classes
         classifier_jobs = [o for o in scheduled if o.startswith("results/classifier/")]
-        assert classifier_jobs and all(f"/seed{seed}/" in o for o in classifier_jobs), classifier_jobs
+        assert classifier_jobs and all("/seed0/" in o for o in classifier_jobs), classifier_jobs  # one job per cell
         others = [o for o in scheduled if o not in gan_jobs and o not in classifier_jobs]
         assert others and all(o.startswith("results/report/") for o in others), others
         assert "domain_classifier" not in rules and "prepare_dataset" not in rules, rules
         return classifier_jobs
 
     # seed 1's runs with synthetic images move to replicate 1; its real-only runs read no generator
-    assert len(planned("per_seed.yaml", 1, 1)) == n_gan_cells
+    assert len(planned("per_seed.yaml", 1)) == n_gan_cells
     target = "results/gan/cdcgan/rep1/conditional/checkpoint.pt"
     snakemake(work, "--cores", "2", configfile="per_seed.yaml", targets=(target,))
     rep0, rep1 = (torch_load(work / f"results/gan/cdcgan/rep{r}/conditional/checkpoint.pt") for r in (0, 1))
@@ -326,9 +327,57 @@ def test_generator_replicates_retrain_with_their_own_seed(tiny_run):
     assert not all(torch.equal(rep0["G"][k], rep1["G"][k]) for k in rep0["G"]), "replicate 1 trained the same G"
     log = (work / "results/logs/train_gan/cdcgan/rep1/conditional.log").read_text()
     assert "generator replicate 1" in log and "seed 1000" in log, log[-2000:]
-    # editing one replicate's seed: every cell of seed 2, nothing of seeds 0 and 1
+    # editing one replicate's seed: every cell's job (its outputs changed), but only seed 2 trains
     cfg["classifier"]["seeds"] = [0, 2]
-    assert len(planned("seed2.yaml", 2, 2)) == int((runs["seed"] == 0).sum())
+    assert len(planned("seed2.yaml", 2)) == int((runs["seed"] == 0).sum())
+    # run it in a copy of the tree (the other tests, on other xdist workers, read the tiny run's as it is)
+    clone = tmp_path / "tree"
+    shutil.copytree(work, clone, symlinks=True)
+    cell = "results/classifier/none/real/none/f0/nall"
+    before = {n: (clone / cell / "seed0" / n).read_bytes() for n in ("metrics.json", "predictions.csv", "history.csv")}
+    snakemake(clone, "--cores", "2", configfile="seed2.yaml", targets=(f"{cell}/seed2/metrics.json",))
+    log = (clone / "results/logs/train_classifier/none/real/none/f0/nall/seeds.log").read_text()
+    assert "seed 0: done before (cache" in log and "seed=2:" in log and "seed=0:" not in log, log[-3000:]
+    assert {n: (clone / cell / "seed0" / n).read_bytes() for n in before} == before
+
+
+@pytest.mark.slow
+def test_low_data_generators_train_on_the_classifiers_images(tiny_run):
+    """train_on: n_real: the tiny run's dcgan cell at n_real 50 gets GAN cell dcgan_n50, whose replicate r trains on results/data/rep{r}/real_train_n50.npz - the 50 NORMAL images classifier seed r keeps - and whose
+    samples that classifier cell reads; dcgan itself (n_real all) is not retrained."""
+    from ganaug.classifier.cell import Cell, training_set
+
+    work, _ = tiny_run
+    cfg = yaml.safe_load((work / "tiny.yaml").read_text())
+    cfg["gans"]["dcgan"]["train_on"] = "n_real"
+    cfg["classifier"]["classifiers_per_generator"] = 1
+    edited = work / "low_data.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "all", "-n", "--snakefile", str(REPO / "Snakefile"), "--directory",
+         str(work), "--configfile", str(edited), "--cores", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert job_counts(out + proc.stderr)["low_data_subset"] == 2  # seeds [0, 1]: one replicate each
+    for rep in (0, 1):  # the tiny dcgan has no transfer GAN: each class's GAN reads the low-data set
+        for cls in ("NORMAL", "PNEUMONIA"):
+            job = f"input: results/data/rep{rep}/real_train_n50.npz\n    output: results/gan/dcgan_n50/rep{rep}/{cls}/"
+            assert job in out, out[-3000:]
+    assert "output: results/gan/dcgan/rep0/NORMAL/checkpoint.pt" not in out  # replicate 0 of dcgan stands
+    job = out.split("output: results/classifier/classic/dcgan/balance/f1/n50/seed0/metrics.json")[0].rsplit("rule ", 1)[1]
+    assert "results/gan/dcgan_n50/rep0/samples.npz" in job and "results/gan/dcgan_n50/rep1/samples.npz" in job, job
+    assert "results/gan/dcgan/rep" not in job
+    snakemake(work, "--cores", "2", configfile="low_data.yaml", targets=("results/data/rep1/real_train_n50.npz",))
+    sub = np.load(work / "results/data/rep1/real_train_n50.npz", allow_pickle=False)
+    real = dict(np.load(work / "results/data/real_train.npz", allow_pickle=False))
+    x, y, _, _ = training_set(Cell("classic", "real", "none", "0", "50", 1), real, None, "NORMAL")  # seed 1 at n50
+    assert (sub["labels"] == 0).sum() == 50
+    assert np.array_equal(np.sort(sub["images"][sub["labels"] == 0].reshape(50, -1), axis=0),
+                          np.sort(x[y == 0].reshape(50, -1), axis=0))  # fmt: skip
+    log = (work / "results/logs/low_data_subset/rep1/n50.log").read_text()
+    assert "generator replicate 1: 50 NORMAL images (n_real 50)" in log, log
 
 
 @pytest.mark.slow
@@ -549,7 +598,7 @@ def test_switching_the_classifier_arch_reruns_only_classifiers(tiny_run):
     cfg["classifier"]["arch"] = "resnet18"
     rules, scheduled = _dry_run(work, cfg, "arch.yaml")
     n_runs = len(list((work / "results" / "classifier").glob("*/*/*/*/*/*/metrics.json")))
-    assert rules.count("train_classifier") == n_runs > 0
+    assert rules.count("train_classifier") * len(cfg["classifier"]["seeds"]) == n_runs > 0  # one job per cell
     assert rules.count("domain_classifier") == 1
     assert set(rules) <= {
         "all",

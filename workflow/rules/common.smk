@@ -9,6 +9,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ganaug.config import (  # noqa: E402
     ConfigError,
+    add_low_data_gans,
+    generator_of,
     apply_replaced_mappings,
     canonical,
     classifier_cells,
@@ -59,6 +61,12 @@ if CLASSES is None:
         f"invalid configuration: config key datasets.{DATASET}: class names cannot be known before the data "
         "is prepared; give them as class_names: [...] (label 0 first)"
     )
+# train_on: n_real cells get a low-data copy {gan}_n{n} per n_real < all (ganaug.config.low_data); they are GAN
+# cells like any other here (trained, scored, reported), but no classifier cell names them as its source
+try:
+    config["gans"] = add_low_data_gans(config)["gans"]
+except ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}") from None
 GANS = list(config["gans"])
 # The data stage's image settings (window, resize, pad_value, multiframe); the prepare rule's params
 # carry only those that differ from the defaults, so trees prepared before they existed are not rerun.
@@ -100,6 +108,13 @@ SUBSAMPLE_PER_REPLICATE = bool(EXP["subsample"].get("per_replicate", False))
 def real_train(rep):
     """The real training set generator replicate ``rep`` (and the classifier seeds that use it) trains on."""
     return f"results/data/rep{rep}/real_train.npz" if SUBSAMPLE_PER_REPLICATE else REAL_TRAIN
+
+
+def gan_real_train(gan, rep):
+    """The real images generator replicate ``rep`` of GAN cell ``gan`` trains on: the replicate's real training set,
+    or for a low-data copy (``real_n``) that set with the n_real minority images classifier seed ``rep`` keeps."""
+    n = gan_settings(config, gan).get("real_n")
+    return real_train(rep) if n is None else f"results/data/rep{rep}/real_train_n{n}.npz"
 
 
 def subsample_params(rep=None):
@@ -150,13 +165,6 @@ REPLICATES = generator_replicates(config)
 FIRST_REP = REPLICATES[0]
 
 
-def synthetic_input(wildcards):
-    """The samples of the generator replicate a classifier seed uses (none for real-only runs)."""
-    if wildcards.source == "real":
-        return []
-    return [f"{gan_dir(wildcards.source, generator_replicate(config, int(wildcards.seed)))}/samples.npz"]
-
-
 # arch, pretrained, input_size, freeze, lr_backbone_mult and the training settings; width only for resnet18_small
 CLASSIFIER_SETTINGS = classifier_settings(config)
 # The domain classifier (domain FID, classifier score): the experiment's classifier, its own epochs and seed.
@@ -193,7 +201,7 @@ def part_classes(gan, part):
 
 def train_gan_inputs(wildcards):
     """The real training set, and for a transfer cell the shared GAN it starts from."""
-    inputs = {"data": real_train(wildcards.rep)}
+    inputs = {"data": gan_real_train(wildcards.gan, wildcards.rep)}
     settings = gan_settings(config, wildcards.gan)
     if "transfer" in settings:  # its own pretrain_gan, or the one of the cell transfer.from names
         inputs["base"] = transfer_base(wildcards.gan, settings, wildcards.rep)

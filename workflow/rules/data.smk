@@ -75,3 +75,20 @@ rule subsample:
         ENV
     script:
         "../scripts/subsample.py"
+
+
+# train_on: n_real (ganaug.config.low_data): the real set a low-data generator replicate trains on - the n_real
+# minority images that classifier seed {rep} keeps (each seed is its own generator replicate), every other class whole
+rule low_data_subset:
+    input:
+        lambda wc: real_train(wc.rep),
+    output:
+        "results/data/rep{rep}/real_train_n{nreal}.npz",
+    params:
+        n_real_class=EXP["minority_class"],
+    log:
+        "results/logs/low_data_subset/rep{rep}/n{nreal}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/low_data_subset.py"

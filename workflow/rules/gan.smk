@@ -8,7 +8,7 @@
 
 rule pretrain_gan:
     input:
-        lambda wc: real_train(wc.rep),
+        lambda wc: gan_real_train(wc.gan, wc.rep),
     output:
         checkpoint="results/gan/{gan}/rep{rep}/transfer/base/checkpoint.pt",
         snapshots="results/gan/{gan}/rep{rep}/transfer/base/snapshots.pt",

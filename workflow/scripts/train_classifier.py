@@ -1,21 +1,33 @@
-"""Train and evaluate one classifier run: baseline × source × strategy × fraction × n_real × seed (rule train_classifier).
+"""Train and evaluate the classifier seeds of one job: every seed of a cell (classifier.one_job_per: cell) or one
+(one_job_per: seed), cell = baseline × source × strategy × fraction × n_real (rule train_classifier).
 
-The work is :func:`ganaug.classifier.cell.run_cell`; this script maps the rule's
-wildcards, inputs, params and config onto it and writes the outputs.
+The work is :func:`ganaug.classifier.seeds.run_seeds`; this script maps the rule's wildcards,
+inputs (each seed's real set and samples, in the order of params.seeds), params and config onto it.
 """
 
 from ganaug.runtime import run_script
 
 
 def main(sm):
-    from ganaug.classifier import Cell, run_cell
+    from ganaug.classifier import Cell
+    from ganaug.classifier.seeds import CACHE_DIR, SeedOutputs, SeedRun, run_seeds
 
-    wc = sm.wildcards
-    result = run_cell(
-        Cell(wc.baseline, wc.source, wc.strategy, wc.frac, wc.nreal, int(wc.seed)),
-        real=sm.input.real,
+    wc, out = sm.wildcards, sm.output
+    seeds = list(sm.params.seeds)
+    synthetic = list(sm.input.synthetic) or [None] * len(seeds)
+    runs = [
+        SeedRun(
+            Cell(wc.baseline, wc.source, wc.strategy, wc.frac, wc.nreal, seed),
+            synthetic[i],
+            SeedOutputs(out.metrics[i], out.predictions[i], out.predictions_val[i], out.history[i], out.confusion[i]),
+            real=sm.input.real[i],
+        )
+        for i, seed in enumerate(seeds)
+    ]
+    run_seeds(
+        runs,
+        real=sm.input.real[0],
         data=sm.input.data,
-        synthetic=sm.input.synthetic[0] if sm.input.synthetic else None,
         settings=sm.params.settings,
         bootstrap=sm.params.bootstrap,
         positive_class=sm.params.positive_class,
@@ -23,14 +35,7 @@ def main(sm):
         device=sm.config.get("device", "auto"),
         threads=sm.threads,
         deterministic=bool(sm.config.get("deterministic", True)),
-    )
-    out = sm.output
-    result.write(
-        metrics=out.metrics,
-        predictions=out.predictions,
-        val_predictions=out.predictions_val,
-        history=out.history,
-        confusion=out.confusion,
+        cache=CACHE_DIR,
     )
 
 

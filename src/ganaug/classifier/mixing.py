@@ -30,13 +30,13 @@ seeded permutation of one class, so for a given seed ``n=50`` is a subset of
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from ganaug.names import MIXING_STRATEGIES, check_registry
 
-__all__ = ["mix_training_set", "n_synthetic", "replace_strategy", "balance_strategy", "limit_class", "STRATEGIES"]
+__all__ = ["mix_training_set", "n_synthetic", "replace_strategy", "balance_strategy", "limit_class", "low_data_set", "STRATEGIES"]
 
 MixResult = tuple[np.ndarray, np.ndarray, np.ndarray]
 Strategy = Callable[
@@ -147,6 +147,21 @@ def limit_class(
         chosen = idx[perm[: int(n)]]
         keep = np.sort(np.concatenate([np.flatnonzero(y != cls), chosen]))
     return x[keep], y[keep], keep
+
+
+def low_data_set(data: Mapping[str, np.ndarray], cls_name: str, n: int, seed: int) -> dict[str, np.ndarray]:
+    """The real set ``data`` (``images``, ``labels``, ``classes``, optional ``indices``) with the ``n`` images of
+    class ``cls_name`` that a classifier run with ``seed`` keeps at ``n_real = n`` (:func:`limit_class`, the same
+    draw), every other class whole: what a ``train_on: n_real`` generator trains on
+    (:mod:`ganaug.config.low_data`). ``indices`` (rows of the prepared train split) follows the kept rows."""
+    classes = [str(c) for c in data["classes"]]
+    if cls_name not in classes:
+        raise ValueError(f"class {cls_name!r} is not one of the real set's classes {classes}")
+    labels = np.asarray(data["labels"]).astype(np.int64)
+    x, y, keep = limit_class(np.asarray(data["images"]), labels, classes.index(cls_name), int(n), int(seed))
+    out = {"images": x, "labels": np.asarray(data["labels"])[keep], "classes": np.asarray(data["classes"])}
+    out["indices"] = np.asarray(data["indices"])[keep] if "indices" in data else keep
+    return out
 
 
 def mix_training_set(

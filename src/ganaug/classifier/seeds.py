@@ -13,9 +13,18 @@ before each seed, so on CPU the outputs are bit-identical to the separate run's 
 
 Faults stay with their seed:
 
-* **resume** - a seed whose outputs are all there (:meth:`SeedOutputs.complete`: the five
-  files exist and ``metrics.json``, written last, names the seed's cell) is not trained again,
-  so a job killed after two of three seeds retrains only the third;
+* **resume** - with ``cache`` (rule train_classifier passes ``results/cache/classifier``) each
+  seed's finished outputs are also kept in ``cache/<fingerprint>/``, the fingerprint being a
+  hash of everything the seed's result depends on (its cell and seed, the settings, bootstrap,
+  positive class, n_real class, device type, threads, determinism, the torch version and the
+  *contents* of its real, data and synthetic files: :func:`seed_fingerprint`). A seed whose
+  fingerprint is in the cache is copied from there instead of being trained. Snakemake deletes
+  a job's outputs before it runs it and after it fails; the cache is not an output, so a job
+  killed after two of three seeds, a job one of whose seeds failed, or a job re-run because a
+  seed was added to ``classifier.seeds`` retrains only the seeds not yet done - and a changed
+  setting or input changes the fingerprint, so nothing stale is reused. Without ``cache``
+  (library use), a seed whose outputs are all there (:meth:`SeedOutputs.complete`: the five
+  files exist and ``metrics.json``, written last, names the seed's cell) is not trained again;
 * **atomic, as soon as done** - each seed's outputs are written (each file atomically, the
   record last: :meth:`~ganaug.classifier.cell.CellResult.write`) when that seed finishes;
 * **one bad seed** - an exception in one seed is printed with its traceback and the next seed
@@ -31,8 +40,11 @@ raises, the seeds are trained one by one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +53,7 @@ from typing import Any
 
 from ganaug.classifier.cell import Cell
 
-__all__ = ["OUTPUT_FILES", "SeedOutputs", "SeedRun", "SeedsFailed", "SeedsReport", "run_seeds"]
+__all__ = ["OUTPUT_FILES", "SeedOutputs", "SeedRun", "SeedsFailed", "SeedsReport", "run_seeds", "seed_fingerprint"]
 
 #: a seed's outputs in its run folder, as rule train_classifier names them
 OUTPUT_FILES = {
@@ -51,6 +63,8 @@ OUTPUT_FILES = {
     "history": "history.csv",
     "confusion": "confusion.png",
 }
+#: where rule train_classifier keeps finished seeds by fingerprint (relative to the workflow's directory)
+CACHE_DIR = "results/cache/classifier"
 #: the record's keys that name the run (``metrics.json`` of another cell or seed is not this seed's)
 _IDENTITY = ("baseline", "source", "strategy", "fraction", "n_real", "seed")
 
@@ -88,11 +102,13 @@ class SeedOutputs:
 
 @dataclass(frozen=True)
 class SeedRun:
-    """One seed of the cell: its coordinates, its generator replicate's samples (``None``: real only), its outputs."""
+    """One seed of the cell: its coordinates, its generator replicate's samples (``None``: real only), its outputs,
+    and its real training set where it is not the job's (``experiment.subsample.per_replicate``)."""
 
     cell: Cell
     synthetic: str | os.PathLike | None
     outputs: SeedOutputs
+    real: str | os.PathLike | None = None
 
 
 @dataclass
@@ -138,22 +154,83 @@ def _check_runs(runs: Sequence[SeedRun]) -> str:
 class _Inputs:
     """The data every seed shares, each file read once: real set, validation / test splits, synthetic sets by path."""
 
-    def __init__(self, real, data) -> None:
-        from ganaug.classifier.cell import EvalSets, load_set
+    def __init__(self, data) -> None:
+        from ganaug.classifier.cell import EvalSets
 
-        self.real = load_set(real)
         self.sets = EvalSets.load(data)
-        self._synthetic: dict[str, Mapping[str, Any]] = {}
+        self._sets: dict[str, Mapping[str, Any]] = {}
 
-    def synthetic(self, path) -> Mapping[str, Any] | None:
+    def set(self, path) -> Mapping[str, Any] | None:
+        """The real or synthetic set in ``path`` (``None``: none), read the first time it is asked for."""
         from ganaug.classifier.cell import load_set
 
         if path is None:
             return None
         key = os.fspath(path)
-        if key not in self._synthetic:
-            self._synthetic[key] = load_set(key)
-        return self._synthetic[key]
+        if key not in self._sets:
+            self._sets[key] = load_set(key)
+        return self._sets[key]
+
+
+def _file_digest(path, _memo: dict[str, str] = {}) -> str:  # noqa: B006 - a per-process memo on purpose
+    """sha256 of a file's bytes (memoised per path, size and mtime within the process)."""
+    st = os.stat(path)
+    key = f"{os.fspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    if key not in _memo:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _memo[key] = h.hexdigest()
+    return _memo[key]
+
+
+def seed_fingerprint(run: SeedRun, *, real, data, settings, bootstrap, positive_class, n_real_class, device,
+                     threads, deterministic) -> str:  # fmt: skip
+    """A hash of everything one seed's outputs depend on (the module docstring, "resume"): two seeds with the same
+    fingerprint give the same bytes on the same kind of machine, so a cached result may stand in for training."""
+    import torch
+
+    from ganaug.config import canonical
+
+    c = run.cell
+    files = {"real": run.real if run.real is not None else real, "data": data, "synthetic": run.synthetic}
+    payload = {
+        "cell": [c.baseline, c.source, c.strategy, c.frac, c.n_real, c.seed],
+        "settings": canonical(dict(settings)), "bootstrap": canonical(dict(bootstrap)),
+        "positive_class": positive_class, "n_real_class": n_real_class, "device": str(device),
+        "threads": threads, "deterministic": bool(deterministic), "torch": torch.__version__,
+        "files": {k: (_file_digest(p) if p is not None else None) for k, p in files.items()},
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _restore(entry: Path, outputs: SeedOutputs) -> bool:
+    """Copy a cached seed (``entry``: its five files) to its outputs, the record last; False if the entry is not whole.
+    Copies, not links: each output gets the time it was written, which Snakemake compares with its inputs'."""
+    names = list(OUTPUT_FILES.items())
+    if not all((entry / name).is_file() for _, name in names):
+        return False
+    names.sort(key=lambda kv: kv[0] == "metrics")
+    for key, name in names:
+        dest = Path(getattr(outputs, key))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.restore")
+        shutil.copyfile(entry / name, tmp)
+        os.replace(tmp, dest)
+    return True
+
+
+def _store(entry: Path, outputs: SeedOutputs) -> None:
+    """Keep a finished seed's outputs in the cache: copied into a temporary folder, renamed into place at once."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    for key, name in OUTPUT_FILES.items():
+        shutil.copyfile(getattr(outputs, key), tmp / name)
+    try:
+        os.replace(tmp, entry)
+    except OSError:  # already there (another job stored the same seed): keep that one
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_seeds(
@@ -170,6 +247,7 @@ def run_seeds(
     deterministic: bool = True,
     progress: bool = True,
     batched: bool = False,
+    cache: str | os.PathLike | None = None,
 ) -> SeedsReport:
     """Train, score and write every seed of one cell in this process (see the module docstring).
 
@@ -180,15 +258,25 @@ def run_seeds(
     by one where :func:`~ganaug.classifier.batched.batch_refusal` objects or it fails).
     Returns the :class:`SeedsReport`; raises :class:`SeedsFailed` after the last seed when
     any failed. Inconsistent runs (mixed cells, repeated seeds) are refused before any
-    data is read.
+    data is read. ``cache``: the folder of finished seeds by fingerprint (the module docstring,
+    "resume"); ``real`` is the real training set of every run that names none of its own.
     """
     from ganaug.classifier.cell import fetch_pretrained, train_and_evaluate, training_set
     from ganaug.runtime import resolve_device, seed_everything, set_threads
 
     job = _Job(_check_runs(runs), dict(settings), dict(bootstrap), positive_class, threads, deterministic, progress)
+    dev = resolve_device(device)
+    if cache is not None:
+        fingerprint = dict(real=real, data=data, settings=job.settings, bootstrap=job.bootstrap,
+                           positive_class=positive_class, n_real_class=n_real_class, device=dev.type,
+                           threads=threads, deterministic=deterministic)  # fmt: skip
+        job.entries = {run.cell.seed: Path(cache) / seed_fingerprint(run, **fingerprint) for run in runs}
     pending = []
     for run in runs:
-        if run.outputs.complete(run.cell):
+        if cache is not None and _restore(job.entries[run.cell.seed], run.outputs):
+            print(f"{job.name} seed {run.cell.seed}: done before (cache {job.entries[run.cell.seed]}), not retrained")
+            job.report.skipped.append(run.cell.seed)
+        elif cache is None and run.outputs.complete(run.cell):
             print(f"{job.name} seed {run.cell.seed}: outputs complete, not retrained")
             job.report.skipped.append(run.cell.seed)
         else:
@@ -196,12 +284,12 @@ def run_seeds(
     if not pending:
         return job.report
     fetch_pretrained(job.settings)
-    inputs = _Inputs(real, data)
-    dev = resolve_device(device)
+    inputs = _Inputs(data)
     prepared = []
     for run in pending:
         try:
-            prepared.append((run, training_set(run.cell, inputs.real, inputs.synthetic(run.synthetic), n_real_class)))
+            own_real = inputs.set(run.real if run.real is not None else real)
+            prepared.append((run, training_set(run.cell, own_real, inputs.set(run.synthetic), n_real_class)))
         except Exception as exc:  # this seed fails; the others go on
             job.fail(run, exc)
     if batched and len(prepared) > 1:
@@ -213,6 +301,7 @@ def run_seeds(
             result = train_and_evaluate(run.cell, train, inputs.sets, job.settings, job.bootstrap, positive_class, dev,
                                         progress)  # fmt: skip
             result.write(**run.outputs.paths())
+            job.done(run)
         except Exception as exc:
             job.fail(run, exc)
             continue
@@ -234,6 +323,12 @@ class _Job:
     deterministic: bool
     progress: bool
     report: SeedsReport = field(default_factory=SeedsReport)
+    entries: dict[int, Path] = field(default_factory=dict)  # seed -> its cache entry (with a cache)
+
+    def done(self, run: SeedRun) -> None:
+        """A seed's outputs are written: keep them in the cache too (if there is one)."""
+        if run.cell.seed in self.entries:
+            _store(self.entries[run.cell.seed], run.outputs)
 
     def fail(self, run: SeedRun, exc: Exception) -> None:
         """Record and print a seed's failure (with its traceback); the job goes on with the other seeds."""
@@ -274,6 +369,7 @@ def _run_batched(job: _Job, prepared: list, sets, device) -> list:
             result = evaluate_trained(run.cell, model, history, train, sets, job.settings, job.bootstrap,
                                       job.positive_class, device)  # fmt: skip
             result.write(**run.outputs.paths())
+            job.done(run)
         except Exception as exc:
             job.fail(run, exc)
             continue

@@ -6,6 +6,7 @@
 - :mod:`~ganaug.config.settings`: derived settings (a GAN cell's effective settings, what each
   rule's params carry, the classifier's params, transfer bases).
 - :mod:`~ganaug.config.cells`: the sweep's classifier cells and their run paths.
+- :mod:`~ganaug.config.low_data`: the GAN cells trained on the classifier's n_real images (``train_on: n_real``).
 
 A new config key goes into the schema and, when it needs a cross-key rule, into ``checks``; a
 new sweep dimension into ``cells``. Used by ``workflow/rules/common.smk`` at parse time, so the
@@ -38,6 +39,7 @@ from ganaug.config.checks import (
     reference_warnings,
 )
 from ganaug.config.errors import ConfigError
+from ganaug.config.low_data import add_low_data_gans, generator_of, low_data_gan, trains_on_n_real
 from ganaug.config.load import (
     REPLACED_MAPPINGS,
     apply_replaced_mappings,
@@ -75,6 +77,10 @@ __all__ = [
     "check_classifier",
     "check_replicates",
     "check_semantics",
+    "add_low_data_gans",
+    "generator_of",
+    "low_data_gan",
+    "trains_on_n_real",
     "check_statistics",
     "check_transfer",
     "classifier_cells",

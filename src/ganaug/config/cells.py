@@ -57,7 +57,7 @@ def classifier_cells(config: dict) -> list[ClassifierCell]:
     source, or a real source with a fraction > 0.
     """
     cls_cfg = config["classifier"]
-    gans = list(config["gans"])
+    gans = [g for g, cell in config["gans"].items() if "derived_from" not in cell]  # not the low-data copies
     seeds = [int(s) for s in cls_cfg["seeds"]]
     baselines = list(cls_cfg.get("baselines", ["none"]))
     gan_baselines = list(cls_cfg.get("gan_baselines", ["none"]))

@@ -102,6 +102,9 @@ def gan_settings(config: dict, gan: str) -> dict:
 #: settings that change what ``generate`` draws but not the trained weights (``classes``: which of a
 #: per_class cell's classes are trained at all; each class's GAN does not depend on the others)
 GENERATE_ONLY = ("select", "classes")
+#: settings that only say which cells there are (ganaug.config.low_data): what a low-data copy trains on is its
+#: ``real_n``, which stays; ``train_on`` itself changes no weights (at n_real all the cell is the plain one)
+NOT_TRAINED_ON = ("train_on", "derived_from")
 
 
 def gan_train_settings(config: dict, gan: str) -> dict:
@@ -114,7 +117,7 @@ def gan_train_settings(config: dict, gan: str) -> dict:
     diffusion model.
     """
     settings = gan_settings(config, gan)
-    drop = GENERATE_ONLY + (GAN_ONLY_SETTINGS if settings["model"] in DIFFUSION_MODELS else ())
+    drop = GENERATE_ONLY + NOT_TRAINED_ON + (GAN_ONLY_SETTINGS if settings["model"] in DIFFUSION_MODELS else ())
     return {k: v for k, v in settings.items() if k not in drop}
 
 
