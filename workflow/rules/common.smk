@@ -68,6 +68,11 @@ try:
 except ConfigError as exc:
     raise WorkflowError(f"invalid configuration: {exc}") from None
 GANS = list(config["gans"])
+# {train_on: n_real cell: {n_real: its low-data copy}}: the classifier report's generator verdict of those cells
+LOW_DATA_GANS = {}
+for _gan, _cell in config["gans"].items():
+    if "derived_from" in _cell:
+        LOW_DATA_GANS.setdefault(_cell["derived_from"], {})[str(_cell["real_n"])] = _gan
 # The data stage's image settings (window, resize, pad_value, multiframe); the prepare rule's params
 # carry only those that differ from the defaults, so trees prepared before they existed are not rerun.
 IMAGE_OPTIONS = ImageOptions.from_settings(EXP)

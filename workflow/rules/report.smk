@@ -100,6 +100,7 @@ rule classifier_report:
         primary=primary_cell(config),
         subsample_seed=EXP["subsample"]["seed"],
         subsample_per_replicate=SUBSAMPLE_PER_REPLICATE,
+        low_data=LOW_DATA_GANS,
     log:
         "results/logs/classifier_report.log",
     conda:

@@ -19,7 +19,7 @@ def main(sm):
     save_dataframe(out.runs, runs)
     min_seeds = int(st["min_seeds_for_ci"])
     scores = pd.read_csv(sm.input.gan_scores)
-    quality = report.generator_quality(scores)
+    quality = report.with_low_data(report.generator_quality(scores), p.low_data)  # (source, n_real) of low-data copies
     summary = report.summarise_runs(
         runs, minority, level, positive_class=positive, min_seeds=min_seeds, quality=quality
     )

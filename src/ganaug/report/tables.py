@@ -143,9 +143,23 @@ def quality_verdict(fid_ratio: float, precision: float, recall: float, threshold
     return "weak"
 
 
-def source_quality(source: str, quality: Mapping[str, str]) -> str:
-    """The :func:`generator_quality` of a classifier cell's synthetic-image source ('' for real-only cells)."""
-    return quality.get(source, "") if source != "real" else ""
+def source_quality(source: str, quality: Mapping, n_real: str | None = None) -> str:
+    """The :func:`generator_quality` of a classifier cell's synthetic-image source ('' for real-only cells):
+    ``quality[(source, n_real)]`` where the cell's images come from a low-data copy (``train_on: n_real``:
+    :func:`with_low_data`), else ``quality[source]``."""
+    if source == "real":
+        return ""
+    return quality.get((source, str(n_real)), quality.get(source, ""))
+
+
+def with_low_data(quality: Mapping[str, str], low_data: Mapping[str, Mapping[str, str]]) -> dict:
+    """``quality`` (GAN -> verdict) with ``(source, n_real)`` keys for the low-data copies: ``low_data`` maps a
+    ``train_on: n_real`` cell to ``{n_real: its copy}`` (e.g. ``{"dcgan": {"25": "dcgan_n25"}}``)."""
+    out: dict = dict(quality)
+    for source, by_n in (low_data or {}).items():
+        for n, gan in by_n.items():
+            out[(str(source), str(n))] = quality.get(gan, "")
+    return out
 
 
 def add_quality(scores: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
@@ -396,7 +410,7 @@ def summarise_runs(
         row = dict(zip(RUN_KEYS, key))
         row["n_seeds"] = int(len(group))
         if quality is not None:
-            row["generator_quality"] = source_quality(row["source"], quality)
+            row["generator_quality"] = source_quality(row["source"], quality, row["n_real"])
         for m in metrics:
             s = mean_ci(group[m].to_numpy(dtype=float), level, bounds=(0.0, 1.0), min_n=min_seeds)
             row.update(
@@ -515,7 +529,7 @@ def _paired_rows(runs, metrics, reference, level, margin, quality, primary) -> l
                 "mean": float(group[m].mean()), "reference_mean": float(ref[m].mean()),
                 **{k: d[k] for k in ("diff_mean", "diff_std", "diff_ci_low", "diff_ci_high", "p_value", "p_tost")},
                 "equivalence_margin": margin, "verdict_unadjusted": d["verdict"],
-                "generator_quality": source_quality(cell["source"], quality),
+                "generator_quality": source_quality(cell["source"], quality, cell["n_real"]),
             })  # fmt: skip
     return rows
 
