@@ -711,3 +711,15 @@ def test_pilot_seeds_must_be_whole_generator_replicates(base):
     base["classifier"]["classifiers_per_generator"] = "all"
     with pytest.raises(ConfigError, match="classifiers_per_generator: all every seed shares one generator"):
         check_statistics(base)
+
+
+def test_a_balance_cell_beyond_the_generated_images_is_warned_at_parse_time(base):
+    """balance f = 1 at n_real all needs 600 - 150 = 450 synthetic NORMAL images (the caps): with 100 generated the
+    classifier job would fail after the GANs, so config_warnings says so, naming the key and the number."""
+    assert not [w for w in config_warnings(base) if "n_per_class" in w]
+    base["generate"]["n_per_class"] = 100
+    base["classifier"]["extra_cells"].append({"source": "dcgan", "strategy": "balance", "fraction": 1.0, "n_real": 50})
+    (warning,) = [w for w in config_warnings(base) if "n_per_class" in w]
+    assert warning.startswith("config key generate.n_per_class = 100: balance cells need more synthetic NORMAL")
+    assert "550 at fraction 1, n_real 50, 450 at fraction 1, n_real all, 225 at fraction 0.5" in warning
+    assert warning.endswith("raise n_per_class to at least 550") and "\n" not in warning

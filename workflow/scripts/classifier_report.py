@@ -43,6 +43,7 @@ def main(sm):
         subsample_seed=p.subsample_seed,
         subsample_per_replicate=bool(p.subsample_per_replicate),
         pilot_seeds=tuple(primary.get("pilot_seeds", ())) if primary else (),
+        low_data=tuple((src, n, gan) for src, by_n in p.low_data.items() for n, gan in by_n.items()),
     )
     shift = {r["class"]: r for r in map(read_json, sm.input.shift)}
     text = report.summary_text(summary, paired, settings, scores=scores, shift=shift)

@@ -328,7 +328,38 @@ def config_warnings(config: dict) -> list[str]:
     """
     cls_cfg = config["classifier"]
     out = [RESNET18_RENAMED] if cls_cfg["arch"] == "resnet18" and cls_cfg["pretrained"] == "none" else []
-    return out + reference_warnings(config)
+    return out + reference_warnings(config) + balance_budget_warnings(config)
+
+
+def balance_budget_warnings(config: dict) -> list[str]:
+    """``balance`` cells that would need more synthetic minority images than ``generate.n_per_class`` draws, judged
+    from the per-class caps (``experiment.subsample.max_per_class``, exact when every class has at least its cap):
+    the classifier job would stop after the GANs have trained, so say it at parse time."""
+    from ganaug.config.cells import classifier_cells
+
+    exp = config["experiment"]
+    caps = (exp.get("subsample") or {}).get("max_per_class") or {}
+    minority = exp.get("minority_class")
+    if minority not in caps or len(caps) < 2:
+        return []
+    largest = max(int(v) for c, v in caps.items() if c != minority)
+    budget = int(config["generate"]["n_per_class"])
+    worst: dict[tuple[float, str], int] = {}
+    for c in classifier_cells(config):
+        if c.strategy != "balance":
+            continue
+        have = int(caps[minority]) if c.n_real == "all" else min(int(c.n_real), int(caps[minority]))
+        need = round(float(c.frac) * max(largest - have, 0))
+        if need > budget:
+            worst[(float(c.frac), c.n_real)] = need
+    if not worst:
+        return []
+    cells = ", ".join(f"{need} at fraction {f:g}, n_real {n}" for (f, n), need in sorted(worst.items(), key=lambda kv: -kv[1]))
+    return [
+        f"config key generate.n_per_class = {budget}: balance cells need more synthetic {minority} images than that "
+        f"(from the caps, {largest} for the largest class: {cells}); their classifier jobs would fail after the GANs "
+        f"have trained - raise n_per_class to at least {max(worst.values())}"
+    ]
 
 
 #: models whose conditional G and D are their unconditional ones plus label inputs

@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ganaug.report.tables import VARIANCE_SOURCES, main_n_real, missing_reference
@@ -63,6 +64,8 @@ class VerdictSettings:
     subsample_seed: int | None = None
     subsample_per_replicate: bool = False
     pilot_seeds: tuple[int, ...] = ()
+    #: the low-data copies (``train_on: n_real``), as ``(source, n_real, GAN cell)``: who made the images below all
+    low_data: tuple[tuple[str, str, str], ...] = ()
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -393,6 +396,9 @@ def summary_text(
         ran = ((summary["strategy"] == strategy) & (summary["source"] != "real")).any()
         text = _question(strategy, q_summary, q_paired, s, where) if compared or not ran else ""
         lines += [text or _uncompared(strategy, summary, s), ""]
+    arm = _low_data_arm(paired, s)
+    if arm:
+        lines += [arm, ""]
     caveats = _variance_caveats(paired)
     caveats += _generator_caveats(scores, set(summ.loc[summ["source"] != "real", "source"]))
     caveats += _shift_caveats(shift or {}, s)
@@ -405,6 +411,50 @@ def summary_text(
     if caveats:
         lines += ["**Caveats.** " + " ".join(caveats), ""]
     return "\n".join(lines)
+
+
+def _low_data_arm(paired: pd.DataFrame, s: VerdictSettings) -> str:
+    """The primary comparison at the sweep's other n_real values (the low-data arm), and which generators made
+    those cells' images; '' when the primary cell ran at one n_real only."""
+    if "role" not in paired.columns or not (paired["role"] == "primary").any():
+        return ""
+    r = paired[paired["role"] == "primary"].iloc[0]
+    keys = ("baseline", "source", "strategy", "fraction")
+    auc = paired[(paired["metric"] == r["metric"]) & (paired["role"] != "primary")]
+    same = auc[np.logical_and.reduce([auc[k].astype(str) == str(r[k]) for k in keys])]
+    if same.empty:
+        return ""
+    order = sorted(same["n_real"].astype(str), key=lambda n: float("inf") if n == "all" else float(n))
+    parts = []
+    for n in order:
+        row = same[same["n_real"].astype(str) == n].iloc[0]
+        mdd = float(row["min_detectable_difference"])
+        parts.append(
+            f"n_real = {n}: Δ AUC = {float(row['diff_mean']):+.3f} ({100 * s.level:g} % CI {_signed(row['diff_ci_low'])} "
+            f"to {_signed(row['diff_ci_high'])}; test AUC {_f(row['mean'])} against {_f(row['reference_mean'])}), "
+            f"{_p(row['p_adjusted'], 'adjusted p')}, **{row['verdict']}**"
+            + (f", detectable {mdd:.3f}" if math.isfinite(mdd) else ", no difference detectable")
+        )
+    parts.append(f"n_real = {r['n_real']} (the primary, above): Δ AUC = {float(r['diff_mean']):+.3f}")
+    copies = [(n, gan) for src, n, gan in s.low_data if src == str(r["source"])]
+    if copies:
+        made = (
+            f"Below n_real all each generator replicate trained on exactly the real {s.minority_class or 'minority'} "
+            f"images its classifier saw (`train_on: n_real`: GAN cells "
+            + ", ".join(f"`{gan}`" for _, gan in sorted(copies, key=lambda c: int(c[0])))
+            + ", their quality in gan_scores.md)."
+        )
+    else:
+        made = (
+            f"The generators of `{r['source']}` trained on every real image at every n_real (`train_on: all`): below "
+            "n_real all this is an optimistic bound, images from a GAN that saw more real data than the classifier; "
+            "`train_on: n_real` trains them on the classifier's own images."
+        )
+    return (
+        f"**The low-data arm.** The primary comparison ({_cell_words(r).split(' (')[0]} against `{r['reference']}`) "
+        f"at the sweep's other n_real values, each a secondary comparison ({s.correction.capitalize()}-adjusted with "
+        f"the others, margin ±{s.equivalence_margin:g}): " + "; ".join(parts) + ". " + made
+    )
 
 
 def _variance_caveats(paired: pd.DataFrame) -> list[str]:
