@@ -92,6 +92,16 @@ RECIPES: dict[str, dict] = {
     # the same started from the per-class recipe's all-classes GAN (its first half of the total steps):
     # G's label embedding at ones, D's label channel at zero weights, nothing frozen (D's first stage reads the label)
     "cdcgan_da_ema_bal_tl": {**CDCGAN_BAL, "transfer": {"pretrain_share": 0.5, "freeze_d": 0}},
+    # issue 28's levers on the per-class transfer recipe (config.yaml's dcgan cell): a zero-centred gradient
+    # penalty on D (R1, lazy every 16 steps) and / or a minibatch-standard-deviation map in D
+    "dcgan_freezed_r1": {"model": "dcgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999, "select": "best_fid",
+                         "transfer": {"pretrain_share": 0.5, "freeze_d": 1}, "r1_gamma": 1.0},
+    "dcgan_freezed_mbstd": {"model": "dcgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999,
+                            "select": "best_fid", "transfer": {"pretrain_share": 0.5, "freeze_d": 1},
+                            "minibatch_std": True},
+    "dcgan_freezed_r1_mbstd": {"model": "dcgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999,
+                               "select": "best_fid", "transfer": {"pretrain_share": 0.5, "freeze_d": 1},
+                               "r1_gamma": 1.0, "minibatch_std": True},
     "cresgan_da_ema_bal": {
         "model": "resgan",
         "mode": "conditional",
@@ -167,7 +177,30 @@ def load_breastmnist() -> dict:
     }
 
 
-DATASETS = {"chest": load_chest, "ham10000": load_ham10000, "breastmnist": load_breastmnist}
+#: PBC blood cells (../shared/data/pbc_blood, half of each class): the rare class and the cap of the others
+BLOOD_RARE, BLOOD_RARE_TRAIN, BLOOD_TRAIN = "basophil", 40, 150
+
+
+def load_blood() -> dict:
+    """PBC blood-cell smears (Acevedo et al. 2020), 32 px RGB, all 8 classes: per class the files sorted by name,
+    the first 70 % the training pool and the rest its test side; training keeps BLOOD_RARE_TRAIN basophils
+    (the rare class) and BLOOD_TRAIN of every other class, as issue 28's measurement did."""
+    root = DATA / "pbc_blood"
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    if BLOOD_RARE not in classes:
+        sys.exit(f"no {BLOOD_RARE}/ in {root} (see ../shared/data/README.md)")
+    train, test = {}, {}
+    for cls in classes:
+        files = sorted((root / cls).glob("*.jpg"))
+        cut = int(round(0.7 * len(files)))
+        keep = BLOOD_RARE_TRAIN if cls == BLOOD_RARE else BLOOD_TRAIN
+        train[cls] = np.stack([_resize(f, 32, "RGB") for f in files[:cut][:keep]])
+        test[cls] = np.stack([_resize(f, 32, "RGB") for f in files[cut:]])
+    # per-class recipes train the rare class; a conditional one is scored on every class (issue 28, target 1)
+    return {"classes": classes, "minority": [BLOOD_RARE], "conditional_scored": classes, "train": train, "test": test}
+
+
+DATASETS = {"chest": load_chest, "ham10000": load_ham10000, "breastmnist": load_breastmnist, "blood": load_blood}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -261,7 +294,7 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
                                 names, progress=args.progress)  # fmt: skip
             seconds = time.perf_counter() - t0
             snaps = Path(tmp) / "snapshots.pt"
-            wanted = data["minority"] if conditional else [part]
+            wanted = data.get("conditional_scored", data["minority"]) if conditional else [part]
             if cfg.get("select", "last") == "best_fid":
                 stats = {}  # a conditional GAN is ranked on every class, as the fid_curve rule does
                 for c in names:

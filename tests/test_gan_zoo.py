@@ -479,3 +479,80 @@ def test_conditional_gan_starts_from_an_unconditional_one(xray32, tmp_path):
 
     with pytest.raises(ValueError, match="its networks do not match"):  # a resgan cannot start from a dcgan
         load_init(tmp_path / "base" / "checkpoint.pt", *build_gan("resgan", "conditional", 1, 32, 2, 16, 8, 8), None)
+
+
+# ------------------------------------------------------------------ levers against narrow or repeated samples
+
+
+@pytest.mark.parametrize("norm", [0.5, 2.0])
+def test_r1_penalty_known_norm_and_gradient(norm):
+    """D(x) = <w, x>: grad_x D = w for every image, so R1 = ||w||^2 and d/dw R1 = 2 w (zero-centred, unlike GP)."""
+    from ganaug.gan.steps import r1_penalty
+
+    w = torch.randn(1, 1, 8, 8)
+    w = w / w.norm() * norm
+    D = _Linear(w)
+    r1 = r1_penalty(D, torch.randn(5, 1, 8, 8), None)
+    assert r1.item() == pytest.approx(norm**2, rel=1e-5)
+    r1.backward()
+    assert torch.allclose(D.w.grad, 2 * w, atol=1e-5)
+
+
+def test_minibatch_std_map_by_hand():
+    """Groups of 4 (image i with i + M, M = N / 4): the appended map is each group's feature std (biased, over its
+    images), averaged over features and positions; identical images give ~0, and N = 6 falls back to groups of 3."""
+    from ganaug.gan.models import MinibatchStd
+
+    x = torch.randn(8, 3, 2, 2)
+    out = MinibatchStd()(x)
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], x)
+    groups = x.reshape(4, 2, 3, 2, 2)
+    expected = groups.std(0, unbiased=False).mean(dim=(1, 2, 3))  # one value per group position m = 0, 1
+    for i in range(8):
+        assert torch.allclose(out[i, 3], torch.full((2, 2), expected[i % 2].item()), atol=1e-4)
+    same = MinibatchStd()(x[:1].expand(8, 3, 2, 2).contiguous())
+    assert same[:, 3].abs().max() < 1e-3
+    assert MinibatchStd()(torch.randn(6, 2, 1, 1)).shape == (6, 3, 1, 1)
+
+
+@pytest.mark.parametrize("mode", ["per_class", "conditional"])
+def test_r1_and_minibatch_std_train_resume_and_transfer(xray32, tmp_path, mode):
+    """The levers join the zoo's guarantees: training with them resumes to the same weights and losses as an
+    uninterrupted run, their D has the extra head input, a fine-tuning starts from such a base, generation
+    needs only G; and they change training (the weights differ from the plain recipe's)."""
+    images, labels = _data(xray32, mode, 1)
+    cfg = {**CFG, "steps": 6, "sample_every": 3, "ema": 0.9, "diffaugment": ["translation"], "log_every": 2,
+           "r1_gamma": 1.0, "r1_every": 2, "minibatch_std": True}  # fmt: skip
+    train_gan(images, labels, 2, cfg, tmp_path / "straight", "cpu", 0, mode, CLASSES, progress=False)
+    train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False, stop_after=3)
+    again = train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False)
+    assert again["resumed_from"] == 3
+    for key in ("G", "D", "G_ema"):
+        assert _max_diff(_g_weights(tmp_path / "straight", key), _g_weights(tmp_path / "split", key)) <= 1e-6
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "straight" / "losses.csv"), pd.read_csv(tmp_path / "split" / "losses.csv")
+    )
+    D = _g_weights(tmp_path / "straight", "D")
+    _, plain_d = build_gan("dcgan", mode, 1, 32, 2, 16, 8, 8)
+    assert D["head.weight"].shape[1] == plain_d.head.weight.shape[1] + 1  # the std map is one input more
+    plain = {k: v for k, v in cfg.items() if k not in ("r1_gamma", "minibatch_std")}
+    train_gan(images, labels, 2, plain, tmp_path / "plain", "cpu", 0, mode, CLASSES, progress=False)
+    assert _max_diff(_g_weights(tmp_path / "straight"), _g_weights(tmp_path / "plain")) > 0
+    no_r1 = {**cfg, "r1_gamma": 0.0}
+    train_gan(images, labels, 2, no_r1, tmp_path / "no_r1", "cpu", 0, mode, CLASSES, progress=False)
+    assert _max_diff(_g_weights(tmp_path / "straight"), _g_weights(tmp_path / "no_r1")) > 0
+    if mode == "per_class":
+        tuned = {**cfg, "init_from": str(tmp_path / "straight" / "checkpoint.pt"), "freeze_d": 1}
+        out = train_gan(images, labels, 2, tuned, tmp_path / "tuned", "cpu", 1, mode, CLASSES, progress=False)
+        assert out["status"] == "ok"
+    G, meta = load_generator(tmp_path / "straight" / "checkpoint.pt", "cpu")  # G only: D's extra map is not needed
+    label = None if mode == "per_class" else 1
+    assert generate_images(G, meta, 4, label, 0, "cpu").shape == (4, 32, 32, 1)
+
+
+def test_minibatch_std_is_refused_where_d_has_no_such_head():
+    with pytest.raises(ValueError, match="minibatch_std applies to dcgan, wgan_gp, not 'sngan'"):
+        build_gan("sngan", "per_class", 1, 32, 2, 16, 8, 8, minibatch_std=True)
+    with pytest.raises(ValueError, match="r1_gamma must be >= 0"):
+        train_gan(np.zeros((4, 32, 32, 1), np.uint8), np.zeros(4, np.int64), 2, {**CFG, "r1_gamma": -1.0}, "/tmp/x",
+                  "cpu", 0, "per_class", CLASSES, progress=False)  # fmt: skip

@@ -25,6 +25,7 @@ DIFFUSION_SETTINGS = ("timesteps", "sample_steps", "guidance", "p_uncond", "chan
 #: settings a diffusion model does not read (left out of its train_gan params, so they rerun nothing)
 GAN_ONLY_SETTINGS = (
     "nz", "ndf", "lr_d", "n_critic", "gp_lambda", "label_smoothing", "diffaugment", "fake_labels", "ae_steps", "ae_lr",
+    "r1_gamma", "r1_every", "minibatch_std",
 )  # fmt: skip
 #: GAN modes: one unconditional GAN per class, or one label-conditioned GAN
 GAN_MODES = ("per_class", "conditional")

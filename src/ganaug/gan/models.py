@@ -219,20 +219,49 @@ class ConvBody(nn.Module):
         return self.main(x)
 
 
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, ProGAN section 3): one feature map more.
+
+    The batch is split into groups of ``group`` images (the largest divisor of N up to it; image
+    i is grouped with i + M, i + 2M, ... for M = N / group); per group, the standard deviation
+    of every feature over its images, averaged over features and positions, becomes a constant
+    map appended to each of its images. D can then see a batch whose images are all alike - the
+    repeated layouts of a collapsing G - which it cannot from one image at a time.
+    """
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = int(group)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = next(k for k in range(min(self.group, n), 0, -1) if n % k == 0)
+        y = x.float().reshape(g, n // g, c, h, w)
+        y = (y - y.mean(0)).square().mean(0).add(1e-8).sqrt().mean(dim=(1, 2, 3))  # (N / g,)
+        y = y.reshape(1, n // g, 1, 1, 1).expand(g, n // g, 1, h, w).reshape(n, 1, h, w)
+        return torch.cat([x, y.to(x.dtype)], dim=1)
+
+
 class Discriminator(nn.Module):
     """DCGAN-style discriminator / critic: image (N, C, R, R) -> logits (N,).
 
     Conditional (``num_classes``): the label becomes one extra R x R input
     channel (an ``nn.Embedding(num_classes, R*R)`` row), so the first
-    convolution sees the class at every pixel.
+    convolution sees the class at every pixel. ``minibatch_std``: a
+    :class:`MinibatchStd` map joins the last features before the head.
     """
 
-    def __init__(self, ndf: int, channels: int, resolution: int, num_classes: int | None = None, norm: str = "batch"):
+    def __init__(
+        self, ndf: int, channels: int, resolution: int, num_classes: int | None = None, norm: str = "batch",
+        minibatch_std: bool = False,
+    ):  # fmt: skip
         super().__init__()
         self.resolution = resolution
         self.label_map = nn.Embedding(num_classes, resolution * resolution) if num_classes else None
         self.body = ConvBody(ndf, channels + (1 if num_classes else 0), resolution, norm)
-        self.head = nn.Conv2d(self.body.width, 1, self.body.start, 1, 0, bias=False)  # start x start -> 1x1
+        self.mbstd = MinibatchStd() if minibatch_std else None
+        width = self.body.width + (1 if minibatch_std else 0)
+        self.head = nn.Conv2d(width, 1, self.body.start, 1, 0, bias=False)  # start x start -> 1x1
         weights_init(self.head)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -240,7 +269,8 @@ class Discriminator(nn.Module):
             r = self.resolution
             maps = self.label_map(need_labels(labels, "discriminator")).reshape(-1, 1, r, r).to(x.dtype)
             x = torch.cat([x, maps], dim=1)
-        return self.head(self.body(x)).reshape(-1)
+        h = self.body(x)
+        return self.head(h if self.mbstd is None else self.mbstd(h)).reshape(-1)
 
 
 class SNDiscriminator(nn.Module):
@@ -314,9 +344,10 @@ class Encoder(nn.Module):
 # ------------------------------------------------------------------------------ builders
 
 
-def build_dcgan(mode, channels, resolution, num_classes, nz, ngf, ndf):
+def build_dcgan(mode, channels, resolution, num_classes, nz, ngf, ndf, minibatch_std=False):
     cond = num_classes if mode == "conditional" else None
-    return Generator(nz, ngf, channels, resolution, cond), Discriminator(ndf, channels, resolution, cond)
+    D = Discriminator(ndf, channels, resolution, cond, minibatch_std=minibatch_std)
+    return Generator(nz, ngf, channels, resolution, cond), D
 
 
 def build_mlp(mode, channels, resolution, num_classes, nz, ngf, ndf):
@@ -324,9 +355,10 @@ def build_mlp(mode, channels, resolution, num_classes, nz, ngf, ndf):
     return MLPGenerator(nz, ngf, channels, resolution, cond), MLPDiscriminator(ndf, channels, resolution, cond)
 
 
-def build_wgan_gp(mode, channels, resolution, num_classes, nz, ngf, ndf):
+def build_wgan_gp(mode, channels, resolution, num_classes, nz, ngf, ndf, minibatch_std=False):
     cond = num_classes if mode == "conditional" else None
-    return Generator(nz, ngf, channels, resolution, cond), Discriminator(ndf, channels, resolution, cond, norm="none")
+    D = Discriminator(ndf, channels, resolution, cond, norm="none", minibatch_std=minibatch_std)
+    return Generator(nz, ngf, channels, resolution, cond), D
 
 
 def build_sngan(mode, channels, resolution, num_classes, nz, ngf, ndf):
@@ -385,14 +417,22 @@ def check_model_mode(model: str, mode: str) -> None:
         raise ValueError(f"GAN model {model!r} is inherently conditional: mode must be 'conditional', not {mode!r}")
 
 
+#: models whose D (:class:`Discriminator`) can take the minibatch-standard-deviation map
+MINIBATCH_STD_MODELS = ("dcgan", "wgan_gp")
+
+
 def build_gan(
-    model: str, mode: str, channels: int, resolution: int, num_classes: int, nz: int, ngf: int, ndf: int, **arch
-) -> tuple[nn.Module, nn.Module | None]:
+    model: str, mode: str, channels: int, resolution: int, num_classes: int, nz: int, ngf: int, ndf: int,
+    minibatch_std: bool = False, **arch,
+) -> tuple[nn.Module, nn.Module | None]:  # fmt: skip
     """Build ``(G, D)`` for ``model`` in ``mode`` ('per_class' or 'conditional'); ``(model, None)`` for ddpm.
 
+    ``minibatch_std``: D appends a :class:`MinibatchStd` map (:data:`MINIBATCH_STD_MODELS` only).
     ``arch``: a diffusion model's own settings (``diffusion.ARCH_DEFAULTS``); GANs take none.
     Raises ``ValueError`` naming the offending value and the allowed ones.
     """
+    if minibatch_std and model not in MINIBATCH_STD_MODELS:
+        raise ValueError(f"GAN setting minibatch_std applies to {', '.join(MINIBATCH_STD_MODELS)}, not {model!r}")
     check_model_mode(model, mode)
     if channels not in CHANNELS:
         raise ValueError(f"channels {channels!r} not supported; allowed: {', '.join(map(str, CHANNELS))}")
@@ -406,4 +446,5 @@ def build_gan(
     for name, value in (("nz", nz), ("ngf", ngf), ("ndf", ndf)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf)
+    extra = {"minibatch_std": True} if minibatch_std else {}
+    return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf, **extra)

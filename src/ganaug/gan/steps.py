@@ -18,7 +18,8 @@ Random streams, in the order one generator step consumes them: per critic step
 the real batch's indices (the data generator of
 :class:`~ganaug.gan.state.BatchSampler`), then ``z`` and (``uniform``) the
 fake labels, then the loss's own draws (DiffAugment, the WGAN-GP
-interpolates) - all from the one noise generator.
+interpolates), then on an R1 step (``r1_gamma``) the penalty's DiffAugment draw - all from
+the one noise generator.
 Changing this order changes every trained weight; the resume tests and the
 fixed-seed comparisons guard it.
 
@@ -62,6 +63,8 @@ class StepSettings:
     policy: list[str]  # DiffAugment policies ([] = off)
     memory_format: torch.memory_format
     amp_ctx: Any  # autocast context (re-entered every use)
+    r1_gamma: float = 0.0  # R1 weight (0 = off)
+    r1_every: int = 16  # lazy R1: every K generator steps, weighted by K
 
 
 def d_view(D: torch.nn.Module, policy: list[str], generator: torch.Generator) -> Callable:
@@ -90,12 +93,24 @@ def fake_inputs(s: TrainingState, cfg: StepSettings, real_labels: torch.Tensor |
     return z, real_labels
 
 
-def d_step(s: TrainingState, loss_fn, D_seen, amp_ctx, real, real_labels, fake, fake_labels):
-    """Update D on a real and a fake batch; returns ``(loss_d, d_real, d_fake)`` (on the device)."""
+def r1_penalty(D_seen, real: torch.Tensor, real_labels) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``E ||grad_x D(x)||^2`` over real images ``x``, as D sees them (through
+    DiffAugment, as StyleGAN2-ADA does). The graph is kept, so the penalty trains D towards a flat response
+    around the real data - a zero-centred penalty, unlike WGAN-GP's unit-norm one on interpolates."""
+    x = real.detach().requires_grad_(True)
+    out = D_seen(x, real_labels)
+    (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
+    return grad.float().square().flatten(1).sum(1).mean()
+
+
+def d_step(s: TrainingState, loss_fn, D_seen, amp_ctx, real, real_labels, fake, fake_labels, r1_weight: float = 0.0):
+    """Update D on a real and a fake batch, plus ``r1_weight / 2`` x :func:`r1_penalty` when that is not 0;
+    returns ``(loss_d, d_real, d_fake)`` (on the device; ``loss_d`` without the penalty)."""
     s.opt_d.zero_grad(set_to_none=True)
     with amp_ctx:
         loss_d, d_real, d_fake = loss_fn.d_loss(D_seen, real, real_labels, fake.detach(), fake_labels)
-    s.scaler_d.scale(loss_d).backward()
+        total = loss_d + (0.5 * r1_weight) * r1_penalty(D_seen, real, real_labels) if r1_weight else loss_d
+    s.scaler_d.scale(total).backward()
     s.scaler_d.step(s.opt_d)
     s.scaler_d.update()
     return loss_d, d_real, d_fake
@@ -121,13 +136,16 @@ def generator_step(s: TrainingState, cfg: StepSettings, loss_fn, D_seen, d_param
 
     Returns ``(loss_d, loss_g, d_real, d_fake)`` as one float32 tensor on the device (no host sync).
     """
+    # lazy R1 (StyleGAN2): on the first critic step of every r1_every-th generator step, weighted by r1_every
+    r1 = cfg.r1_gamma * cfg.r1_every if cfg.r1_gamma and step % cfg.r1_every == 0 else 0.0
     for k in range(cfg.n_critic):
         real, real_labels = real_batch(s, cfg)
         z, fake_labels = fake_inputs(s, cfg, real_labels)
         last = k == cfg.n_critic - 1
         with cfg.amp_ctx, nullcontext() if last else torch.no_grad():
             fake = s.G(z, fake_labels)  # the last critic step's fake batch also trains G
-        loss_d, d_real, d_fake = d_step(s, loss_fn, D_seen, cfg.amp_ctx, real, real_labels, fake, fake_labels)
+        weight = r1 if k == 0 else 0.0
+        loss_d, d_real, d_fake = d_step(s, loss_fn, D_seen, cfg.amp_ctx, real, real_labels, fake, fake_labels, weight)
     loss_g = g_step(s, loss_fn, D_seen, cfg.amp_ctx, fake, fake_labels, d_params)
     if s.ema:
         s.ema.update(s.G, step)

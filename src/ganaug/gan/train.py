@@ -83,7 +83,7 @@ OPTIONAL = {
     "n_critic": 1, "gp_lambda": 10.0, "label_smoothing": 0.0, "diffaugment": [], "ema": 0.0,
     "amp": "none", "channels_last": None, "fake_labels": "real", "log_every": 10,
     "ae_steps": 500, "ae_lr": 2.0e-4, "balance_classes": False,
-    "init_from": None, "freeze_d": 0,
+    "init_from": None, "freeze_d": 0, "r1_gamma": 0.0, "r1_every": 16, "minibatch_std": False,
 }  # fmt: skip
 #: a diffusion model's optional settings (on top of :data:`OPTIONAL`) and their defaults
 DIFFUSION_OPTIONAL = {
@@ -166,7 +166,9 @@ def resolve_settings(cfg: dict) -> dict:
         extra = [k for k in DIFFUSION_OPTIONAL if k in cfg and k != "ema"]
         if extra:
             raise ValueError(f"GAN setting(s) {', '.join(extra)} apply to diffusion models only, not {cfg['model']!r}")
-    for key in ("steps", "batch_size", "log_every", "n_critic", "sample_every"):
+    if float(cfg["r1_gamma"]) < 0:
+        raise ValueError(f"GAN setting r1_gamma must be >= 0, got {cfg['r1_gamma']!r}")
+    for key in ("steps", "batch_size", "log_every", "n_critic", "sample_every", "r1_every"):
         if int(cfg[key]) < 1:
             raise ValueError(f"GAN setting {key} must be >= 1, got {cfg[key]!r}")
     if int(cfg["ae_steps"]) < 0:
@@ -220,6 +222,8 @@ def _build_state(model, mode, cfg, images, num_classes, device, seed, memory_for
         widths, arch = (channels * resolution * resolution, int(cfg["ngf"]), 0), {k: cfg[k] for k in ARCH_KEYS}
     else:
         widths, arch = (int(cfg["nz"]), int(cfg["ngf"]), int(cfg["ndf"])), {}
+        if cfg["minibatch_std"]:
+            arch["minibatch_std"] = True
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         G, D = build_gan(model, mode, channels, resolution, num_classes, *widths, **arch)
@@ -315,7 +319,7 @@ def _step_settings(images, labels, cfg, mode, num_classes, device, nz: int) -> S
         num_classes=int(num_classes), batch_size=int(cfg["batch_size"]), nz=nz,
         n_critic=int(cfg["n_critic"]), uniform_labels=cfg["fake_labels"] == "uniform",
         policy=[] if is_diffusion(cfg["model"]) else cfg["diffaugment"], memory_format=memory_format,
-        amp_ctx=autocast(device, cfg["amp"]),
+        amp_ctx=autocast(device, cfg["amp"]), r1_gamma=float(cfg["r1_gamma"]), r1_every=int(cfg["r1_every"]),
     )  # fmt: skip
 
 
