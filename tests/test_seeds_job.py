@@ -152,6 +152,46 @@ def test_one_failing_seed_leaves_the_others_and_fails_the_job_naming_it(inputs, 
     assert "Traceback" in capsys.readouterr().err
 
 
+def test_the_cache_restores_finished_seeds_after_snakemake_deleted_them(inputs, reference, tmp_path, monkeypatch):
+    """As rule train_classifier uses it (cache=...): a job one of whose seeds failed fails; Snakemake then deletes
+    every output of the job; the rerun (the bad input mended) copies seeds 0 and 2 back from the cache byte for
+    byte and trains seed 1 only. A changed setting or a changed input file's content is another fingerprint."""
+    import shutil
+
+    bad = tmp_path / "rep_bad.npz"
+    save_npz(bad, {"images": np.zeros((4, 28, 28, 1), np.uint8), "labels": np.zeros(4, np.int64),
+                   "classes": np.array(["A", "B"])})  # fmt: skip
+    out, cache = tmp_path / "seeds", tmp_path / "cache"
+    with pytest.raises(SeedsFailed, match=r"seed 1"):
+        run_seeds(_runs(inputs, out, synthetic=lambda d, s: bad if s == 1 else _synthetic(d, s)),
+                  **_common(inputs), cache=cache)  # fmt: skip
+    assert len(list(cache.iterdir())) == 2  # seeds 0 and 2, each under its fingerprint
+    shutil.rmtree(out)  # what Snakemake does with a failed job's outputs
+    trained = []
+    train = cell_module.train_and_evaluate
+    monkeypatch.setattr(
+        cell_module, "train_and_evaluate", lambda cell, *a: trained.append(cell.seed) or train(cell, *a)
+    )
+    report = run_seeds(_runs(inputs, out), **_common(inputs), cache=cache)
+    assert (report.skipped, report.trained, trained) == ([0, 2], [1], [1])
+    for seed in SEEDS:
+        _assert_same(reference, out, seed)
+    # the history's seconds too: a restored seed is its first run's bytes
+    assert len(list(cache.iterdir())) == 3
+    trained.clear()
+    shutil.rmtree(out)
+    run_seeds(_runs(inputs, out, seeds=(0,)), **_common(inputs, {**SETTINGS, "epochs": 1}), cache=cache)
+    assert trained == [0]  # another setting: another fingerprint
+    edited = tmp_path / "real_edited.npz"
+    real = dict(np.load(inputs / "real.npz", allow_pickle=False))
+    real["images"] = real["images"].copy()
+    real["images"][0] ^= 1
+    save_npz(edited, real)
+    trained.clear()
+    run_seeds(_runs(inputs, out, seeds=(2,)), **{**_common(inputs), "real": edited}, cache=cache)
+    assert trained == [2]  # another real set's content: another fingerprint
+
+
 def test_mixed_cells_and_repeated_seeds_are_refused_before_any_data_is_read(tmp_path):
     missing = tmp_path / "no such file.npz"
     kw = dict(real=missing, data=missing, settings=SETTINGS, bootstrap=BOOTSTRAP, positive_class="PNEUMONIA")
