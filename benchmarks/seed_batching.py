@@ -268,7 +268,9 @@ def main() -> None:
     print(f"- load average at end: {load_end}")
     print(f"- command: `python benchmarks/seed_batching.py {' '.join(sys.argv[1:])}`".rstrip())
     print(f"- cell none/real/none/f0/nall, seeds {seeds}; settings {kwargs['settings']}\n")
-    print("| how | wall s | s per replicate | vs one job per seed | training loops s per replicate | test AUC by seed |")
+    print(
+        "| how | wall s | s per replicate | vs one job per seed | training loops s per replicate | test AUC by seed |"
+    )
     print("|---|---|---|---|---|---|")
     for key, (label, _) in ways.items():
         wall, dry = walls[key]

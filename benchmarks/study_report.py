@@ -41,7 +41,10 @@ def wall_time(tree: Path, log: str) -> tuple[str, float]:
         if len(got) >= 2:
             a, b = (datetime.strptime(g, "%Y-%m-%dT%H:%M:%SZ") for g in got[:2])
             return f"study.time ({text.strip().splitlines()[0]})", (b - a).total_seconds()
-    stamps = [datetime.strptime(m, "%a %b %d %H:%M:%S %Y") for m in re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", log, re.M)]
+    stamps = [
+        datetime.strptime(m, "%a %b %d %H:%M:%S %Y")
+        for m in re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", log, re.M)
+    ]
     return "the run log's first and last stamps", (stamps[-1] - stamps[0]).total_seconds() if stamps else math.nan
 
 
@@ -67,7 +70,9 @@ def comparison_line(r: pd.Series) -> str:
     ]
     if math.isfinite(need):
         parts.append(f"replicates for 0.02: {int(need)}")
-    return ", ".join(parts) + f" ({int(r['replicates'])} replicates, {int(r['n_pairs'])} pairs; {r['variance_sources']})"
+    return (
+        ", ".join(parts) + f" ({int(r['replicates'])} replicates, {int(r['n_pairs'])} pairs; {r['variance_sources']})"
+    )
 
 
 def run_log(tree: Path) -> str:
@@ -106,7 +111,10 @@ def main() -> None:
     auc = paired[paired["metric"] == "auc"]
     primary = auc[auc["role"] == "primary"].iloc[0]
     keys = ("baseline", "source", "strategy", "fraction")
-    arm = auc[(auc["role"] != "primary") & pd.concat([auc[k].astype(str) == str(primary[k]) for k in keys], axis=1).all(axis=1)]
+    arm = auc[
+        (auc["role"] != "primary")
+        & pd.concat([auc[k].astype(str) == str(primary[k]) for k in keys], axis=1).all(axis=1)
+    ]
 
     print(f"### Study in {tree}\n")
     print(f"- wall time {benchlib.fmt_s(seconds)} ({how}); {len(jobs)} jobs in the run log")
@@ -119,7 +127,9 @@ def main() -> None:
           f"{primary['baseline']}, n_real {primary['n_real']}, vs {primary['reference']}): {comparison_line(primary)}\n")  # fmt: skip
     if len(arm):
         print("**Low-data arm** (the primary cell at the other n_real values, vs the reference there):\n")
-        order = sorted(arm.index, key=lambda i: math.inf if str(arm.at[i, "n_real"]) == "all" else float(arm.at[i, "n_real"]))
+        order = sorted(
+            arm.index, key=lambda i: math.inf if str(arm.at[i, "n_real"]) == "all" else float(arm.at[i, "n_real"])
+        )
         for i in order:
             print(f"- n_real {arm.at[i, 'n_real']}: {comparison_line(arm.loc[i])}")
         print()

@@ -16,12 +16,12 @@ from ganaug.config import (
     add_low_data_gans,
     apply_replaced_mappings,
     classifier_cells,
+    gan_settings,
     gan_train_settings,
     generator_of,
     pretrain_settings,
     primary_cell,
     transfer_base,
-    gan_settings,
     validate_config,
 )
 from ganaug.config.checks import check_statistics
@@ -113,7 +113,9 @@ def test_the_generator_sees_the_images_its_classifier_sees():
         assert seen == {img.tobytes() for img, lab in zip(sub["images"], sub["labels"]) if lab == 0}
         rows = sub["indices"] - 1000
         assert np.array_equal(data["images"][rows], sub["images"])  # indices: rows of the prepared train split
-    assert not np.array_equal(low_data_set(data, "NORMAL", 25, 0)["indices"], low_data_set(data, "NORMAL", 25, 3)["indices"])
+    assert not np.array_equal(
+        low_data_set(data, "NORMAL", 25, 0)["indices"], low_data_set(data, "NORMAL", 25, 3)["indices"]
+    )
     nested = low_data_set(data, "NORMAL", 10, 0)["indices"]
     assert set(nested) <= set(low_data_set(data, "NORMAL", 25, 0)["indices"])  # nested, as the classifier's
     with pytest.raises(ValueError, match="'benign' is not one of"):

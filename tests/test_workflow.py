@@ -366,7 +366,9 @@ def test_low_data_generators_train_on_the_classifiers_images(tiny_run):
             job = f"input: results/data/rep{rep}/real_train_n50.npz\n    output: results/gan/dcgan_n50/rep{rep}/{cls}/"
             assert job in out, out[-3000:]
     assert "output: results/gan/dcgan/rep0/NORMAL/checkpoint.pt" not in out  # replicate 0 of dcgan stands
-    job = out.split("output: results/classifier/classic/dcgan/balance/f1/n50/seed0/metrics.json")[0].rsplit("rule ", 1)[1]
+    job = out.split("output: results/classifier/classic/dcgan/balance/f1/n50/seed0/metrics.json")[0].rsplit("rule ", 1)[
+        1
+    ]
     assert "results/gan/dcgan_n50/rep0/samples.npz" in job and "results/gan/dcgan_n50/rep1/samples.npz" in job, job
     assert "results/gan/dcgan/rep" not in job
     snakemake(work, "--cores", "2", configfile="low_data.yaml", targets=("results/data/rep1/real_train_n50.npz",))

@@ -28,56 +28,6 @@ rule classifier_weights:
         "../scripts/classifier_weights.py"
 
 
-# classifier.one_job_per: cell (default) = one job per cell trains all its seeds in one process
-# (ganaug.classifier.seeds.run_seeds; finished seeds kept in results/cache/classifier by fingerprint, so
-# adding a seed or re-running a failed or killed job trains only the seeds not yet done); seed = one job per seed.
-ONE_JOB_PER = config["classifier"]["one_job_per"]
-CLASSIFIER_SEEDS = sorted(int(s) for s in config["classifier"]["seeds"])
-CLASSIFIER_CELL_DIR = "results/classifier/{baseline}/{source}/{strategy}/f{frac}/n{nreal}"
-# a job's seeds: every configured seed (one job per cell), or its {seed} wildcard's
-JOB_SEEDS = CLASSIFIER_SEEDS if ONE_JOB_PER == "cell" else None
-
-
-def job_seeds(wildcards):
-    return JOB_SEEDS if JOB_SEEDS is not None else [int(wildcards.seed)]
-
-
-def job_outputs(name):
-    """One output of a classifier job, as a list in job_seeds order: the seed's file, or every seed's (one job per cell)."""
-    if JOB_SEEDS is None:
-        return [f"{CLASSIFIER_RUN}/{name}"]
-    return [f"{CLASSIFIER_CELL_DIR}/seed{s}/{name}" for s in JOB_SEEDS]
-
-
-def job_real(wildcards):
-    """Each seed's real training set, in job_seeds order (one file unless the subsample is drawn per replicate)."""
-    return [real_train(generator_replicate(config, s)) for s in job_seeds(wildcards)]
-
-
-def job_synthetic(wildcards):
-    """Each seed's generator replicate's samples, in job_seeds order (none for real-only runs); a train_on: n_real
-    cell below n_real all reads its low-data copy's (ganaug.config.low_data)."""
-    if wildcards.source == "real":
-        return []
-    gan = generator_of(config, wildcards.source, wildcards.nreal)
-    return [f"{gan_dir(gan, generator_replicate(config, s))}/samples.npz" for s in job_seeds(wildcards)]
-
-
-def confusion_output():
-    labels = {"baseline": "{baseline}", "source": "{source}", "strategy": "{strategy}", "fraction": "{frac}",
-              "n_real": "{nreal}"}  # fmt: skip
-    files = job_outputs("confusion.png")
-    seeds = ["{seed}"] if JOB_SEEDS is None else [str(s) for s in JOB_SEEDS]
-    caption, category = "../report/confusion.rst", "Classifier"
-    return [
-        flag_report(f, caption=caption, category=category, subcategory="confusion matrices", labels=dict(labels, seed=seed))
-        for f, seed in zip(files, seeds)
-    ]
-
-
-flag_report = report  # report() at the start of a line reads as the report: directive
-
-
 rule train_classifier:
     input:
         real=job_real,

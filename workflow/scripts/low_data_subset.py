@@ -14,8 +14,10 @@ def main(sm):
     out = low_data_set(load_set(sm.input[0]), sm.params.n_real_class, n, seed=rep)
     save_npz(sm.output[0], out)
     kept = int((out["labels"] == [str(c) for c in out["classes"]].index(sm.params.n_real_class)).sum())
-    print(f"generator replicate {rep}: {kept} {sm.params.n_real_class} images (n_real {n}) and every other class, "
-          f"{len(out['labels'])} images in all")
+    print(
+        f"generator replicate {rep}: {kept} {sm.params.n_real_class} images (n_real {n}) and every other class, "
+        f"{len(out['labels'])} images in all"
+    )
 
 
 if __name__ == "__main__":

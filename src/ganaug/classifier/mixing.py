@@ -36,7 +36,15 @@ import numpy as np
 
 from ganaug.names import MIXING_STRATEGIES, check_registry
 
-__all__ = ["mix_training_set", "n_synthetic", "replace_strategy", "balance_strategy", "limit_class", "low_data_set", "STRATEGIES"]
+__all__ = [
+    "mix_training_set",
+    "n_synthetic",
+    "replace_strategy",
+    "balance_strategy",
+    "limit_class",
+    "low_data_set",
+    "STRATEGIES",
+]
 
 MixResult = tuple[np.ndarray, np.ndarray, np.ndarray]
 Strategy = Callable[

@@ -39,7 +39,6 @@ from ganaug.config.checks import (
     reference_warnings,
 )
 from ganaug.config.errors import ConfigError
-from ganaug.config.low_data import add_low_data_gans, generator_of, low_data_gan, trains_on_n_real
 from ganaug.config.load import (
     REPLACED_MAPPINGS,
     apply_replaced_mappings,
@@ -47,6 +46,7 @@ from ganaug.config.load import (
     resolve_dataset_paths,
     validate_config,
 )
+from ganaug.config.low_data import add_low_data_gans, generator_of, low_data_gan, trains_on_n_real
 from ganaug.config.settings import (
     CLASSIFIER_KEYS,
     GENERATE_ONLY,

@@ -354,7 +354,9 @@ def balance_budget_warnings(config: dict) -> list[str]:
             worst[(float(c.frac), c.n_real)] = need
     if not worst:
         return []
-    cells = ", ".join(f"{need} at fraction {f:g}, n_real {n}" for (f, n), need in sorted(worst.items(), key=lambda kv: -kv[1]))
+    cells = ", ".join(
+        f"{need} at fraction {f:g}, n_real {n}" for (f, n), need in sorted(worst.items(), key=lambda kv: -kv[1])
+    )
     return [
         f"config key generate.n_per_class = {budget}: balance cells need more synthetic {minority} images than that "
         f"(from the caps, {largest} for the largest class: {cells}); their classifier jobs would fail after the GANs "

@@ -50,7 +50,6 @@ from ganaug.report.tables import (
     gan_scores_table,
     gan_training_table,
     generator_quality,
-    with_low_data,
     merge_domain,
     merge_training_status,
     missing_reference,
@@ -60,6 +59,7 @@ from ganaug.report.tables import (
     quality_verdict,
     summarise_runs,
     summary_metrics,
+    with_low_data,
 )
 from ganaug.report.verdict import VerdictSettings, figure_data_uri, summary_html, summary_text
 
