@@ -72,6 +72,9 @@ CDCGAN_BAL = {
     "select": "best_fid",
     "balance_classes": True,
 }
+#: config.yaml's per-class transfer recipe, as gan_quality.py spells transfer (a share of the total steps)
+FREEZED = {"model": "dcgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999, "select": "best_fid",
+           "transfer": {"pretrain_share": 0.5, "freeze_d": 1}}  # fmt: skip
 RECIPES: dict[str, dict] = {
     "dcgan": {"model": "dcgan", "mode": "per_class"},
     "dcgan_da_ema": {"model": "dcgan", "mode": "per_class", "diffaugment": DA, "ema": 0.999, "select": "best_fid"},
@@ -94,34 +97,9 @@ RECIPES: dict[str, dict] = {
     "cdcgan_da_ema_bal_tl": {**CDCGAN_BAL, "transfer": {"pretrain_share": 0.5, "freeze_d": 0}},
     # issue 28's levers on the per-class transfer recipe (config.yaml's dcgan cell): a zero-centred gradient
     # penalty on D (R1, lazy every 16 steps) and / or a minibatch-standard-deviation map in D
-    "dcgan_freezed_r1": {
-        "model": "dcgan",
-        "mode": "per_class",
-        "diffaugment": DA,
-        "ema": 0.999,
-        "select": "best_fid",
-        "transfer": {"pretrain_share": 0.5, "freeze_d": 1},
-        "r1_gamma": 1.0,
-    },
-    "dcgan_freezed_mbstd": {
-        "model": "dcgan",
-        "mode": "per_class",
-        "diffaugment": DA,
-        "ema": 0.999,
-        "select": "best_fid",
-        "transfer": {"pretrain_share": 0.5, "freeze_d": 1},
-        "minibatch_std": True,
-    },
-    "dcgan_freezed_r1_mbstd": {
-        "model": "dcgan",
-        "mode": "per_class",
-        "diffaugment": DA,
-        "ema": 0.999,
-        "select": "best_fid",
-        "transfer": {"pretrain_share": 0.5, "freeze_d": 1},
-        "r1_gamma": 1.0,
-        "minibatch_std": True,
-    },
+    "dcgan_freezed_r1": {**FREEZED, "r1_gamma": 1.0},
+    "dcgan_freezed_mbstd": {**FREEZED, "minibatch_std": True},
+    "dcgan_freezed_r1_mbstd": {**FREEZED, "r1_gamma": 1.0, "minibatch_std": True},
     "cresgan_da_ema_bal": {
         "model": "resgan",
         "mode": "conditional",

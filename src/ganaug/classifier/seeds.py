@@ -298,14 +298,10 @@ def run_seeds(
         try:
             set_threads(threads)
             seed_everything(run.cell.seed, deterministic=deterministic)
-            result = train_and_evaluate(run.cell, train, inputs.sets, job.settings, job.bootstrap, positive_class, dev,
-                                        progress)  # fmt: skip
-            result.write(**run.outputs.paths())
-            job.done(run)
+            job.done(run, train_and_evaluate(run.cell, train, inputs.sets, job.settings, job.bootstrap,
+                                             positive_class, dev, progress))  # fmt: skip
         except Exception as exc:
             job.fail(run, exc)
-            continue
-        job.report.trained.append(run.cell.seed)
     if job.report.failed:
         raise SeedsFailed(job.name, job.report)
     return job.report
@@ -325,10 +321,13 @@ class _Job:
     report: SeedsReport = field(default_factory=SeedsReport)
     entries: dict[int, Path] = field(default_factory=dict)  # seed -> its cache entry (with a cache)
 
-    def done(self, run: SeedRun) -> None:
-        """A seed's outputs are written: keep them in the cache too (if there is one)."""
+    def done(self, run: SeedRun, result) -> None:
+        """A seed is trained and scored: write its outputs (the record last), keep them in the cache (if there is
+        one), count it as trained."""
+        result.write(**run.outputs.paths())
         if run.cell.seed in self.entries:
             _store(self.entries[run.cell.seed], run.outputs)
+        self.report.trained.append(run.cell.seed)
 
     def fail(self, run: SeedRun, exc: Exception) -> None:
         """Record and print a seed's failure (with its traceback); the job goes on with the other seeds."""
@@ -366,12 +365,8 @@ def _run_batched(job: _Job, prepared: list, sets, device) -> list:
         return prepared
     for (run, train), (model, history) in zip(prepared, trained):
         try:
-            result = evaluate_trained(run.cell, model, history, train, sets, job.settings, job.bootstrap,
-                                      job.positive_class, device)  # fmt: skip
-            result.write(**run.outputs.paths())
-            job.done(run)
+            job.done(run, evaluate_trained(run.cell, model, history, train, sets, job.settings, job.bootstrap,
+                                           job.positive_class, device))  # fmt: skip
         except Exception as exc:
             job.fail(run, exc)
-            continue
-        job.report.trained.append(run.cell.seed)
     return []
