@@ -251,6 +251,7 @@ def main() -> None:
                      {"classifier": {"seeds": seeds, "one_job_per": "seed"}, "threads": {"train_classifier": 1}})  # fmt: skip
     print(f"data stage in {root} ...", file=sys.stderr)
     for key in ways:
+        (root / key).mkdir(parents=True, exist_ok=True)
         benchlib.snakemake(root / key, [], "--cores", "2", target=data)
     targets = [f"{RUN_DIR.format(seed=s)}/metrics.json" for s in seeds]
     walls = {key: through_snakemake(root / key, key, override, targets, k) for key, (_, override) in ways.items()}
