@@ -327,6 +327,19 @@ COLUMNS = ["fid", "floor", "ratio", "fid_inf", "floor_inf", "kid", "kid_floor", 
            "memo_heldout", "near_copy", "msssim", "train_s", "ms_per_step"]  # fmt: skip
 
 
+def run_key(args) -> str:
+    """The settings a run's numbers depend on beside dataset, recipe and seed (the resume file's key)."""
+    return (f"steps={args.steps} cond_mult={args.cond_steps_mult:g} sample_every={args.sample_every} n={args.n} "
+            f"curve_n={args.curve_n} draws={args.draws} amp={args.amp}")  # fmt: skip
+
+
+def _rows_of(done: pd.DataFrame, dataset: str, recipe: str, seed: int, key: str) -> pd.DataFrame:
+    if done.empty or "run_key" not in done:
+        return done.iloc[0:0]
+    hit = (done["dataset"] == dataset) & (done["recipe"] == recipe) & (done["seed"] == seed)
+    return done[hit & (done["run_key"] == key)]
+
+
 def table(df: pd.DataFrame) -> str:
     keys = ["dataset", "recipe", "class"]
     out = []
@@ -363,7 +376,7 @@ def main() -> None:
     ap.add_argument("--amp", default="none", choices=["none", "bf16"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ganaug_gan_quality")
-    ap.add_argument("--csv", type=Path)
+    ap.add_argument("--csv", type=Path, help="per-seed rows, written as each run ends; runs already in it are kept")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--list", action="store_true", help="print the recipes and exit")
     args = ap.parse_args()
@@ -378,6 +391,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     device = resolve_device("auto")
+    # --csv is also the resume file: a run (dataset x recipe x seed at these settings) already in it is not
+    # retrained, and each finished run is written at once, so a long sweep can stop and go on in another session
+    done = pd.read_csv(args.csv) if args.csv and args.csv.exists() else pd.DataFrame()
     rows = []
     for dataset in args.datasets:
         data = DATASETS[dataset]()
@@ -385,10 +401,20 @@ def main() -> None:
             args.cond_steps_mult = float(len(data["classes"]))
         for recipe in args.recipes:
             for seed in args.seeds:
-                rows += run(dataset, data, recipe, seed, args, device, args.cache)
+                key = run_key(args)
+                before = _rows_of(done, dataset, recipe, seed, key)
+                if len(before):
+                    print(f"{dataset} {recipe} seed {seed}: done before ({args.csv})", file=sys.stderr)
+                    rows += before.to_dict("records")
+                    continue
+                new_rows = [dict(r, run_key=key) for r in run(dataset, data, recipe, seed, args, device, args.cache)]
+                rows += new_rows
+                if args.csv:
+                    done = pd.concat([done, pd.DataFrame(new_rows)], ignore_index=True)
+                    tmp = args.csv.with_name(args.csv.name + ".tmp")
+                    done.to_csv(tmp, index=False)
+                    tmp.replace(args.csv)
     df = pd.DataFrame(rows)
-    if args.csv:
-        df.to_csv(args.csv, index=False)
     print(f"\n{args.steps} generator steps per per-class GAN, conditional x{args.cond_steps_mult:g}; "
           f"FID/KID at matched N (n column), {args.draws} draws; device {device}\n")  # fmt: skip
     print(table(df))

@@ -39,6 +39,32 @@ def load_xrays(split: str, cls: str, n: int, res: int) -> np.ndarray:
     return out
 
 
+def write_cell_inputs(work: Path, synthetic: dict[str, int], classes=("NORMAL", "PNEUMONIA")) -> Path:
+    """A classifier cell's inputs under ``work``, 28 px grayscale real chest X-rays: real.npz (30 NORMAL / 40
+    PNEUMONIA training images), prepared.npz (val and test: 12 + 12 test images each) and, per name in
+    ``synthetic``, ``{name}.npz`` of that many further NORMAL test images standing in for generated ones."""
+    from ganaug.io import save_npz
+
+    normal, pneumonia = load_xrays("train", "NORMAL", 30, 28), load_xrays("train", "PNEUMONIA", 40, 28)
+    test_n = load_xrays("test", "NORMAL", 24 + sum(synthetic.values()), 28)
+    test_p = load_xrays("test", "PNEUMONIA", 24, 28)
+    names = np.array(classes)
+    save_npz(work / "real.npz", {
+        "images": np.concatenate([normal, pneumonia]), "labels": np.repeat([0, 1], [30, 40]), "classes": names,
+    })  # fmt: skip
+    split = {}
+    for name, sl in (("val", slice(0, 12)), ("test", slice(12, 24))):
+        split[f"{name}_images"] = np.concatenate([test_n[sl], test_p[sl]])
+        split[f"{name}_labels"] = np.repeat([0, 1], [12, 12])
+    save_npz(work / "prepared.npz", {**split, "classes": names})
+    start = 24
+    for name, n in synthetic.items():
+        images = test_n[start : start + n]
+        save_npz(work / f"{name}.npz", {"images": images, "labels": np.zeros(n, np.int64), "classes": names})
+        start += n
+    return work
+
+
 # ----------------------------------------------------------------------------- workflow runs
 
 

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from ganaug.classifier import Cell, n_synthetic, run_cell
-from ganaug.io import save_npz
-from helpers import load_xrays
+from helpers import write_cell_inputs
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 SETTINGS = dict(arch="resnet18_small", width=8, epochs=1, batch_size=32, lr=1e-3, weight_decay=1e-4, amp="none")
@@ -49,20 +48,7 @@ def test_consistent_cells_pass_the_check():
 def cell_inputs(tmp_path_factory):
     """Real training npz (30 NORMAL / 40 PNEUMONIA), a prepared npz (val and test: 12 + 12 each) and a
     'synthetic' npz of 20 other real NORMAL images, all 28 px grayscale."""
-    work = tmp_path_factory.mktemp("cell")
-    normal, pneumonia = load_xrays("train", "NORMAL", 30, 28), load_xrays("train", "PNEUMONIA", 40, 28)
-    test_n, test_p = load_xrays("test", "NORMAL", 44, 28), load_xrays("test", "PNEUMONIA", 24, 28)
-    classes = np.array(CLASSES)
-    save_npz(work / "real.npz", {
-        "images": np.concatenate([normal, pneumonia]), "labels": np.repeat([0, 1], [30, 40]), "classes": classes,
-    })  # fmt: skip
-    split = {}
-    for name, sl in (("val", slice(0, 12)), ("test", slice(12, 24))):
-        split[f"{name}_images"] = np.concatenate([test_n[sl], test_p[sl]])
-        split[f"{name}_labels"] = np.repeat([0, 1], [12, 12])
-    save_npz(work / "prepared.npz", {**split, "classes": classes})
-    save_npz(work / "synthetic.npz", {"images": test_n[24:], "labels": np.zeros(20, np.int64), "classes": classes})
-    return work
+    return write_cell_inputs(tmp_path_factory.mktemp("cell"), {"synthetic": 20}, CLASSES)
 
 
 def test_run_cell_record_and_outputs(cell_inputs, tmp_path, capsys):

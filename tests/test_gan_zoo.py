@@ -96,13 +96,9 @@ def _max_diff(a: dict, b: dict) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 
 
-@pytest.mark.parametrize("model", GANS)
-def test_resume_equals_uninterrupted(xray32, tmp_path, model):
-    """2K steps straight vs K steps, stop, K more from the saved state: the same weights and losses."""
-    images, labels = xray32
-    mode = MODELS[model].modes[-1]
-    cfg = {**CFG, "model": model, "steps": 6, "sample_every": 3, "ema": 0.9, "n_critic": 2,
-           "diffaugment": ["color", "translation", "cutout"], "log_every": 2}  # fmt: skip
+def _assert_resume_equal(images, labels, cfg, mode, tmp_path):
+    """cfg's steps straight (into tmp_path/straight) vs 3 steps, stop, the rest from the saved state (into
+    tmp_path/split): the same G, D and G_ema weights and the same losses.csv."""
     train_gan(images, labels, 2, cfg, tmp_path / "straight", "cpu", 0, mode, CLASSES, progress=False)
     first = train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False, stop_after=3)
     assert first["status"] == "stopped" and not (tmp_path / "split" / "checkpoint.pt").exists()
@@ -113,6 +109,16 @@ def test_resume_equals_uninterrupted(xray32, tmp_path, model):
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "straight" / "losses.csv"), pd.read_csv(tmp_path / "split" / "losses.csv")
     )
+
+
+@pytest.mark.parametrize("model", GANS)
+def test_resume_equals_uninterrupted(xray32, tmp_path, model):
+    """2K steps straight vs K steps, stop, K more from the saved state: the same weights and losses."""
+    images, labels = xray32
+    mode = MODELS[model].modes[-1]
+    cfg = {**CFG, "model": model, "steps": 6, "sample_every": 3, "ema": 0.9, "n_critic": 2,
+           "diffaugment": ["color", "translation", "cutout"], "log_every": 2}  # fmt: skip
+    _assert_resume_equal(images, labels, cfg, mode, tmp_path)
 
 
 def test_changed_settings_start_over(xray32, tmp_path):
@@ -523,15 +529,7 @@ def test_r1_and_minibatch_std_train_resume_and_transfer(xray32, tmp_path, mode):
     images, labels = _data(xray32, mode, 1)
     cfg = {**CFG, "steps": 6, "sample_every": 3, "ema": 0.9, "diffaugment": ["translation"], "log_every": 2,
            "r1_gamma": 1.0, "r1_every": 2, "minibatch_std": True}  # fmt: skip
-    train_gan(images, labels, 2, cfg, tmp_path / "straight", "cpu", 0, mode, CLASSES, progress=False)
-    train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False, stop_after=3)
-    again = train_gan(images, labels, 2, cfg, tmp_path / "split", "cpu", 0, mode, CLASSES, progress=False)
-    assert again["resumed_from"] == 3
-    for key in ("G", "D", "G_ema"):
-        assert _max_diff(_g_weights(tmp_path / "straight", key), _g_weights(tmp_path / "split", key)) <= 1e-6
-    pd.testing.assert_frame_equal(
-        pd.read_csv(tmp_path / "straight" / "losses.csv"), pd.read_csv(tmp_path / "split" / "losses.csv")
-    )
+    _assert_resume_equal(images, labels, cfg, mode, tmp_path)
     D = _g_weights(tmp_path / "straight", "D")
     _, plain_d = build_gan("dcgan", mode, 1, 32, 2, 16, 8, 8)
     assert D["head.weight"].shape[1] == plain_d.head.weight.shape[1] + 1  # the std map is one input more

@@ -16,7 +16,7 @@ import ganaug.classifier.cell as cell_module
 from ganaug.classifier import Cell, CellResult, run_cell
 from ganaug.classifier.seeds import OUTPUT_FILES, SeedOutputs, SeedRun, SeedsFailed, run_seeds
 from ganaug.io import save_npz
-from helpers import load_xrays
+from helpers import write_cell_inputs
 
 CLASSES = ["NORMAL", "PNEUMONIA"]
 SETTINGS = dict(arch="resnet18_small", width=8, epochs=2, batch_size=32, lr=1e-3, weight_decay=1e-4, amp="none")
@@ -30,21 +30,7 @@ CELL = ("classic", "cdcgan", "balance", "0.5", "10")
 def inputs(tmp_path_factory):
     """Real training npz (30 NORMAL / 40 PNEUMONIA), a prepared npz (val and test 12 + 12 each), 28 px, and two
     generator replicates' 'synthetic' NORMAL images (other real ones): rep0 for seeds 0 and 1, rep1 for seed 2."""
-    work = tmp_path_factory.mktemp("seeds_inputs")
-    normal, pneumonia = load_xrays("train", "NORMAL", 30, 28), load_xrays("train", "PNEUMONIA", 40, 28)
-    test_n, test_p = load_xrays("test", "NORMAL", 64, 28), load_xrays("test", "PNEUMONIA", 24, 28)
-    classes = np.array(CLASSES)
-    save_npz(work / "real.npz", {
-        "images": np.concatenate([normal, pneumonia]), "labels": np.repeat([0, 1], [30, 40]), "classes": classes,
-    })  # fmt: skip
-    split = {}
-    for name, sl in (("val", slice(0, 12)), ("test", slice(12, 24))):
-        split[f"{name}_images"] = np.concatenate([test_n[sl], test_p[sl]])
-        split[f"{name}_labels"] = np.repeat([0, 1], [12, 12])
-    save_npz(work / "prepared.npz", {**split, "classes": classes})
-    for rep, sl in ((0, slice(24, 44)), (1, slice(44, 64))):
-        save_npz(work / f"rep{rep}.npz", {"images": test_n[sl], "labels": np.zeros(20, np.int64), "classes": classes})
-    return work
+    return write_cell_inputs(tmp_path_factory.mktemp("seeds_inputs"), {"rep0": 20, "rep1": 20}, CLASSES)
 
 
 def _synthetic(inputs, seed: int):
