@@ -11,10 +11,12 @@ import torch
 
 from ganaug.classifier import build_classifier, predict_proba, train_classifier
 from ganaug.classifier.networks import (
+    CHANNELS_LAST_MIN_1X1_STRIDED,
     TorchvisionClassifier,
     WeightsUnavailable,
     fetch_weights,
     imagenet_weights,
+    memory_format_for,
     weights_path,
 )
 from ganaug.classifier.train import parameter_groups
@@ -192,3 +194,24 @@ def test_domain_checkpoint_round_trip_without_download(tmp_path, monkeypatch):
 
 def test_torchvision_archs_listed():
     assert TORCHVISION_ARCHS == ("resnet18", "resnet50", "resnet152", "vgg11_bn", "efficientnet_b0", "densenet121")
+
+
+def test_channels_last_is_kept_off_where_onednn_gets_narrow_1x1_strided_convs_wrong():
+    """oneDNN's NHWC weight gradient of a 1x1 strided convolution with fewer input channels than its block
+    (oneDNN#6035) aborted backward at resnet18_small width < 8 on an AVX2 CPU (torch 2.14.1): such networks train
+    contiguous on the CPU; wider ones, torchvision's and any on CUDA keep channels_last."""
+
+    def fmt(width, device="cpu", arch="resnet18_small"):
+        return memory_format_for(build_classifier(arch, 2, 1, width), True, device)
+
+    assert fmt(4) == fmt(8) == torch.contiguous_format
+    assert fmt(CHANNELS_LAST_MIN_1X1_STRIDED) == fmt(32) == torch.channels_last
+    assert fmt(4, "cuda") == torch.channels_last and fmt(64, arch="resnet18") == torch.channels_last
+    assert memory_format_for(build_classifier("resnet18_small", 2, 1, 32), False, "cpu") == torch.contiguous_format
+    # the narrow network trains (on that CPU this aborted or hung in its first backward) and learns
+    x, y = load_xrays("train", "NORMAL", 24, 28), load_xrays("train", "PNEUMONIA", 24, 28)
+    images, labels = np.concatenate([x, y]), np.repeat([0, 1], 24)
+    model, hist = train_classifier(images, labels, images[:8], labels[:8], 2, dict(CFG, arch="resnet18_small", width=4),
+                                   "cpu", seed=0, progress=False)  # fmt: skip
+    assert np.isfinite(hist["train_loss"]).all()
+    assert next(model.parameters()).is_contiguous()

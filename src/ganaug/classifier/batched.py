@@ -97,20 +97,22 @@ class _Stack:
         return {name: t[k].detach().clone() for name, t in {**self.params, **self.buffers}.items()}
 
 
-def _build(train_x, num_classes: int, opts: dict[str, Any], seeds: Sequence[int], device, memory_format):
-    from ganaug.classifier.networks import build_classifier
+def _build(train_x, num_classes: int, opts: dict[str, Any], seeds: Sequence[int], device):
+    """The K seeds' models, stacked, and the memory format they train in (train_classifier's)."""
+    from ganaug.classifier.networks import build_classifier, memory_format_for
 
     models = []
     for seed in seeds:
         torch.manual_seed(seed)  # as train_classifier does before building its model
-        model = build_classifier(opts["arch"], num_classes, in_channels=train_x.shape[1], width=opts["width"])
-        models.append(model.to(device).to(memory_format=memory_format))
-    return _Stack(models)
+        models.append(build_classifier(opts["arch"], num_classes, in_channels=train_x.shape[1], width=opts["width"]))
+    memory_format = memory_format_for(models[0], opts["channels_last"], device)
+    return _Stack([m.to(device).to(memory_format=memory_format) for m in models]), memory_format
 
 
 def _epoch(stack: _Stack, datas, perms, bs: int, opt, memory_format, gens, augments) -> list[float]:
     """One pass of every model over its own permutation; returns the K mean training losses."""
     from ganaug.classifier.evaluate import scale_images
+    from ganaug.classifier.networks import in_format
 
     stack.base.train()
     k_models = len(datas)
@@ -119,9 +121,9 @@ def _epoch(stack: _Stack, datas, perms, bs: int, opt, memory_format, gens, augme
         xbs, ybs = [], []
         for k in range(k_models):
             idx = perms[k][start : start + bs]
-            xb = scale_images(datas[k].xtr[idx]).contiguous(memory_format=memory_format)
+            xb = in_format(scale_images(datas[k].xtr[idx]), memory_format)
             if augments[k] is not None:
-                xb = augments[k](xb, gens[k]).contiguous(memory_format=memory_format)
+                xb = in_format(augments[k](xb, gens[k]), memory_format)
             xbs.append(xb)
             ybs.append(datas[k].ytr[idx])
         with opt.amp_ctx:
@@ -179,8 +181,7 @@ def train_batched(
     datas = [
         _Data(x, y, val_x, val_y, num_classes, device, o.get("class_weight")) for (x, y), o in zip(trains, options)
     ]
-    memory_format = torch.channels_last if opts["channels_last"] else torch.contiguous_format
-    stack = _build(datas[0].xtr, num_classes, opts, seeds, device, memory_format)
+    stack, memory_format = _build(datas[0].xtr, num_classes, opts, seeds, device)
     n, bs = datas[0].n, opts["batch_size"]
     opt = _Optimisation([{"params": list(stack.params.values()), "lr": opts["lr"]}], opts, math.ceil(n / bs), device)
     gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]

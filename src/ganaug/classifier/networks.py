@@ -201,6 +201,42 @@ class TorchvisionClassifier(nn.Module):
         return self
 
 
+#: oneDNN's 1x1 strided convolution, weight gradient, NHWC, fewer input channels than its block (8 with AVX2,
+#: 16 with AVX-512): hangs, crashes or gives wrong weight gradients (uxlfoundation/oneDNN#6035; seen with torch
+#: 2.14.1 on an AMD EPYC with AVX2: resnet18_small at width < 8 aborted in backward, and a 2 -> 4 channel 1x1
+#: stride-2 convolution's weight gradient was 1 % off). resnet18_small's first shortcut has width input channels.
+CHANNELS_LAST_MIN_1X1_STRIDED = 16
+
+
+def memory_format_for(model: nn.Module, channels_last: bool, device: torch.device | str) -> torch.memory_format:
+    """``torch.channels_last`` where asked for and safe on ``device``; on the CPU not for a network with a 1x1
+    strided convolution of fewer than :data:`CHANNELS_LAST_MIN_1X1_STRIDED` input channels (a oneDNN bug)."""
+    if not channels_last:
+        return torch.contiguous_format
+    if torch.device(device).type == "cpu":
+        for m in model.modules():
+            if (
+                isinstance(m, nn.Conv2d)
+                and m.kernel_size == (1, 1)
+                and m.stride != (1, 1)
+                and m.in_channels < CHANNELS_LAST_MIN_1X1_STRIDED
+            ):
+                return torch.contiguous_format
+    return torch.channels_last
+
+
+def in_format(x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+    """``x`` in ``memory_format`` with that format's own strides. ``contiguous()`` leaves a one-channel batch
+    permuted from NHWC as it is (it counts as both formats), and convolutions then run NHWC throughout."""
+    if memory_format != torch.contiguous_format:
+        return x.contiguous(memory_format=memory_format)
+    strides, step = [], 1
+    for size in reversed(x.shape):
+        strides.insert(0, step)
+        step *= size
+    return x if list(x.stride()) == strides else x.clone(memory_format=memory_format)
+
+
 def freeze_backbone(model: nn.Module) -> None:
     """``model.freeze_backbone()``; ``ValueError`` for networks without a separable backbone (resnet18_small)."""
     if not hasattr(model, "freeze_backbone"):

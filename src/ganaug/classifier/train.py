@@ -63,7 +63,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ganaug.classifier.evaluate import auc_score, images_to_tensor, predict_logits, scale_images
-from ganaug.classifier.networks import build_classifier, check_input_size, freeze_backbone
+from ganaug.classifier.networks import (
+    CHANNELS_LAST_MIN_1X1_STRIDED,
+    build_classifier,
+    check_input_size,
+    freeze_backbone,
+    in_format,
+    memory_format_for,
+)
 from ganaug.io import PathLike, save_dataframe
 from ganaug.runtime import AMP_MODES, autocast, resolve_amp
 
@@ -267,9 +274,9 @@ def _train_epoch(
     loss_sum = torch.zeros((), device=data.xtr.device)
     for start in range(0, len(perm), batch_size):
         idx = perm[start : start + batch_size]
-        xb = scale_images(data.xtr[idx]).contiguous(memory_format=memory_format)
+        xb = in_format(scale_images(data.xtr[idx]), memory_format)
         if augment is not None:
-            xb = augment(xb, generator).contiguous(memory_format=memory_format)
+            xb = in_format(augment(xb, generator), memory_format)
         with opt.amp_ctx:
             logits = model(xb)
         loss = F.cross_entropy(logits.float(), data.ytr[idx], weight=data.weight)
@@ -362,7 +369,10 @@ def train_classifier(
     ).to(device)
     if opts["freeze"] == "backbone":
         freeze_backbone(model)
-    memory_format = torch.channels_last if opts["channels_last"] else torch.contiguous_format
+    memory_format = memory_format_for(model, opts["channels_last"], device)
+    if opts["channels_last"] and memory_format != torch.channels_last:
+        log.info("channels_last off: a 1x1 strided convolution narrower than %d channels (oneDNN bug on the CPU)",
+                 CHANNELS_LAST_MIN_1X1_STRIDED)  # fmt: skip
     model = model.to(memory_format=memory_format)
     groups = parameter_groups(model, opts["lr"], opts["lr_backbone_mult"])
     opt = _Optimisation(groups, opts, math.ceil(n / bs), device)
