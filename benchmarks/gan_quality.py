@@ -399,9 +399,9 @@ def main() -> None:
         data = DATASETS[dataset]()
         if args.cond_steps_mult is None:
             args.cond_steps_mult = float(len(data["classes"]))
+        key = run_key(args)
         for recipe in args.recipes:
             for seed in args.seeds:
-                key = run_key(args)
                 before = _rows_of(done, dataset, recipe, seed, key)
                 if len(before):
                     print(f"{dataset} {recipe} seed {seed}: done before ({args.csv})", file=sys.stderr)
