@@ -397,9 +397,12 @@ def main() -> None:
     rows = []
     for dataset in args.datasets:
         data = DATASETS[dataset]()
-        if args.cond_steps_mult is None:
-            args.cond_steps_mult = float(len(data["classes"]))
-        key = run_key(args)
+        # the conditional step multiplier defaults to this dataset's class count: worked out per dataset, on a
+        # copy, so a later dataset in the same call does not inherit the first one's
+        ds_args = argparse.Namespace(**vars(args))
+        if ds_args.cond_steps_mult is None:
+            ds_args.cond_steps_mult = float(len(data["classes"]))
+        key = run_key(ds_args)
         for recipe in args.recipes:
             for seed in args.seeds:
                 before = _rows_of(done, dataset, recipe, seed, key)
@@ -407,7 +410,7 @@ def main() -> None:
                     print(f"{dataset} {recipe} seed {seed}: done before ({args.csv})", file=sys.stderr)
                     rows += before.to_dict("records")
                     continue
-                new_rows = [dict(r, run_key=key) for r in run(dataset, data, recipe, seed, args, device, args.cache)]
+                new_rows = [dict(r, run_key=key) for r in run(dataset, data, recipe, seed, ds_args, device, args.cache)]
                 rows += new_rows
                 if args.csv:
                     done = pd.concat([done, pd.DataFrame(new_rows)], ignore_index=True)
@@ -415,7 +418,8 @@ def main() -> None:
                     done.to_csv(tmp, index=False)
                     tmp.replace(args.csv)
     df = pd.DataFrame(rows)
-    print(f"\n{args.steps} generator steps per per-class GAN, conditional x{args.cond_steps_mult:g}; "
+    mult = "the class count" if args.cond_steps_mult is None else f"{args.cond_steps_mult:g}"
+    print(f"\n{args.steps} generator steps per per-class GAN, conditional x {mult}; "
           f"FID/KID at matched N (n column), {args.draws} draws; device {device}\n")  # fmt: skip
     print(table(df))
 
