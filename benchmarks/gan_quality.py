@@ -313,6 +313,8 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
                 row = {"dataset": dataset, "recipe": recipe, "class": c, "seed": seed, "steps": steps,
                        "status": summary["status"], "step": int(meta.get("step", steps))}  # fmt: skip
                 heldout = data.get("heldout", {}).get(c)
+                if args.grids:
+                    save_grid(args.grids / f"{dataset}_{recipe}_{c}_seed{seed}.png", gen, tr)
                 row.update(score(gen, gen_f, tr, tr_f, te, te_f, args.n, args.draws, 0, heldout))
                 row.update(train_s=seconds, ms_per_step=summary["ms_per_step"])
                 if transfer:  # train_s counts the pretraining in the first class's run only
@@ -321,6 +323,19 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
                 print(pd.DataFrame([row]).to_string(index=False), file=sys.stderr, flush=True)
     shared.cleanup()
     return rows
+
+
+def save_grid(path: Path, gen: np.ndarray, real: np.ndarray, n: int = 64, per_row: int = 16) -> None:
+    """The first ``n`` generated images above ``n`` real training ones (a blank row between), 4x nearest."""
+    from ganaug.gan.grid import make_grid_image
+
+    gen, real = gen[:n], real[:n]
+    blank = np.zeros((per_row, *gen.shape[1:]), np.uint8)
+    rows = [gen, np.zeros(((-len(gen)) % per_row, *gen.shape[1:]), np.uint8), blank, real]
+    grid = make_grid_image(np.concatenate(rows), nrow=per_row)
+    grid = grid.repeat(4, axis=0).repeat(4, axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
 
 
 COLUMNS = ["fid", "floor", "ratio", "fid_inf", "floor_inf", "kid", "kid_floor", "precision", "recall", "memo",
@@ -377,6 +392,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ganaug_gan_quality")
     ap.add_argument("--csv", type=Path, help="per-seed rows, written as each run ends; runs already in it are kept")
+    ap.add_argument("--grids", type=Path, help="write each run's generated images above real ones, one PNG per class")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--list", action="store_true", help="print the recipes and exit")
     args = ap.parse_args()
