@@ -30,9 +30,12 @@ SHARED = REPO.parent / "shared" / "data"
 
 
 def load(*names: str) -> dict:
+    """config.yaml with the named override files merged over it as snakemake --configfile does."""
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    for name in names:
-        deep_update(cfg, yaml.safe_load((REPO / "config" / name).read_text()))
+    paths = [REPO / "config" / name for name in names]
+    for path in paths:
+        deep_update(cfg, yaml.safe_load(path.read_text()))
+    cfg = apply_replaced_mappings(cfg, paths)
     if "chest_xray" in cfg["datasets"]:
         assert (SHARED / "chest_xray").is_dir(), f"real data missing: {SHARED / 'chest_xray'}"
         cfg["datasets"]["chest_xray"]["path"] = str(SHARED / "chest_xray")
@@ -74,12 +77,27 @@ def base() -> dict:
         ("chest_xray.yaml", "paper_gpu.yaml"),
         ("chest_xray.yaml", "paper_gpu.yaml", "paper_gpu_pretrained.yaml"),
         ("chest_xray.yaml", "reproduce_cxr_resnet152.yaml"),
+        ("study_chest_xray.yaml",),
+        ("study_breastmnist.yaml",),
+        ("blood_cells.yaml",),
     ],
 )
 def test_shipped_configs_validate(names):
     cfg = validate_config(load(*names), SCHEMA)
     assert cfg["metrics"]["fid"]["n"] >= 2
     assert cfg["device"] == "auto"
+
+
+def test_blood_cells_caps_every_class_of_the_pbc_folder():
+    """config/blood_cells.yaml names the PBC set's eight class folders, basophil the rare and positive one."""
+    root = SHARED / "pbc_blood"
+    assert root.is_dir(), f"real data missing: {root}"
+    cfg = validate_config(load("blood_cells.yaml"), SCHEMA)
+    caps = cfg["experiment"]["subsample"]["max_per_class"]
+    assert sorted(caps) == sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert cfg["experiment"]["minority_class"] == cfg["experiment"]["positive_class"] == "basophil"
+    assert caps["basophil"] == 40 and {v for k, v in caps.items() if k != "basophil"} == {150}
+    assert cfg["experiment"]["channels"] == 3
 
 
 def test_defaults_are_filled():
