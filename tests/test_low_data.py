@@ -133,5 +133,5 @@ def test_the_study_configs_validate_and_declare_their_question(name):
     cells = {(c.baseline, c.source, c.strategy, c.frac, c.n_real) for c in classifier_cells(cfg)}
     for n in ("25", "50", "all"):  # the reference and the comparison at every n_real of the low-data arm
         assert {("classic", "real", "none", "0", n), ("none", "dcgan", "balance", "1", n)} <= cells
-    seeds = cfg["classifier"]["seeds"]
-    assert seeds == list(range(len(seeds))) and len(seeds) >= 8 and cfg["classifier"]["classifiers_per_generator"] == 1
+    seeds = cfg["classifier"]["seeds"]  # at least the 6 replicates that detect 0.02 at the default run's sd (0.014)
+    assert seeds == list(range(len(seeds))) and len(seeds) >= 6 and cfg["classifier"]["classifiers_per_generator"] == 1
