@@ -3,7 +3,7 @@
 Reads a study's finished tree (``snakemake all --configfile config/study_*.yaml`` run in it; nothing
 is run here) and prints one Markdown block:
 
-* the wall time (from ``study.time``, written by the command below, else the run log's first and
+* the wall time (from ``study.time``, written by the command below, else the run logs' first and
   last stamps), the jobs per rule (median and sum of job walls, from Snakemake's run log) and the
   GAN steps' ms per step (from each training log's ``done:`` line), split into shared (pretrain)
   and fine-tuning jobs - the same run's, as benchmarks/README.md asks beside any wall time;
@@ -32,8 +32,9 @@ import pandas as pd
 import benchlib
 
 
-def wall_time(tree: Path, log: str) -> tuple[str, float]:
-    """(how it was measured, seconds): ``study.time``'s start and end, else the run log's first and last stamps."""
+def wall_time(tree: Path, logs: list[str]) -> tuple[str, float]:
+    """(how it was measured, seconds): ``study.time``'s start and end, else the run logs' first-to-last stamps
+    (summed over the invocations of a study that was stopped and resumed)."""
     marks = tree / "study.time"
     if marks.is_file():
         text = marks.read_text()
@@ -41,18 +42,30 @@ def wall_time(tree: Path, log: str) -> tuple[str, float]:
         if len(got) >= 2:
             a, b = (datetime.strptime(g, "%Y-%m-%dT%H:%M:%SZ") for g in got[:2])
             return f"study.time ({text.strip().splitlines()[0]})", (b - a).total_seconds()
-    stamps = [
-        datetime.strptime(m, "%a %b %d %H:%M:%S %Y")
-        for m in re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", log, re.M)
-    ]
-    return "the run log's first and last stamps", (stamps[-1] - stamps[0]).total_seconds() if stamps else math.nan
+    total = 0.0
+    for log in logs:
+        stamps = [
+            datetime.strptime(m, "%a %b %d %H:%M:%S %Y")
+            for m in re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", log, re.M)
+        ]
+        total += (stamps[-1] - stamps[0]).total_seconds() if stamps else math.nan
+    how = (
+        "the run log's first and last stamps"
+        if len(logs) == 1
+        else f"{len(logs)} invocations' first-to-last stamps, summed"
+    )
+    return how, total if logs else math.nan
 
 
-def gan_ms_per_step(tree: Path) -> dict[str, list[float]]:
-    """ms per GAN step of every training job, from its log's ``done: {...}`` line: pretrain_gan and train_gan."""
+def gan_ms_per_step(tree: Path, reps: set[str] | None = None) -> dict[str, list[float]]:
+    """ms per GAN step of every training job (of replicates ``reps``, default all), from its log's ``done: {...}``
+    line: pretrain_gan and train_gan."""
     out: dict[str, list[float]] = {"pretrain_gan": [], "train_gan": []}
     for rule in out:
         for log in sorted((tree / "results" / "logs" / rule).rglob("*.log")):
+            rep = re.search(r"rep(\d+)", str(log.relative_to(tree)))
+            if reps is not None and rep and rep.group(1) not in reps:
+                continue
             m = re.search(r"'ms_per_step': ([0-9.]+)", log.read_text(errors="replace"))
             if m:
                 out[rule].append(float(m.group(1)))
@@ -75,11 +88,14 @@ def comparison_line(r: pd.Series) -> str:
     )
 
 
-def run_log(tree: Path) -> str:
-    """The run log of the study's main run: the one that finished the most jobs (later runs may redo a report)."""
+def run_logs(tree: Path) -> list[str]:
+    """The run logs of the study's invocations, oldest first: every one that finished a GAN or classifier job
+    (one, or more when the study was stopped and resumed; a later run that only redid a report is left out)."""
     logs = sorted((tree / ".snakemake" / "log").glob("*.snakemake.log"))
     texts = [p.read_text(errors="replace") for p in logs]
-    return max(texts, key=lambda t: t.count("Finished jobid"), default="")
+    return [
+        t for t in texts if re.search(r"Finished jobid: \d+ \(Rule: (pretrain_gan|train_gan|train_classifier)\)", t)
+    ]
 
 
 def generator_rows(scores: pd.DataFrame) -> list[str]:
@@ -99,13 +115,18 @@ def generator_rows(scores: pd.DataFrame) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("tree", type=Path, help="the finished study's working directory")
+    ap.add_argument("--reps", nargs="+", help="the study's generator replicates (default: all): jobs of other "
+                    "replicates (trained before the study was cut to fewer) are counted apart")  # fmt: skip
     args = ap.parse_args()
     tree = args.tree
     report = tree / "results" / "report"
-    log = run_log(tree)
-    how, seconds = wall_time(tree, log)
-    jobs = benchlib.parse_job_times(log)
-    steps = gan_ms_per_step(tree)
+    logs = run_logs(tree)
+    how, seconds = wall_time(tree, logs)
+    jobs = [job for log in logs for job in benchlib.parse_job_times(log)]
+    reps = set(args.reps) if args.reps else None
+    outside = [j for j in jobs if reps is not None and j["wildcards"].get("rep", next(iter(reps))) not in reps]
+    jobs = [j for j in jobs if j not in outside]
+    steps = gan_ms_per_step(tree, reps)
     paired = pd.read_csv(report / "paired_differences.csv")
     scores = pd.read_csv(report / "gan_scores.csv")
     auc = paired[paired["metric"] == "auc"]
@@ -117,7 +138,11 @@ def main() -> None:
     ]
 
     print(f"### Study in {tree}\n")
-    print(f"- wall time {benchlib.fmt_s(seconds)} ({how}); {len(jobs)} jobs in the run log")
+    print(f"- wall time {benchlib.fmt_s(seconds)} ({how}); {len(jobs)} jobs of the study in the run log(s)")
+    if outside:
+        spent = sum(j["wall"] for j in outside)
+        print(f"- {len(outside)} finished jobs of other replicates ({', '.join(sorted({j['rule'] for j in outside}))}): "
+              f"{benchlib.fmt_s(spent)} of job walls inside that wall time")  # fmt: skip
     for rule, ms in steps.items():
         if ms:
             print(f"- {rule}: {len(ms)} jobs, {statistics.median(ms):.1f} ms/step median ({min(ms):.1f}-{max(ms):.1f})")
