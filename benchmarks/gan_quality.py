@@ -100,6 +100,11 @@ RECIPES: dict[str, dict] = {
     "dcgan_freezed_r1": {**FREEZED, "r1_gamma": 1.0},
     "dcgan_freezed_mbstd": {**FREEZED, "minibatch_std": True},
     "dcgan_freezed_r1_mbstd": {**FREEZED, "r1_gamma": 1.0, "minibatch_std": True},
+    # a wider G (64 base channels, D unchanged at ndf 32): against the blood smears' field of small crisp cells
+    "dcgan_freezed_g64": {**FREEZED, "ngf": 64},
+    "cdcgan_da_ema_bal_tl_g64": {**CDCGAN_BAL, "transfer": {"pretrain_share": 0.5, "freeze_d": 0}, "ngf": 64},
+    # the diffusion model, conditional (classifier-free guidance 1.0, EMA 0.999: config.yaml's model_defaults)
+    "cddpm": {"model": "ddpm", "mode": "conditional", "select": "best_fid"},
     "cresgan_da_ema_bal": {
         "model": "resgan",
         "mode": "conditional",
