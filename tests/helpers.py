@@ -79,6 +79,18 @@ def deep_update(base: dict, over: dict) -> dict:
     return base
 
 
+def shipped_config(*names: str) -> dict:
+    """config.yaml with the named files of config/ merged over it as ``snakemake --configfile`` does: key by key,
+    but the mappings a file marks as replaced (its ``gans``) whole (ganaug.config.apply_replaced_mappings)."""
+    from ganaug.config import apply_replaced_mappings
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    paths = [REPO / "config" / name for name in names]
+    for path in paths:
+        deep_update(cfg, yaml.safe_load(path.read_text()))
+    return apply_replaced_mappings(cfg, paths)
+
+
 def tiny_config() -> dict:
     """config/tiny.yaml with the chest X-ray path made absolute (the runs happen in temp dirs)."""
     cfg = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text())

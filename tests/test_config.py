@@ -23,7 +23,7 @@ from ganaug.config import (
     primary_cell,
     validate_config,
 )
-from helpers import SCHEMA, deep_update
+from helpers import SCHEMA, deep_update, shipped_config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -31,11 +31,7 @@ SHARED = REPO.parent / "shared" / "data"
 
 def load(*names: str) -> dict:
     """config.yaml with the named override files merged over it as snakemake --configfile does."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    paths = [REPO / "config" / name for name in names]
-    for path in paths:
-        deep_update(cfg, yaml.safe_load(path.read_text()))
-    cfg = apply_replaced_mappings(cfg, paths)
+    cfg = shipped_config(*names)
     if "chest_xray" in cfg["datasets"]:
         assert (SHARED / "chest_xray").is_dir(), f"real data missing: {SHARED / 'chest_xray'}"
         cfg["datasets"]["chest_xray"]["path"] = str(SHARED / "chest_xray")

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from ganaug.classifier.cell import Cell, training_set
 from ganaug.classifier.mixing import low_data_set
 from ganaug.config import (
     ConfigError,
     add_low_data_gans,
-    apply_replaced_mappings,
     classifier_cells,
     gan_settings,
     gan_train_settings,
@@ -25,7 +23,7 @@ from ganaug.config import (
     validate_config,
 )
 from ganaug.config.checks import check_statistics
-from helpers import SCHEMA, deep_update
+from helpers import SCHEMA, deep_update, shipped_config
 
 REPO = Path(__file__).resolve().parents[1]
 STUDIES = ("study_chest_xray.yaml", "study_breastmnist.yaml")
@@ -33,10 +31,7 @@ STUDIES = ("study_chest_xray.yaml", "study_breastmnist.yaml")
 
 def study(name: str) -> dict:
     """config.yaml with a study file merged over it as snakemake --configfile does (gans replaced whole)."""
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    path = REPO / "config" / name
-    deep_update(cfg, yaml.safe_load(path.read_text()))
-    return apply_replaced_mappings(cfg, [path])
+    return shipped_config(name)
 
 
 @pytest.fixture
