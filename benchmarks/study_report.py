@@ -57,6 +57,12 @@ def wall_time(tree: Path, logs: list[str]) -> tuple[str, float]:
     return how, total if logs else math.nan
 
 
+def in_study(rep: str | None, reps: set[str] | None) -> bool:
+    """Whether a job of generator replicate ``rep`` (None: a job of no one replicate, e.g. a whole cell's classifier
+    job) belongs to the study's replicates ``reps`` (None: all of them)."""
+    return reps is None or rep is None or rep in reps
+
+
 def gan_ms_per_step(tree: Path, reps: set[str] | None = None) -> dict[str, list[float]]:
     """ms per GAN step of every training job (of replicates ``reps``, default all), from its log's ``done: {...}``
     line: pretrain_gan and train_gan."""
@@ -64,7 +70,7 @@ def gan_ms_per_step(tree: Path, reps: set[str] | None = None) -> dict[str, list[
     for rule in out:
         for log in sorted((tree / "results" / "logs" / rule).rglob("*.log")):
             rep = re.search(r"rep(\d+)", str(log.relative_to(tree)))
-            if reps is not None and rep and rep.group(1) not in reps:
+            if not in_study(rep.group(1) if rep else None, reps):
                 continue
             m = re.search(r"'ms_per_step': ([0-9.]+)", log.read_text(errors="replace"))
             if m:
@@ -124,8 +130,8 @@ def main() -> None:
     how, seconds = wall_time(tree, logs)
     jobs = [job for log in logs for job in benchlib.parse_job_times(log)]
     reps = set(args.reps) if args.reps else None
-    outside = [j for j in jobs if reps is not None and j["wildcards"].get("rep", next(iter(reps))) not in reps]
-    jobs = [j for j in jobs if j not in outside]
+    outside = [j for j in jobs if not in_study(j["wildcards"].get("rep"), reps)]
+    jobs = [j for j in jobs if in_study(j["wildcards"].get("rep"), reps)]
     steps = gan_ms_per_step(tree, reps)
     paired = pd.read_csv(report / "paired_differences.csv")
     scores = pd.read_csv(report / "gan_scores.csv")
