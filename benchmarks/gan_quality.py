@@ -114,6 +114,10 @@ RECIPES: dict[str, dict] = {
         "balance_classes": True,
     },
 }
+# the conditional ResGAN (conditional BatchNorm in every G block, a projection D) started from an all-classes
+# ResGAN, as cdcgan_da_ema_bal_tl is from the DCGAN: against blood smears' white cells that all come out as one
+# round blob whatever the label (the DCGAN's label only scales z and adds one input channel of D)
+RECIPES["cresgan_da_ema_bal_tl"] = {**RECIPES["cresgan_da_ema_bal"], "transfer": {"pretrain_share": 0.5, "freeze_d": 0}}
 
 
 # --------------------------------------------------------------------------- data

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganaug.gan import (
     MODELS,
@@ -485,6 +486,49 @@ def test_conditional_gan_starts_from_an_unconditional_one(xray32, tmp_path):
 
     with pytest.raises(ValueError, match="its networks do not match"):  # a resgan cannot start from a dcgan
         load_init(tmp_path / "base" / "checkpoint.pt", *build_gan("resgan", "conditional", 1, 32, 2, 16, 8, 8), None)
+
+
+def test_conditional_resgan_starts_from_an_unconditional_one(xray32, tmp_path):
+    """A conditional ResGAN from an unconditional one: G computes exactly the shared G for every label (each
+    conditional BatchNorm's rows copies of the shared pair); D is the shared D plus only its projection term; then
+    fine-tuning trains the per-class rows apart."""
+    from ganaug.gan.transfer import as_conditional
+
+    images, labels = xray32
+    G0, D0 = build_gan("resgan", "per_class", 1, 32, 2, 16, 8, 8)
+    G1, D1 = build_gan("resgan", "conditional", 1, 32, 2, 16, 8, 8)
+    with torch.no_grad():  # a shared pair that is not the initial ones / zeros, so that the copy is tested
+        for name, p in G0.named_parameters():
+            if name.endswith(("gain.weight", "bias.weight")):
+                p.add_(torch.randn_like(p) * 0.1)
+    g_state, g_changed = as_conditional(G0.state_dict(), G1)
+    d_state, d_changed = as_conditional(D0.state_dict(), D1)
+    assert g_changed and d_changed
+    G1.load_state_dict(g_state)
+    D1.load_state_dict(d_state)
+    for m in (G0, D0, G1, D1):
+        m.eval()
+    z = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))
+    x = torch.from_numpy(images[:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        h = F.relu(D1.blocks(x)).sum(dim=(2, 3))
+        for y in (0, 1):
+            ys = torch.full((6,), y)
+            assert torch.allclose(G1(z, ys), G0(z), atol=1e-6)
+            assert torch.allclose(D1(x, ys) - (D1.embed(ys) * h).sum(1), D0(x), atol=1e-5)
+    assert as_conditional(G1.state_dict(), G1)[1] is False
+
+    cfg = {**CFG, "model": "resgan", "steps": 3, "sample_every": 3}
+    one = images[labels == 0]
+    train_gan(one, np.zeros(len(one), np.int64), 2, cfg, tmp_path / "base", "cpu", 0, "per_class", CLASSES,
+              progress=False)  # fmt: skip
+    start = {**cfg, "init_from": str(tmp_path / "base" / "checkpoint.pt"), "freeze_d": 0}
+    train_gan(images, labels, 2, start, tmp_path / "cond", "cpu", 0, "conditional", CLASSES, progress=False)
+    base = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=True)["G"]
+    tuned = torch.load(tmp_path / "cond" / "checkpoint.pt", weights_only=True)["G"]
+    gain = next(k for k in tuned if k.endswith("gain.weight"))
+    assert base[gain].shape[0] == 1 and tuned[gain].shape[0] == 2
+    assert not torch.equal(tuned[gain][0], tuned[gain][1])  # each class learnt its own statistics
 
 
 # ------------------------------------------------------------------ levers against narrow or repeated samples

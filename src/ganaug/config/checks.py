@@ -364,9 +364,9 @@ def balance_budget_warnings(config: dict) -> list[str]:
     ]
 
 
-#: models whose conditional G and D are their unconditional ones plus label inputs
+#: models whose conditional G and D are their unconditional ones plus label parts
 #: (:func:`ganaug.gan.transfer.as_conditional`): a conditional cell may start from such a model's shared GAN
-CONDITIONAL_TRANSFER_MODELS = ("dcgan", "wgan_gp")
+CONDITIONAL_TRANSFER_MODELS = ("dcgan", "wgan_gp", "resgan")
 
 
 def check_transfer(config: dict, gan: str, settings: dict) -> None:

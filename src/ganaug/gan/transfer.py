@@ -14,7 +14,7 @@ classes' training images as one class) into ``results/gan/{gan}/transfer/base/``
 class's ``train_gan`` job fine-tunes a copy for the cell's ``steps`` (:func:`ganaug.config.base_settings`,
 :func:`finetune_settings`). At equal total compute with training from scratch, a cell of K
 classes spends S + K x steps. Another cell may start from that shared GAN with
-``transfer: {from: CELL}``; a conditional DCGAN-type cell does so through
+``transfer: {from: CELL}``; a conditional DCGAN-type or ResGAN cell does so through
 :func:`as_conditional` (config.yaml's ``cdcgan``).
 
 Settings (``train_gan``): ``init_from`` — a ``train_gan`` ``checkpoint.pt`` of the
@@ -67,15 +67,19 @@ def freeze_lower(D: nn.Module, n: int) -> list[nn.Parameter]:
 
 
 def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
-    """``state`` (an unconditional DCGAN-type G or D) made to fit ``module``, its conditional form.
+    """``state`` (an unconditional DCGAN-type or ResGAN G or D) made to fit ``module``, its conditional form.
 
-    The added parts start where the conditional network computes exactly what the
-    unconditional one did, so fine-tuning starts from the shared GAN's images and learns
-    the classes: G's label embedding (``z * emb(y)``) starts at ones; D's label map keeps its
+    The added parts start where the conditional network computes what the unconditional
+    one did, so fine-tuning starts from the shared GAN's images and learns the classes.
+    DCGAN-type: G's label embedding (``z * emb(y)``) starts at ones; D's label map keeps its
     own initialisation and D's first convolution reads it through new input-channel weights
     that start at zero (one of the two must be non-zero or neither would ever get a
-    gradient). Returns ``(state, changed)``; keys this cannot explain are left for
-    ``load_state_dict`` to name.
+    gradient); both networks compute exactly the unconditional ones. ResGAN: every
+    conditional BatchNorm's per-class gain and bias rows start as copies of the shared
+    pair (G exact for every label); the projection discriminator's class embedding keeps its
+    own initialisation, since spectral norm cannot normalise a zero matrix, so D starts as
+    the shared D plus a class term ``<embed(y), h>`` of spectral norm 1. Returns
+    ``(state, changed)``; keys this cannot explain are left for ``load_state_dict`` to name.
     """
     out, changed = dict(state), False
     for key, want in module.state_dict().items():
@@ -84,8 +88,11 @@ def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
             continue
         if have is None and key.endswith("label_emb.weight"):
             out[key], changed = torch.ones_like(want), True
-        elif have is None and key.endswith("label_map.weight"):
+        elif have is None and (key.endswith("label_map.weight") or key.startswith("embed.")):
             out[key], changed = want.clone(), True
+        elif have is not None and key.endswith(("gain.weight", "bias.weight")) and have.dim() == 2 \
+                and have.shape[0] == 1 and have.shape[1] == want.shape[1]:  # fmt: skip
+            out[key], changed = have.expand_as(want).clone(), True
         elif have is not None and have.dim() == 4 and want.shape[1] == have.shape[1] + 1 \
                 and (want.shape[0], *want.shape[2:]) == (have.shape[0], *have.shape[2:]):  # fmt: skip
             w = torch.zeros_like(want)
@@ -120,7 +127,7 @@ def check_init_from(path: str | os.PathLike, model: str) -> None:
 def load_init(path: str | os.PathLike, G: nn.Module, D: nn.Module, G_ema: nn.Module | None) -> bool:
     """Copy G's and D's weights (and the EMA's, else G's into the EMA) from a ``train_gan`` checkpoint.
 
-    A conditional DCGAN-type GAN may start from an unconditional one of the same widths
+    A conditional DCGAN-type GAN or ResGAN may start from an unconditional one of the same widths
     (:func:`as_conditional`); returns True when that happened.
     """
     ckpt = torch_load(path, map_location="cpu")
