@@ -94,6 +94,9 @@ def test_balance_full_equalises_three_classes(xrays):
     assert Counter(y[is_synth].tolist()) == {0: 30, 2: 15}
     with pytest.raises(ValueError, match=r"class 2.*needs 15.*only 5"):
         mix_training_set(rx, ry3, sx3[:-15], sy3[:-15], 1.0, seed=0, strategy="balance")
+    # a generator that makes only class 0 (per_class, classes: minority): class 2's gap stays, real only
+    x, y, is_synth = mix_training_set(rx, ry3, sx[sy == 0], sy[sy == 0], 1.0, seed=0, strategy="balance")
+    assert Counter(y.tolist()) == {0: 75, 1: 75, 2: 60} and Counter(y[is_synth].tolist()) == {0: 30}
 
 
 def test_balance_reproducible_and_needs_synthetic(xrays):

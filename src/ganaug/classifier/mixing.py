@@ -107,13 +107,20 @@ def balance_strategy(
     fraction: float,
     rng: np.random.Generator,
 ) -> MixResult:
-    """Keep all real images; add ``n_synthetic(fraction, n_max - n_c)`` synthetic images to each class ``c``."""
+    """Keep all real images; add ``n_synthetic(fraction, n_max - n_c)`` synthetic images to each class ``c``
+    the generator makes.
+
+    A class with no synthetic image at all while others have some is one the generator does not cover (a
+    ``per_class`` cell with ``classes: minority``): its gap stays, real only. A covered class with too few
+    images, or no synthetic images at all, is an error naming the class.
+    """
     classes, counts = np.unique(real_y, return_counts=True)
     n_max = int(counts.max()) if len(counts) else 0
+    covered = set(np.unique(synth_y).tolist()) if synth_y is not None and len(synth_y) else None
     xs, ys = [real_x], [real_y]
     for c, n_c in zip(classes, counts):
         k = n_synthetic(fraction, n_max - int(n_c))
-        if k == 0:
+        if k == 0 or (covered is not None and c.item() not in covered):
             continue
         pool = _synthetic_pool(synth_y, c, k, fraction, f"the gap {n_max} - {int(n_c)} to the largest class")
         src = rng.choice(pool, size=k, replace=False)
