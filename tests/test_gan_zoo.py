@@ -444,14 +444,18 @@ def test_transfer_starts_from_the_checkpoint_and_freezes_lower_d(xray32, tmp_pat
                   progress=False)  # fmt: skip
 
 
-def test_conditional_gan_starts_from_an_unconditional_one(xray32, tmp_path):
-    """A conditional DCGAN started from an unconditional one computes, at step 0, exactly what the
-    unconditional G and D computed, for every label; then it trains its label parts; freeze_d > 0 is refused."""
+def _conditional_from_unconditional(model: str, images: np.ndarray):
+    """An unconditional ``model`` G0, D0 and its conditional G1, D1 started from them by as_conditional (the shared
+    G's per-class BatchNorm rows, where it has them, moved off their initial ones / zeros so that the copy is
+    tested), all in eval mode, with six noise vectors and six real images to compare them on."""
     from ganaug.gan.transfer import as_conditional
 
-    images, labels = xray32
-    G0, D0 = build_gan("dcgan", "per_class", 1, 32, 2, 16, 8, 8)
-    G1, D1 = build_gan("dcgan", "conditional", 1, 32, 2, 16, 8, 8)
+    G0, D0 = build_gan(model, "per_class", 1, 32, 2, 16, 8, 8)
+    G1, D1 = build_gan(model, "conditional", 1, 32, 2, 16, 8, 8)
+    with torch.no_grad():
+        for name, p in G0.named_parameters():
+            if name.endswith(("gain.weight", "bias.weight")):
+                p.add_(torch.randn_like(p) * 0.1)
     g_state, g_changed = as_conditional(G0.state_dict(), G1)
     d_state, d_changed = as_conditional(D0.state_dict(), D1)
     assert g_changed and d_changed
@@ -461,6 +465,16 @@ def test_conditional_gan_starts_from_an_unconditional_one(xray32, tmp_path):
         m.eval()
     z = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))
     x = torch.from_numpy(images[:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return G0, D0, G1, D1, z, x
+
+
+def test_conditional_gan_starts_from_an_unconditional_one(xray32, tmp_path):
+    """A conditional DCGAN started from an unconditional one computes, at step 0, exactly what the
+    unconditional G and D computed, for every label; then it trains its label parts; freeze_d > 0 is refused."""
+    from ganaug.gan.transfer import as_conditional
+
+    images, labels = xray32
+    G0, D0, G1, D1, z, x = _conditional_from_unconditional("dcgan", images)
     with torch.no_grad():
         for y in (0, 1):
             ys = torch.full((6,), y)
@@ -495,21 +509,7 @@ def test_conditional_resgan_starts_from_an_unconditional_one(xray32, tmp_path):
     from ganaug.gan.transfer import as_conditional
 
     images, labels = xray32
-    G0, D0 = build_gan("resgan", "per_class", 1, 32, 2, 16, 8, 8)
-    G1, D1 = build_gan("resgan", "conditional", 1, 32, 2, 16, 8, 8)
-    with torch.no_grad():  # a shared pair that is not the initial ones / zeros, so that the copy is tested
-        for name, p in G0.named_parameters():
-            if name.endswith(("gain.weight", "bias.weight")):
-                p.add_(torch.randn_like(p) * 0.1)
-    g_state, g_changed = as_conditional(G0.state_dict(), G1)
-    d_state, d_changed = as_conditional(D0.state_dict(), D1)
-    assert g_changed and d_changed
-    G1.load_state_dict(g_state)
-    D1.load_state_dict(d_state)
-    for m in (G0, D0, G1, D1):
-        m.eval()
-    z = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))
-    x = torch.from_numpy(images[:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    G0, D0, G1, D1, z, x = _conditional_from_unconditional("resgan", images)
     with torch.no_grad():
         h = F.relu(D1.blocks(x)).sum(dim=(2, 3))
         for y in (0, 1):
