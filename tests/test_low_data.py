@@ -29,14 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 STUDIES = ("study_chest_xray.yaml", "study_breastmnist.yaml")
 
 
-def study(name: str) -> dict:
-    """config.yaml with a study file merged over it as snakemake --configfile does (gans replaced whole)."""
-    return shipped_config(name)
-
-
 @pytest.fixture
 def cfg() -> dict:
-    return study("study_chest_xray.yaml")
+    return shipped_config("study_chest_xray.yaml")
 
 
 def test_low_data_copies_per_n_real_below_all(cfg):
@@ -119,7 +114,7 @@ def test_the_generator_sees_the_images_its_classifier_sees():
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_the_study_configs_validate_and_declare_their_question(name):
-    cfg = validate_config(study(name), SCHEMA)
+    cfg = validate_config(shipped_config(name), SCHEMA)
     check_statistics(cfg)
     out = add_low_data_gans(cfg)
     assert list(out["gans"]) == ["dcgan", "dcgan_n25", "dcgan_n50"]
