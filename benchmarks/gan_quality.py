@@ -118,6 +118,9 @@ RECIPES: dict[str, dict] = {
 # ResGAN, as cdcgan_da_ema_bal_tl is from the DCGAN: against blood smears' white cells that all come out as one
 # round blob whatever the label (the DCGAN's label only scales z and adds one input channel of D)
 RECIPES["cresgan_da_ema_bal_tl"] = {**RECIPES["cresgan_da_ema_bal"], "transfer": {"pretrain_share": 0.5, "freeze_d": 0}}
+# the same lever at a DCGAN's cost: class_norm gives every BatchNorm of the DCGAN's G a per-class gain and bias offset
+# and makes D a projection discriminator (its body as the shared GAN's, no label channel)
+RECIPES["cdcgan_cbn_da_ema_bal_tl"] = {**RECIPES["cdcgan_da_ema_bal_tl"], "class_norm": True}
 
 
 # --------------------------------------------------------------------------- data
@@ -291,7 +294,9 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
                 base = Path(shared.name) / "pretrained"
                 if not (base / "checkpoint.pt").exists():  # one pretraining serves every class
                     everything = np.concatenate([data["train"][c] for c in classes])
-                    pre_cfg = dict(cfg, steps=pre, sample_every=pre)
+                    pre_cfg = dict(
+                        cfg, steps=pre, sample_every=pre, class_norm=False
+                    )  # the shared GAN is unconditional
                     pre_summary = train_gan(everything, np.zeros(len(everything), np.int64), 1, pre_cfg, base,
                                             device, seed, "per_class", ["all"], progress=args.progress)  # fmt: skip
                 cfg.update(steps=steps, sample_every=min(args.sample_every, steps),

@@ -25,8 +25,12 @@ DIFFUSION_SETTINGS = ("timesteps", "sample_steps", "guidance", "p_uncond", "chan
 #: settings a diffusion model does not read (left out of its train_gan params, so they rerun nothing)
 GAN_ONLY_SETTINGS = (
     "nz", "ndf", "lr_d", "n_critic", "gp_lambda", "label_smoothing", "diffaugment", "fake_labels", "ae_steps", "ae_lr",
-    "r1_gamma", "r1_every", "minibatch_std",
+    "r1_gamma", "r1_every", "minibatch_std", "class_norm",
 )  # fmt: skip
+#: models whose D (``ganaug.gan.models.Discriminator``) can take the minibatch-standard-deviation map
+MINIBATCH_STD_MODELS = ("dcgan", "wgan_gp")
+#: models whose conditional form can take ``class_norm`` (conditional BatchNorm in G, a projection D)
+CLASS_NORM_MODELS = ("dcgan", "wgan_gp")
 #: GAN modes: one unconditional GAN per class, or one label-conditioned GAN
 GAN_MODES = ("per_class", "conditional")
 #: DiffAugment policies: ``ganaug.gan.augment.POLICIES``

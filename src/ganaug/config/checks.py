@@ -8,7 +8,15 @@ from pathlib import Path
 from ganaug.config.cells import check_replicates, classifier_cells, fraction_label, primary_cell
 from ganaug.config.errors import ConfigError, _one_line
 from ganaug.config.settings import canonical, gan_classes, gan_settings
-from ganaug.names import CLASSIFIER_MIN_INPUT, CONDITIONAL_ONLY, DIFFUSION_MODELS, DIFFUSION_SETTINGS, TORCHVISION_ARCHS
+from ganaug.names import (
+    CLASS_NORM_MODELS,
+    CLASSIFIER_MIN_INPUT,
+    CONDITIONAL_ONLY,
+    DIFFUSION_MODELS,
+    DIFFUSION_SETTINGS,
+    MINIBATCH_STD_MODELS,
+    TORCHVISION_ARCHS,
+)
 
 _CLASS_NAMES: dict[str, list[str] | None] = {}
 
@@ -96,6 +104,7 @@ def check_semantics(config: dict) -> None:
                 f"config key gans.{gan}.mode = {mode!r}: model {model!r} is inherently conditional "
                 "(allowed modes: conditional)"
             )
+        _check_architecture(config, gan, settings)
         if "transfer" in settings and model in DIFFUSION_MODELS:
             raise ConfigError(
                 f"config key gans.{gan}.transfer: FreezeD transfer fine-tunes a GAN's discriminator; "
@@ -161,6 +170,21 @@ def _check_gan_classes(config: dict, classes: list[str] | None) -> None:
                 f"(baseline {cell.baseline}, n_real {cell.n_real}) needs synthetic {', '.join(missing)} images "
                 f"({why}), but gans.{cell.source} trains only {', '.join(trained)}"
             )
+
+
+def _check_architecture(config: dict, gan: str, settings: dict) -> None:
+    """``minibatch_std`` and ``class_norm`` name a model (and mode) whose networks have such a part."""
+    model, mode = settings["model"], settings["mode"]
+    for key, models, conditional in (("minibatch_std", MINIBATCH_STD_MODELS, False),
+                                     ("class_norm", CLASS_NORM_MODELS, True)):  # fmt: skip
+        if not settings.get(key):
+            continue
+        where = f"gans.{gan}.{key}" if key in config["gans"][gan] else f"gan_defaults.{key} (gans.{gan})"
+        if model not in models:
+            raise ConfigError(f"config key {where}: applies to {', '.join(models)}, not {model!r}")
+        if conditional and mode != "conditional":
+            raise ConfigError(f"config key {where}: applies to conditional cells (the label's way into G and D), "
+                              f"not mode {mode!r}")  # fmt: skip
 
 
 def _check_diffusion_cell(config: dict, gan: str, settings: dict) -> None:
@@ -379,10 +403,11 @@ def check_transfer(config: dict, gan: str, settings: dict) -> None:
         raise ConfigError(
             f"{key}: a conditional cell starts from a per_class cell's shared GAN: transfer: {{from: CELL}}"
         )
-    if mode == "conditional" and int(t.get("freeze_d", 0)) > 0:
+    label_in_first_stage = model in ("dcgan", "wgan_gp") and not settings.get("class_norm")
+    if mode == "conditional" and label_in_first_stage and int(t.get("freeze_d", 0)) > 0:
         raise ConfigError(
-            f"{key}.freeze_d = {t['freeze_d']}: a conditional GAN learns the label through D's first stage, "
-            "which therefore cannot be frozen; use 0"
+            f"{key}.freeze_d = {t['freeze_d']}: a conditional {model} learns the label through D's first stage, "
+            "which therefore cannot be frozen; use 0 (or class_norm: true, whose D reads the label at its head)"
         )
     if "from" not in t:
         return

@@ -53,6 +53,12 @@ Conditioning:
   R x R input channel (MLP: a concatenated one-hot).
 * SNGAN (``conditional``): a projection discriminator (Miyato & Koyama 2018):
   ``D(x, y) = psi(phi(x)) + <embed(y), sum_pool(phi(x))>``.
+* DCGAN / WGAN-GP with ``class_norm`` (``conditional`` only): the label enters every
+  layer of G instead of scaling ``z`` — each BatchNorm's gain and bias get a per-class
+  offset (:class:`ClassBatchNorm2d`, conditional BatchNorm as in Miyato & Koyama 2018 and
+  BigGAN) — and D is a projection discriminator on its unchanged body (no label channel).
+  Both offsets start at zero, so the network starts as the unconditional one for every
+  label (what a transfer from the all-classes GAN needs: ``transfer.as_conditional``).
 * ACGAN (Odena et al. 2017): G as conditional DCGAN; D gets no label and
   predicts it with an auxiliary head.
 * BAGAN (Mariani et al. 2018): G is the decoder of an autoencoder and is
@@ -80,7 +86,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganaug.names import CONDITIONAL_ONLY, DIFFUSION_MODELS, GAN_MODELS, check_registry
+from ganaug.names import (
+    CLASS_NORM_MODELS,
+    CONDITIONAL_ONLY,
+    DIFFUSION_MODELS,
+    GAN_MODELS,
+    MINIBATCH_STD_MODELS,
+    check_registry,
+)
 from ganaug.names import GAN_MODES as MODES
 
 from .common import geometry, need_labels
@@ -102,25 +115,58 @@ def weights_init(m: nn.Module) -> None:
 # --------------------------------------------------------------------------- generators
 
 
-class Generator(nn.Module):
-    """DCGAN generator: z (N, nz) -> image (N, channels, R, R) in [-1, 1]."""
+class ClassBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose gain and bias get a per-class offset: ``x_hat * (w + dw[y]) + (b + db[y])``.
 
-    def __init__(self, nz: int, ngf: int, channels: int, resolution: int, num_classes: int | None = None):
+    ``w``, ``b`` and the running statistics are an ordinary ``nn.BatchNorm2d``'s (same state-dict
+    keys), ``dw`` and ``db`` are ``nn.Embedding(num_classes, channels)`` rows that start at zero.
+    """
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__(channels)
+        self.class_gain = nn.Embedding(num_classes, channels)
+        self.class_bias = nn.Embedding(num_classes, channels)
+        nn.init.zeros_(self.class_gain.weight)
+        nn.init.zeros_(self.class_bias.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.training:
+            self.num_batches_tracked.add_(1)
+        h = F.batch_norm(x, self.running_mean, self.running_var, None, None, self.training, self.momentum, self.eps)
+        gain = (self.weight + self.class_gain(labels))[:, :, None, None].to(h.dtype)
+        return h * gain + (self.bias + self.class_bias(labels))[:, :, None, None].to(h.dtype)
+
+
+class Generator(nn.Module):
+    """DCGAN generator: z (N, nz) -> image (N, channels, R, R) in [-1, 1].
+
+    Conditional (``num_classes``): ``z`` is multiplied by a class embedding, or, with
+    ``class_norm``, every BatchNorm is a :class:`ClassBatchNorm2d` and ``z`` is left alone.
+    """
+
+    def __init__(
+        self, nz: int, ngf: int, channels: int, resolution: int, num_classes: int | None = None,
+        class_norm: bool = False,
+    ):  # fmt: skip
         super().__init__()
         start, stages = geometry(resolution)
         self.nz = nz
-        self.label_emb = nn.Embedding(num_classes, nz) if num_classes else None
+        self.class_norm = bool(class_norm and num_classes)
+        self.label_emb = nn.Embedding(num_classes, nz) if num_classes and not self.class_norm else None
+
+        def norm(width: int) -> nn.Module:
+            return ClassBatchNorm2d(width, num_classes) if self.class_norm else nn.BatchNorm2d(width)
 
         width = ngf * 2 ** (stages - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(nz, width, start, 1, 0, bias=False),  # z as a 1x1 map -> start x start
-            nn.BatchNorm2d(width),
+            norm(width),
             nn.ReLU(True),
         ]
         for _ in range(stages - 1):  # each stage doubles the size and halves the width
             layers += [
                 nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width // 2),
+                norm(width // 2),
                 nn.ReLU(True),
             ]
             width //= 2
@@ -131,7 +177,13 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.label_emb is not None:
             z = z * self.label_emb(need_labels(labels, "generator"))
-        return self.main(z.reshape(z.size(0), self.nz, 1, 1))
+        h = z.reshape(z.size(0), self.nz, 1, 1)
+        if not self.class_norm:
+            return self.main(h)
+        labels = need_labels(labels, "generator")
+        for layer in self.main:
+            h = layer(h, labels) if isinstance(layer, ClassBatchNorm2d) else layer(h)
+        return h
 
 
 class MLPGenerator(nn.Module):
@@ -247,18 +299,24 @@ class Discriminator(nn.Module):
 
     Conditional (``num_classes``): the label becomes one extra R x R input
     channel (an ``nn.Embedding(num_classes, R*R)`` row), so the first
-    convolution sees the class at every pixel. ``minibatch_std``: a
-    :class:`MinibatchStd` map joins the last features before the head.
+    convolution sees the class at every pixel; with ``projection``, the body takes the image
+    alone and the label adds ``<proj(y), sum_pool(h)>`` to the logit (Miyato & Koyama 2018;
+    ``proj`` starts at zero). ``minibatch_std``: a :class:`MinibatchStd` map joins the last
+    features before the head.
     """
 
     def __init__(
         self, ndf: int, channels: int, resolution: int, num_classes: int | None = None, norm: str = "batch",
-        minibatch_std: bool = False,
+        minibatch_std: bool = False, projection: bool = False,
     ):  # fmt: skip
         super().__init__()
         self.resolution = resolution
-        self.label_map = nn.Embedding(num_classes, resolution * resolution) if num_classes else None
-        self.body = ConvBody(ndf, channels + (1 if num_classes else 0), resolution, norm)
+        channel = bool(num_classes) and not projection
+        self.label_map = nn.Embedding(num_classes, resolution * resolution) if channel else None
+        self.body = ConvBody(ndf, channels + (1 if channel else 0), resolution, norm)
+        self.proj = nn.Embedding(num_classes, self.body.width) if num_classes and projection else None
+        if self.proj is not None:
+            nn.init.zeros_(self.proj.weight)
         self.mbstd = MinibatchStd() if minibatch_std else None
         width = self.body.width + (1 if minibatch_std else 0)
         self.head = nn.Conv2d(width, 1, self.body.start, 1, 0, bias=False)  # start x start -> 1x1
@@ -270,7 +328,10 @@ class Discriminator(nn.Module):
             maps = self.label_map(need_labels(labels, "discriminator")).reshape(-1, 1, r, r).to(x.dtype)
             x = torch.cat([x, maps], dim=1)
         h = self.body(x)
-        return self.head(h if self.mbstd is None else self.mbstd(h)).reshape(-1)
+        out = self.head(h if self.mbstd is None else self.mbstd(h)).reshape(-1)
+        if self.proj is not None:
+            out = out + (self.proj(need_labels(labels, "discriminator")) * h.sum(dim=(2, 3))).sum(1)
+        return out
 
 
 class SNDiscriminator(nn.Module):
@@ -344,10 +405,10 @@ class Encoder(nn.Module):
 # ------------------------------------------------------------------------------ builders
 
 
-def build_dcgan(mode, channels, resolution, num_classes, nz, ngf, ndf, minibatch_std=False):
+def build_dcgan(mode, channels, resolution, num_classes, nz, ngf, ndf, minibatch_std=False, class_norm=False):
     cond = num_classes if mode == "conditional" else None
-    D = Discriminator(ndf, channels, resolution, cond, minibatch_std=minibatch_std)
-    return Generator(nz, ngf, channels, resolution, cond), D
+    D = Discriminator(ndf, channels, resolution, cond, minibatch_std=minibatch_std, projection=class_norm)
+    return Generator(nz, ngf, channels, resolution, cond, class_norm), D
 
 
 def build_mlp(mode, channels, resolution, num_classes, nz, ngf, ndf):
@@ -355,10 +416,10 @@ def build_mlp(mode, channels, resolution, num_classes, nz, ngf, ndf):
     return MLPGenerator(nz, ngf, channels, resolution, cond), MLPDiscriminator(ndf, channels, resolution, cond)
 
 
-def build_wgan_gp(mode, channels, resolution, num_classes, nz, ngf, ndf, minibatch_std=False):
+def build_wgan_gp(mode, channels, resolution, num_classes, nz, ngf, ndf, minibatch_std=False, class_norm=False):
     cond = num_classes if mode == "conditional" else None
-    D = Discriminator(ndf, channels, resolution, cond, norm="none", minibatch_std=minibatch_std)
-    return Generator(nz, ngf, channels, resolution, cond), D
+    D = Discriminator(ndf, channels, resolution, cond, norm="none", minibatch_std=minibatch_std, projection=class_norm)
+    return Generator(nz, ngf, channels, resolution, cond, class_norm), D
 
 
 def build_sngan(mode, channels, resolution, num_classes, nz, ngf, ndf):
@@ -417,22 +478,23 @@ def check_model_mode(model: str, mode: str) -> None:
         raise ValueError(f"GAN model {model!r} is inherently conditional: mode must be 'conditional', not {mode!r}")
 
 
-#: models whose D (:class:`Discriminator`) can take the minibatch-standard-deviation map
-MINIBATCH_STD_MODELS = ("dcgan", "wgan_gp")
-
-
 def build_gan(
     model: str, mode: str, channels: int, resolution: int, num_classes: int, nz: int, ngf: int, ndf: int,
-    minibatch_std: bool = False, **arch,
+    minibatch_std: bool = False, class_norm: bool = False, **arch,
 ) -> tuple[nn.Module, nn.Module | None]:  # fmt: skip
     """Build ``(G, D)`` for ``model`` in ``mode`` ('per_class' or 'conditional'); ``(model, None)`` for ddpm.
 
     ``minibatch_std``: D appends a :class:`MinibatchStd` map (:data:`MINIBATCH_STD_MODELS` only).
+    ``class_norm``: conditional BatchNorm in G and a projection D (:data:`CLASS_NORM_MODELS`, conditional only).
     ``arch``: a diffusion model's own settings (``diffusion.ARCH_DEFAULTS``); GANs take none.
     Raises ``ValueError`` naming the offending value and the allowed ones.
     """
     if minibatch_std and model not in MINIBATCH_STD_MODELS:
         raise ValueError(f"GAN setting minibatch_std applies to {', '.join(MINIBATCH_STD_MODELS)}, not {model!r}")
+    if class_norm and (model not in CLASS_NORM_MODELS or mode != "conditional"):
+        raise ValueError(
+            f"GAN setting class_norm applies to conditional {', '.join(CLASS_NORM_MODELS)}, not {mode} {model!r}"
+        )
     check_model_mode(model, mode)
     if channels not in CHANNELS:
         raise ValueError(f"channels {channels!r} not supported; allowed: {', '.join(map(str, CHANNELS))}")
@@ -447,4 +509,6 @@ def build_gan(
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     extra = {"minibatch_std": True} if minibatch_std else {}
+    if class_norm:
+        extra["class_norm"] = True
     return MODELS[model].build(mode, channels, resolution, num_classes, nz, ngf, ndf, **extra)

@@ -84,6 +84,7 @@ OPTIONAL = {
     "amp": "none", "channels_last": None, "fake_labels": "real", "log_every": 10,
     "ae_steps": 500, "ae_lr": 2.0e-4, "balance_classes": False,
     "init_from": None, "freeze_d": 0, "r1_gamma": 0.0, "r1_every": 16, "minibatch_std": False,
+    "class_norm": False,
 }  # fmt: skip
 #: a diffusion model's optional settings (on top of :data:`OPTIONAL`) and their defaults
 DIFFUSION_OPTIONAL = {
@@ -224,6 +225,8 @@ def _build_state(model, mode, cfg, images, num_classes, device, seed, memory_for
         widths, arch = (int(cfg["nz"]), int(cfg["ngf"]), int(cfg["ndf"])), {}
         if cfg["minibatch_std"]:
             arch["minibatch_std"] = True
+        if cfg["class_norm"]:
+            arch["class_norm"] = True
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         G, D = build_gan(model, mode, channels, resolution, num_classes, *widths, **arch)
@@ -259,6 +262,8 @@ def _meta(model, mode, images, labels, num_classes, cfg, class_names, seed, ema)
     }  # fmt: skip
     if diffusion:
         meta["arch"] = {k: cfg[k] for k in ARCH_KEYS}
+    elif cfg["class_norm"]:
+        meta["arch"] = {"class_norm": True}  # G's layers depend on it (load_generator rebuilds G from meta)
     if mode != "conditional":
         meta["class_label"] = int(labels[0])
         meta["class_name"] = str(class_names[labels[0]])

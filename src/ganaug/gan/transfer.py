@@ -74,7 +74,9 @@ def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
     DCGAN-type: G's label embedding (``z * emb(y)``) starts at ones; D's label map keeps its
     own initialisation and D's first convolution reads it through new input-channel weights
     that start at zero (one of the two must be non-zero or neither would ever get a
-    gradient); both networks compute exactly the unconditional ones. ResGAN: every
+    gradient); both networks compute exactly the unconditional ones. DCGAN-type with
+    ``class_norm``: the per-class BatchNorm offsets and the projection start at zero (the body's
+    weights are the shared GAN's, and a zero projection still gets a gradient), again exact. ResGAN: every
     conditional BatchNorm's per-class gain and bias rows start as copies of the shared
     pair (G exact for every label); the projection discriminator's class embedding keeps its
     own initialisation, since spectral norm cannot normalise a zero matrix, so D starts as
@@ -88,6 +90,8 @@ def as_conditional(state: dict, module: nn.Module) -> tuple[dict, bool]:
             continue
         if have is None and key.endswith("label_emb.weight"):
             out[key], changed = torch.ones_like(want), True
+        elif have is None and key.endswith(("class_gain.weight", "class_bias.weight", "proj.weight")):
+            out[key], changed = torch.zeros_like(want), True  # class_norm: per-class offsets, projection at zero
         elif have is None and (key.endswith("label_map.weight") or key.startswith("embed.")):
             out[key], changed = want.clone(), True
         elif have is not None and key.endswith(("gain.weight", "bias.weight")) and have.dim() == 2 \
