@@ -509,6 +509,19 @@ def test_transfer_cells_are_checked(base):
     cfg["gans"]["ddpm"] = {"model": "ddpm", "mode": "per_class", "transfer": {"steps": 4}}
     with pytest.raises(ConfigError, match=r"gans.ddpm.transfer: FreezeD transfer fine-tunes a GAN's discriminator"):
         validate_config(cfg, SCHEMA)
+    # class_norm: D reads the label at its head, so its first stage may stay frozen; the setting names its models
+    cfg = copy.deepcopy(base)
+    cfg["gans"]["cdcgan"].update(class_norm=True, transfer={"from": "dcgan", "freeze_d": 1})
+    validate_config(cfg, SCHEMA)
+    for cell, change, message in (
+        ("dcgan", {"class_norm": True}, r"gans.dcgan.class_norm: applies to conditional cells .* not mode 'per_class'"),
+        ("cdcgan", {"class_norm": True, "model": "sngan"}, r"gans.cdcgan.class_norm: applies to dcgan, wgan_gp, not"),
+        ("dcgan", {"minibatch_std": True, "model": "sngan"}, r"gans.dcgan.minibatch_std: applies to dcgan, wgan_gp"),
+    ):
+        cfg = copy.deepcopy(base)
+        cfg["gans"][cell].update(change)
+        with pytest.raises(ConfigError, match=message):
+            validate_config(cfg, SCHEMA)
 
 
 def test_diffusion_settings_only_in_diffusion_cells(base):

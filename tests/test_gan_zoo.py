@@ -531,6 +531,60 @@ def test_conditional_resgan_starts_from_an_unconditional_one(xray32, tmp_path):
     assert not torch.equal(tuned[gain][0], tuned[gain][1])  # each class learnt its own statistics
 
 
+def test_class_norm_dcgan_starts_from_an_unconditional_one_trains_resumes_and_loads(xray32, tmp_path):
+    """class_norm: G's BatchNorms take per-class offsets and D is a projection D. From an unconditional DCGAN it
+    computes exactly the shared G and D for every label; with D's first stage frozen (it reads no label) it
+    fine-tunes each class's offsets apart, resumes to the same weights as an uninterrupted run, and
+    load_generator rebuilds its G from the checkpoint's meta; per_class or sngan with class_norm is refused."""
+    from ganaug.gan.models import ClassBatchNorm2d
+    from ganaug.gan.transfer import as_conditional
+
+    images, labels = xray32
+    G0, D0 = build_gan("dcgan", "per_class", 1, 32, 2, 16, 8, 8)
+    G1, D1 = build_gan("dcgan", "conditional", 1, 32, 2, 16, 8, 8, class_norm=True)
+    assert D1.label_map is None and G1.label_emb is None  # the label enters only through the norms and the head
+    for net0, net1 in ((G0, G1), (D0, D1)):
+        state, changed = as_conditional(net0.state_dict(), net1)
+        assert changed
+        net1.load_state_dict(state)
+    for m in (G0, D0, G1, D1):
+        m.eval()
+    z = torch.randn(6, 16, generator=torch.Generator().manual_seed(0))
+    x = torch.from_numpy(images[:6]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        for y in (0, 1):
+            ys = torch.full((6,), y)
+            assert torch.allclose(G1(z, ys), G0(z), atol=1e-6)
+            assert torch.allclose(D1(x, ys), D0(x), atol=1e-6)
+    # a ClassBatchNorm2d in training mode normalises and tracks statistics as nn.BatchNorm2d does
+    bn, plain = ClassBatchNorm2d(3, 2), torch.nn.BatchNorm2d(3)
+    plain.load_state_dict({k: v for k, v in bn.state_dict().items() if not k.startswith("class_")})
+    h = torch.randn(5, 3, 4, 4)
+    assert torch.allclose(bn(h, torch.zeros(5, dtype=torch.long)), plain(h), atol=1e-6)
+    assert torch.allclose(bn.running_var, plain.running_var) and int(bn.num_batches_tracked) == 1
+
+    cfg = {**CFG, "steps": 6, "sample_every": 3, "ema": 0.9, "log_every": 2}
+    one = images[labels == 0]
+    train_gan(one, np.zeros(len(one), np.int64), 2, cfg, tmp_path / "base", "cpu", 0, "per_class", CLASSES,
+              progress=False)  # fmt: skip
+    start = {**cfg, "class_norm": True, "init_from": str(tmp_path / "base" / "checkpoint.pt"), "freeze_d": 1}
+    _assert_resume_equal(images, labels, start, "conditional", tmp_path)
+    base = torch.load(tmp_path / "base" / "checkpoint.pt", weights_only=True)["D"]
+    tuned = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    gain = next(k for k in tuned["G"] if k.endswith("class_gain.weight"))
+    assert not torch.equal(tuned["G"][gain][0], tuned["G"][gain][1])  # each class learnt its own offsets
+    assert tuned["D"]["proj.weight"].abs().sum() > 0
+    assert torch.equal(tuned["D"]["body.main.0.weight"], base["body.main.0.weight"])  # frozen first stage
+    G, meta = load_generator(tmp_path / "straight" / "checkpoint.pt", "cpu")
+    assert meta["arch"] == {"class_norm": True}
+    a, b = (generate_images(G, meta, 4, y, 0, "cpu") for y in (0, 1))
+    assert a.shape == (4, 32, 32, 1) and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="class_norm applies to conditional dcgan, wgan_gp, not per_class 'dcgan'"):
+        build_gan("dcgan", "per_class", 1, 32, 2, 16, 8, 8, class_norm=True)
+    with pytest.raises(ValueError, match="not conditional 'sngan'"):
+        build_gan("sngan", "conditional", 1, 32, 2, 16, 8, 8, class_norm=True)
+
+
 # ------------------------------------------------------------------ levers against narrow or repeated samples
 
 
