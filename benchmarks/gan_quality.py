@@ -294,9 +294,8 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
                 base = Path(shared.name) / "pretrained"
                 if not (base / "checkpoint.pt").exists():  # one pretraining serves every class
                     everything = np.concatenate([data["train"][c] for c in classes])
-                    pre_cfg = dict(
-                        cfg, steps=pre, sample_every=pre, class_norm=False
-                    )  # the shared GAN is unconditional
+                    # the shared GAN is unconditional: no class_norm
+                    pre_cfg = dict(cfg, steps=pre, sample_every=pre, class_norm=False)
                     pre_summary = train_gan(everything, np.zeros(len(everything), np.int64), 1, pre_cfg, base,
                                             device, seed, "per_class", ["all"], progress=args.progress)  # fmt: skip
                 cfg.update(steps=steps, sample_every=min(args.sample_every, steps),

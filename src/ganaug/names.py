@@ -31,6 +31,14 @@ GAN_ONLY_SETTINGS = (
 MINIBATCH_STD_MODELS = ("dcgan", "wgan_gp")
 #: models whose conditional form can take ``class_norm`` (conditional BatchNorm in G, a projection D)
 CLASS_NORM_MODELS = ("dcgan", "wgan_gp")
+
+
+def label_in_d_first_stage(model: str, class_norm: bool) -> bool:
+    """Whether a conditional ``model``'s D reads the label in its first stage (so freeze_d must be 0): the
+    DCGAN-type D's label channel, unless ``class_norm`` makes it a projection D that reads it at its head."""
+    return model in CLASS_NORM_MODELS and not class_norm
+
+
 #: GAN modes: one unconditional GAN per class, or one label-conditioned GAN
 GAN_MODES = ("per_class", "conditional")
 #: DiffAugment policies: ``ganaug.gan.augment.POLICIES``

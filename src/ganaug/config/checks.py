@@ -16,6 +16,7 @@ from ganaug.names import (
     DIFFUSION_SETTINGS,
     MINIBATCH_STD_MODELS,
     TORCHVISION_ARCHS,
+    label_in_d_first_stage,
 )
 
 _CLASS_NAMES: dict[str, list[str] | None] = {}
@@ -403,8 +404,8 @@ def check_transfer(config: dict, gan: str, settings: dict) -> None:
         raise ConfigError(
             f"{key}: a conditional cell starts from a per_class cell's shared GAN: transfer: {{from: CELL}}"
         )
-    label_in_first_stage = model in ("dcgan", "wgan_gp") and not settings.get("class_norm")
-    if mode == "conditional" and label_in_first_stage and int(t.get("freeze_d", 0)) > 0:
+    if mode == "conditional" and label_in_d_first_stage(model, settings.get("class_norm", False)) \
+            and int(t.get("freeze_d", 0)) > 0:  # fmt: skip
         raise ConfigError(
             f"{key}.freeze_d = {t['freeze_d']}: a conditional {model} learns the label through D's first stage, "
             "which therefore cannot be frozen; use 0 (or class_norm: true, whose D reads the label at its head)"

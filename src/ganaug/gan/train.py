@@ -60,6 +60,7 @@ import torch
 from tqdm import tqdm
 
 from ganaug.io import save_dataframe, save_image, torch_save, write_json
+from ganaug.names import label_in_d_first_stage
 from ganaug.runtime import AMP_MODES, autocast
 
 from .augment import check_policy
@@ -333,8 +334,7 @@ def _start(s: TrainingState, step_cfg: StepSettings, work_dir, fp, meta, cfg, de
     start_step = resume(s, work_dir, fp, meta, int(cfg["steps"]))
     if start_step == 0 and cfg["init_from"] is not None:
         widened = load_init(cfg["init_from"], s.G, s.D, s.ema.module if s.ema else None)
-        label_in_first_stage = cfg["model"] in ("dcgan", "wgan_gp") and not cfg["class_norm"]
-        if widened and label_in_first_stage and int(cfg["freeze_d"]) > 0:
+        if widened and label_in_d_first_stage(cfg["model"], cfg["class_norm"]) and int(cfg["freeze_d"]) > 0:
             raise ValueError(
                 f"GAN setting freeze_d = {cfg['freeze_d']}: a conditional GAN started from the unconditional "
                 f"{cfg['init_from']} learns the label through D's first stage, so it cannot be frozen; use freeze_d: 0"
