@@ -10,8 +10,9 @@ of every distinct phase with the pipeline's own ``train_gan`` on random images o
 shape, interleaved over ``--repeats`` rounds so load drifts hit all alike, and prints per recipe
 its ms per step and its cost relative to config.yaml's recipe (``dcgan_da_ema_freezed``).
 
-Not counted (the same for every ``select: best_fid`` recipe at equal steps and checkpoints): the FID
-curve (one 100-image FID per class per checkpoint), sampling and scoring.
+Not counted: sampling, scoring and the FID curve of ``select: best_fid`` (one 100-image FID per
+checkpoint and scored class: a per-class minority cell ranks one class, a conditional cell every
+class, so on blood a conditional recipe's curve costs 8x a basophil-only one's).
 
     python benchmarks/recipe_cost.py                                   # chest and blood shapes
     python benchmarks/recipe_cost.py --shapes blood --recipes dcgan_da_ema_freezed cdcgan_cbn_da_ema_bal_tl
@@ -55,6 +56,10 @@ def phases(recipe: str) -> list[tuple[float, dict]]:
     return [(share, pre), (1.0 - share, cell)]
 
 
+def _key(cell: dict) -> str:
+    return json.dumps(cell, sort_keys=True)
+
+
 def time_step(cell: dict, shape: tuple, steps: int, seed: int, device) -> float:
     """ms per generator step of ``cell`` trained ``steps`` steps on random images of ``shape``."""
     from ganaug.gan import train_gan
@@ -95,19 +100,19 @@ def main() -> None:
         cells = {}  # one timing per distinct phase cell: the shared GAN's step is timed once for all recipes
         for recipe in recipes:
             for _, cell in phases(recipe):
-                cells.setdefault(json.dumps(cell, sort_keys=True), cell)
+                cells.setdefault(_key(cell), cell)
         ms = {key: [] for key in cells}
         for r in range(args.repeats):
             for key, cell in cells.items():
                 ms[key].append(time_step(cell, shape, args.steps, r, device))
         med = {key: statistics.median(v) for key, v in ms.items()}
-        cost = {rec: sum(share * med[json.dumps(c, sort_keys=True)] for share, c in phases(rec)) for rec in recipes}
+        cost = {rec: sum(share * med[_key(c)] for share, c in phases(rec)) for rec in recipes}
         print(f"\n{shape_name}: {shape[2]} classes, {shape[0]}x{shape[1]}x{shape[1]}, {args.steps} steps per phase, "
               f"{args.repeats} rounds; cost = mean ms per step over the recipe's phases (equal total steps)\n")  # fmt: skip
         print("| recipe | phases: share x ms/step (median, min-max) | cost, ms/step | x config.yaml's dcgan |")
         print("|---|---|---|---|")
         for rec in recipes:
-            parts = [f"{share:g} x {benchlib.mmm(ms[json.dumps(c, sort_keys=True)], '{:.1f}')}"
+            parts = [f"{share:g} x {benchlib.mmm(ms[_key(c)], '{:.1f}')}"
                      for share, c in phases(rec)]  # fmt: skip
             print(f"| {rec} | {' + '.join(parts)} | {cost[rec]:.1f} | {cost[rec] / cost[REFERENCE]:.2f} |")
         out[shape_name] = {"ms": ms, "cost": cost}
