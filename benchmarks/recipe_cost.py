@@ -38,7 +38,7 @@ SHAPES = {"chest": (1, 32, 2, 750), "breastmnist": (1, 28, 2, 546), "ham10000": 
           "blood": (3, 32, 8, 1090)}  # fmt: skip
 REFERENCE = "dcgan_da_ema_freezed"  # config.yaml's dcgan cell
 DEFAULT_RECIPES = [REFERENCE, "dcgan_da_ema", "dcgan_freezed_r1_mbstd", "dcgan_freezed_g64", "cdcgan_da_ema_bal",
-                   "cdcgan_da_ema_bal_tl", "cdcgan_cbn_da_ema_bal_tl"]  # fmt: skip
+                   "cdcgan_da_ema_bal_tl", "cdcgan_cbn_da_ema_bal_tl", "cdcgan_cbn_ms_da_ema_bal_tl"]  # fmt: skip
 
 
 def phases(recipe: str) -> list[tuple[float, dict]]:
@@ -48,8 +48,9 @@ def phases(recipe: str) -> list[tuple[float, dict]]:
     if not transfer:
         return [(1.0, cell)]
     share = float(transfer["pretrain_share"])
-    # the shared GAN: unconditional, on every class's images, none of the conditioning levers
-    pre = {k: v for k, v in cell.items() if k not in ("class_norm", "balance_classes")}
+    # the shared GAN: unconditional, on every class's images, none of the conditioning levers nor mode seeking
+    # (gan_quality.py trains it so)
+    pre = {k: v for k, v in cell.items() if k not in ("class_norm", "balance_classes", "mode_seeking")}
     pre["mode"] = "per_class"
     # the fine-tuning step is timed unfrozen (freeze_d needs the pretrained weights): an upper bound by the
     # frozen stage's weight gradients

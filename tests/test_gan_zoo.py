@@ -646,6 +646,54 @@ def test_r1_and_minibatch_std_train_resume_and_transfer(xray32, tmp_path, mode):
     assert generate_images(G, meta, 4, label, 0, "cpu").shape == (4, 32, 32, 1)
 
 
+def test_mode_seeking_loss_by_hand():
+    """Each image paired with the next of its label (every consecutive pair unconditionally): 1 / (mean of
+    mean|x_i - x_j| / mean|z_i - z_j| + 1e-5); images twice as far apart halve it; no same-label pair gives 0."""
+    from ganaug.gan.steps import mode_seeking_loss
+
+    x, z = torch.randn(6, 3, 4, 4, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 1, 0, 2])
+
+    def by_hand(pairs, scale=1.0):
+        ratios = [(scale * (x[i] - x[j])).abs().mean() / (z[i] - z[j]).abs().mean() for i, j in pairs]
+        return 1.0 / (sum(ratios) / len(ratios) + 1e-5)
+
+    assert mode_seeking_loss(x, z, labels).item() == pytest.approx(by_hand([(0, 2), (2, 4), (1, 3)]).item())
+    assert mode_seeking_loss(x, z, None).item() == pytest.approx(by_hand([(i, i + 1) for i in range(5)]).item())
+    assert mode_seeking_loss(2 * x, z, None).item() == pytest.approx(
+        by_hand([(i, i + 1) for i in range(5)], 2.0).item()
+    )
+    assert mode_seeking_loss(x, z, torch.arange(6)).item() == 0.0
+    assert mode_seeking_loss(x[:1].expand(6, 3, 4, 4), z, None).item() == pytest.approx(1e5)  # collapsed: 1 / eps
+    fake = x.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda f: mode_seeking_loss(f, z, labels), (fake,))
+
+
+@pytest.mark.parametrize("mode", ["per_class", "conditional"])
+def test_mode_seeking_trains_resumes_and_changes_training(xray32, tmp_path, mode):
+    """mode_seeking joins the zoo's guarantees: an interrupted run resumes to the same weights and losses, a
+    fine-tuning starts from it, it changes G's training (weights differ from mode_seeking 0) but not what
+    losses.csv calls loss_g's first value (the adversarial loss of the same first batch), and < 0 is refused."""
+    images, labels = _data(xray32, mode, 1)
+    cfg = {**CFG, "steps": 6, "sample_every": 3, "ema": 0.9, "diffaugment": ["translation"], "log_every": 1,
+           "mode_seeking": 1.0}  # fmt: skip
+    _assert_resume_equal(images, labels, cfg, mode, tmp_path)
+    off = {**cfg, "mode_seeking": 0.0}
+    train_gan(images, labels, 2, off, tmp_path / "off", "cpu", 0, mode, CLASSES, progress=False)
+    assert _max_diff(_g_weights(tmp_path / "straight"), _g_weights(tmp_path / "off")) > 0
+    on_losses, off_losses = (pd.read_csv(tmp_path / d / "losses.csv") for d in ("straight", "off"))
+    assert on_losses["loss_g"].iloc[0] == pytest.approx(off_losses["loss_g"].iloc[0], rel=1e-6)
+    if mode == "per_class":
+        tuned = {**cfg, "init_from": str(tmp_path / "straight" / "checkpoint.pt"), "freeze_d": 1}
+        assert (
+            train_gan(images, labels, 2, tuned, tmp_path / "tuned", "cpu", 1, mode, CLASSES, progress=False)["status"]
+            == "ok"
+        )
+    with pytest.raises(ValueError, match="mode_seeking must be >= 0"):
+        train_gan(images, labels, 2, {**cfg, "mode_seeking": -1.0}, tmp_path / "bad", "cpu", 0, mode, CLASSES,
+                  progress=False)  # fmt: skip
+
+
 def test_minibatch_std_is_refused_where_d_has_no_such_head():
     with pytest.raises(ValueError, match="minibatch_std applies to dcgan, wgan_gp, not 'sngan'"):
         build_gan("sngan", "per_class", 1, 32, 2, 16, 8, 8, minibatch_std=True)

@@ -25,7 +25,7 @@ DIFFUSION_SETTINGS = ("timesteps", "sample_steps", "guidance", "p_uncond", "chan
 #: settings a diffusion model does not read (left out of its train_gan params, so they rerun nothing)
 GAN_ONLY_SETTINGS = (
     "nz", "ndf", "lr_d", "n_critic", "gp_lambda", "label_smoothing", "diffaugment", "fake_labels", "ae_steps", "ae_lr",
-    "r1_gamma", "r1_every", "minibatch_std", "class_norm",
+    "r1_gamma", "r1_every", "minibatch_std", "class_norm", "mode_seeking",
 )  # fmt: skip
 #: models whose D (``ganaug.gan.models.Discriminator``) can take the minibatch-standard-deviation map
 MINIBATCH_STD_MODELS = ("dcgan", "wgan_gp")

@@ -19,7 +19,8 @@ the real batch's indices (the data generator of
 :class:`~ganaug.gan.state.BatchSampler`), then ``z`` and (``uniform``) the
 fake labels, then the loss's own draws (DiffAugment, the WGAN-GP
 interpolates), then on an R1 step (``r1_gamma``) the penalty's DiffAugment draw - all from
-the one noise generator.
+the one noise generator. The mode-seeking term (``mode_seeking``) draws nothing: it reads the
+G step's own fake batch and its ``z``.
 Changing this order changes every trained weight; the resume tests and the
 fixed-seed comparisons guard it.
 
@@ -65,6 +66,7 @@ class StepSettings:
     amp_ctx: Any  # autocast context (re-entered every use)
     r1_gamma: float = 0.0  # R1 weight (0 = off)
     r1_every: int = 16  # lazy R1: every K generator steps, weighted by K
+    mode_seeking: float = 0.0  # weight of :func:`mode_seeking_loss` in G's loss (0 = off)
 
 
 def d_view(D: torch.nn.Module, policy: list[str], generator: torch.Generator) -> Callable:
@@ -103,6 +105,27 @@ def r1_penalty(D_seen, real: torch.Tensor, real_labels) -> torch.Tensor:
     return grad.float().square().flatten(1).sum(1).mean()
 
 
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """Mode seeking (Mao et al., CVPR 2019, MSGAN): ``1 / (r + 1e-5)``, ``r`` the mean over pairs of images drawn
+    for the same label of ``mean|G(z_i) - G(z_j)| / mean|z_i - z_j|``. Minimised by G, it pays for two latent
+    codes that land on near-identical images: a collapse towards a few modes. MSGAN pairs the two halves of a
+    batch drawn twice for the same labels; here each image is paired with the next one of its label in the batch
+    as it is (every consecutive pair when unconditional): no second draw, O(batch) distances. A batch without
+    two images of one label gives 0."""
+    n, dtype = fake.shape[0], torch.promote_types(fake.dtype, torch.float32)  # bf16 / fp16 under autocast: float32
+    images, codes = fake.to(dtype).reshape(n, -1), z.to(dtype).reshape(n, -1)
+    order = torch.arange(n, device=fake.device) if labels is None else torch.argsort(labels, stable=True)
+    first, second = order[:-1], order[1:]
+    if labels is not None:
+        same = labels[first] == labels[second]
+        first, second = first[same], second[same]
+    if first.numel() == 0:
+        return fake.new_zeros((), dtype=dtype)
+    d_images = (images[first] - images[second]).abs().mean(1)
+    d_codes = (codes[first] - codes[second]).abs().mean(1)
+    return 1.0 / ((d_images / d_codes).mean() + 1e-5)
+
+
 def d_step(s: TrainingState, loss_fn, D_seen, amp_ctx, real, real_labels, fake, fake_labels, r1_weight: float = 0.0):
     """Update D on a real and a fake batch, plus ``r1_weight / 2`` x :func:`r1_penalty` when that is not 0;
     returns ``(loss_d, d_real, d_fake)`` (on the device; ``loss_d`` without the penalty)."""
@@ -116,14 +139,17 @@ def d_step(s: TrainingState, loss_fn, D_seen, amp_ctx, real, real_labels, fake, 
     return loss_d, d_real, d_fake
 
 
-def g_step(s: TrainingState, loss_fn, D_seen, amp_ctx, fake, fake_labels, d_params) -> torch.Tensor:
-    """Update G through the (updated) D; D's weights ``d_params`` need no gradient here. Returns ``loss_g``."""
+def g_step(s: TrainingState, loss_fn, D_seen, amp_ctx, fake, fake_labels, d_params, z=None, ms_weight: float = 0.0):
+    """Update G through the (updated) D, plus ``ms_weight`` x :func:`mode_seeking_loss` of ``fake`` (made from
+    ``z``) when that is not 0; D's weights ``d_params`` need no gradient here. Returns ``loss_g`` (without the
+    mode-seeking term)."""
     for p in d_params:
         p.requires_grad_(False)
     s.opt_g.zero_grad(set_to_none=True)
     with amp_ctx:
         loss_g = loss_fn.g_loss(D_seen, fake, fake_labels)
-    s.scaler_g.scale(loss_g).backward()
+    total = loss_g + ms_weight * mode_seeking_loss(fake, z, fake_labels) if ms_weight else loss_g
+    s.scaler_g.scale(total).backward()
     s.scaler_g.step(s.opt_g)
     s.scaler_g.update()
     for p in d_params:
@@ -146,7 +172,7 @@ def generator_step(s: TrainingState, cfg: StepSettings, loss_fn, D_seen, d_param
             fake = s.G(z, fake_labels)  # the last critic step's fake batch also trains G
         weight = r1 if k == 0 else 0.0
         loss_d, d_real, d_fake = d_step(s, loss_fn, D_seen, cfg.amp_ctx, real, real_labels, fake, fake_labels, weight)
-    loss_g = g_step(s, loss_fn, D_seen, cfg.amp_ctx, fake, fake_labels, d_params)
+    loss_g = g_step(s, loss_fn, D_seen, cfg.amp_ctx, fake, fake_labels, d_params, z, cfg.mode_seeking)
     if s.ema:
         s.ema.update(s.G, step)
     return torch.stack([loss_d.detach(), loss_g.detach(), d_real, d_fake]).float()

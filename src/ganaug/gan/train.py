@@ -85,7 +85,7 @@ OPTIONAL = {
     "amp": "none", "channels_last": None, "fake_labels": "real", "log_every": 10,
     "ae_steps": 500, "ae_lr": 2.0e-4, "balance_classes": False,
     "init_from": None, "freeze_d": 0, "r1_gamma": 0.0, "r1_every": 16, "minibatch_std": False,
-    "class_norm": False,
+    "class_norm": False, "mode_seeking": 0.0,
 }  # fmt: skip
 #: a diffusion model's optional settings (on top of :data:`OPTIONAL`) and their defaults
 DIFFUSION_OPTIONAL = {
@@ -168,8 +168,9 @@ def resolve_settings(cfg: dict) -> dict:
         extra = [k for k in DIFFUSION_OPTIONAL if k in cfg and k != "ema"]
         if extra:
             raise ValueError(f"GAN setting(s) {', '.join(extra)} apply to diffusion models only, not {cfg['model']!r}")
-    if float(cfg["r1_gamma"]) < 0:
-        raise ValueError(f"GAN setting r1_gamma must be >= 0, got {cfg['r1_gamma']!r}")
+    for key in ("r1_gamma", "mode_seeking"):
+        if float(cfg[key]) < 0:
+            raise ValueError(f"GAN setting {key} must be >= 0, got {cfg[key]!r}")
     for key in ("steps", "batch_size", "log_every", "n_critic", "sample_every", "r1_every"):
         if int(cfg[key]) < 1:
             raise ValueError(f"GAN setting {key} must be >= 1, got {cfg[key]!r}")
@@ -326,6 +327,7 @@ def _step_settings(images, labels, cfg, mode, num_classes, device, nz: int) -> S
         n_critic=int(cfg["n_critic"]), uniform_labels=cfg["fake_labels"] == "uniform",
         policy=[] if is_diffusion(cfg["model"]) else cfg["diffaugment"], memory_format=memory_format,
         amp_ctx=autocast(device, cfg["amp"]), r1_gamma=float(cfg["r1_gamma"]), r1_every=int(cfg["r1_every"]),
+        mode_seeking=float(cfg["mode_seeking"]),
     )  # fmt: skip
 
 
