@@ -42,6 +42,8 @@ def load(*names: str) -> dict:
 CDCGAN = {
     "mode": "conditional",
     "transfer": {"from": "dcgan"},
+    "class_norm": True,
+    "mode_seeking": 0.1,
     "steps": 3000,
     "balance_classes": True,
     "diffaugment": ["color", "translation", "cutout"],
@@ -491,6 +493,8 @@ def test_transfer_cells_are_checked(base):
     ):
         cfg = copy.deepcopy(base)
         cfg["gans"][cell]["transfer"] = transfer
+        if "freeze_d" in transfer:  # a class_norm D reads the label at its head, so freezing is allowed there
+            cfg["gans"][cell].pop("class_norm", None)
         with pytest.raises(ConfigError, match=message):
             validate_config(cfg, SCHEMA)
     cfg = copy.deepcopy(base)
@@ -498,7 +502,11 @@ def test_transfer_cells_are_checked(base):
     with pytest.raises(ConfigError, match=r"gans.cdcgan.transfer.from = 'dcgan': that cell trains no shared GAN"):
         validate_config(cfg, SCHEMA)
     for change, message in (
-        ({"model": "sngan"}, r"a conditional 'sngan' cannot start from an unconditional GAN \(models that can: dcgan"),
+        (
+            {"model": "sngan", "class_norm": False},
+            r"a conditional 'sngan' cannot start from an unconditional GAN \(models that can: dcgan",
+        ),
+        ({"model": "sngan"}, r"gans.cdcgan.class_norm: applies to dcgan, wgan_gp, not 'sngan'"),
         ({"ngf": 64}, r"gans.cdcgan.transfer.from = 'dcgan': ngf differs \(64 here, 32 there\)"),
     ):
         cfg = copy.deepcopy(base)
