@@ -170,7 +170,8 @@ def load_ham10000() -> dict:
     rng = np.random.default_rng(0)
     for cls in ("df", "vasc"):
         part = meta[meta["dx"] == cls]
-        lesions = part["lesion_id"].unique()
+        # a numpy array: pandas 3's StringArray shuffles with a warning (the same order, checked 2026-12-07)
+        lesions = np.asarray(part["lesion_id"].unique(), dtype=object)
         rng.shuffle(lesions)
         n_test_lesions = int(round(0.3 * len(lesions)))
         test_ids = part[part["lesion_id"].isin(lesions[:n_test_lesions])]["image_id"]
