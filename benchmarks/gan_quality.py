@@ -121,6 +121,16 @@ RECIPES["cresgan_da_ema_bal_tl"] = {**RECIPES["cresgan_da_ema_bal"], "transfer":
 # the same lever at a DCGAN's cost: class_norm gives every BatchNorm of the DCGAN's G a per-class gain and bias offset
 # and makes D a projection discriminator (its body as the shared GAN's, no label channel)
 RECIPES["cdcgan_cbn_da_ema_bal_tl"] = {**RECIPES["cdcgan_da_ema_bal_tl"], "class_norm": True}
+#: settings of a transfer recipe that its shared all-classes GAN does not get: the conditioning levers and mode seeking
+#: (the shared GAN is unconditional, and the plain recipe's); recipe_cost.py times the shared phase the same way
+NOT_IN_SHARED_GAN = ("class_norm", "balance_classes", "mode_seeking")
+
+
+def shared_cell(cell: dict) -> dict:
+    """``cell`` as its shared all-classes GAN trains: unconditional, without :data:`NOT_IN_SHARED_GAN`."""
+    return {**{k: v for k, v in cell.items() if k not in NOT_IN_SHARED_GAN}, "mode": "per_class"}
+
+
 # mode seeking (MSGAN) against narrow sets (issue 28: recall 0.2-0.4 everywhere): G pays when two codes of one label
 # give near-identical images; in the fine-tuning phase only, so the shared GAN is the plain recipe's
 RECIPES["cdcgan_cbn_ms_da_ema_bal_tl"] = {**RECIPES["cdcgan_cbn_da_ema_bal_tl"], "mode_seeking": 1.0}
@@ -301,8 +311,7 @@ def run(dataset: str, data: dict, recipe: str, seed: int, args, device, cache) -
                 base = Path(shared.name) / "pretrained"
                 if not (base / "checkpoint.pt").exists():  # one pretraining serves every class
                     everything = np.concatenate([data["train"][c] for c in classes])
-                    # the shared GAN is unconditional (no class_norm) and the plain recipe's (no mode seeking)
-                    pre_cfg = dict(cfg, steps=pre, sample_every=pre, class_norm=False, mode_seeking=0.0)
+                    pre_cfg = dict(shared_cell(cfg), steps=pre, sample_every=pre)
                     pre_summary = train_gan(everything, np.zeros(len(everything), np.int64), 1, pre_cfg, base,
                                             device, seed, "per_class", ["all"], progress=args.progress)  # fmt: skip
                 cfg.update(steps=steps, sample_every=min(args.sample_every, steps),

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from gan_quality import RECIPES, settings
+from gan_quality import RECIPES, settings, shared_cell
 
 import benchlib
 
@@ -48,10 +48,7 @@ def phases(recipe: str) -> list[tuple[float, dict]]:
     if not transfer:
         return [(1.0, cell)]
     share = float(transfer["pretrain_share"])
-    # the shared GAN: unconditional, on every class's images, none of the conditioning levers nor mode seeking
-    # (gan_quality.py trains it so)
-    pre = {k: v for k, v in cell.items() if k not in ("class_norm", "balance_classes", "mode_seeking")}
-    pre["mode"] = "per_class"
+    pre = shared_cell(cell)  # the shared GAN, on every class's images, as gan_quality.py trains it
     # the fine-tuning step is timed unfrozen (freeze_d needs the pretrained weights): an upper bound by the
     # frozen stage's weight gradients
     return [(share, pre), (1.0 - share, cell)]
