@@ -54,7 +54,8 @@ def plot_sample_grid(
         if real is not None:
             rows.append((f"{cls}\nreal", real["images"][real["labels"] == k][:per_class]))
         rows.append((f"{cls}\ngenerated" if real is not None else cls, data["images"][data["labels"] == k][:per_class]))
-    fig, axes = plt.subplots(len(rows), per_class, figsize=(per_class * 1.1, len(rows) * 1.2), squeeze=False)
+    height = len(rows) * 1.2
+    fig, axes = plt.subplots(len(rows), per_class, figsize=(per_class * 1.1, height), squeeze=False)
     for (label, chosen), ax_row in zip(rows, axes):
         for j, ax in enumerate(ax_row):
             ax.set_xticks([])
@@ -65,8 +66,9 @@ def plot_sample_grid(
                 ax.imshow(img[:, :, 0] if gray else img, cmap="gray" if gray else None, vmin=0, vmax=255)
             if j == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title)
+    if title:  # the title 0.45 in above the first row at any height (matplotlib's default top is 12 % of it)
+        fig.subplots_adjust(top=1 - 0.45 / height)
+        fig.suptitle(title, y=1 - 0.1 / height, va="top")
     save_figure(out, fig)
 
 
