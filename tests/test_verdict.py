@@ -193,6 +193,18 @@ def test_summary_text_with_generator_replicates_and_a_missing_reference():
             "subsample is fixed (`experiment.subsample.seed` = 3)") in text  # fmt: skip
     assert "The reference `classic` did not run at n_real = 50: the 2 cells there are compared with nothing." in text
     assert "share one generator" not in text
+    # a generator weak or failed in some replicates: one entry per class, with how many and the ranges
+    scores = pd.DataFrame({
+        "gan": ["g"] * 6, "class": ["N", "P"] * 3, "replicate": [0, 0, 1, 1, 2, 2],
+        "quality": ["failed", "usable", "weak", "usable", "failed", "weak"], "fid": [300.0, 40, 90, 41, 280, 80],
+        "fid_n": [40] * 6, "fid_ratio": [5.04, 1.1, 1.52, 1.12, 4.7, 1.61], "precision": [0.01, 0.6, 0.31, 0.6, 0.0, 0.4],
+        "recall": [0.0, 0.5, 0.12, 0.5, 0.02, 0.2],
+    })  # fmt: skip
+    text = report.summary_text(summary, paired, report.VerdictSettings(None, reference="classic"), scores=scores)
+    assert ("Generator g is failed (N: failed in 2, weak in 1 of 3 replicates, FID 1.5–5.0× the real floor (N = 40 "
+            "per side, as its floor), precision 0.00–0.31, recall 0.00–0.12; P: weak in 1 of 3 replicates, FID "
+            "1.6× the real floor (N = 40 per side, as its floor), precision 0.40, recall 0.20): its cells cannot "
+            "tell whether GAN augmentation helps, only that these images do not.") in text  # fmt: skip
     # experiment.subsample.per_replicate: each replicate redrew its real training set
     settings = report.VerdictSettings(None, reference="classic", subsample_seed=3, subsample_per_replicate=True)
     text = report.summary_text(summary, paired, settings)

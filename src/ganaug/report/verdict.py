@@ -291,8 +291,20 @@ def _at_n(row) -> str:
     return f" (N = {int(n)} per side, as its floor)" if n is not None and math.isfinite(float(n)) else ""
 
 
-def _replicate_label(row) -> str:
-    return f" (replicate {int(row['replicate'])})"
+def _span(values: pd.Series, digits: int) -> str:
+    """``a`` or ``a–b`` (the range of ``values``)."""
+    lo, hi = _f(values.min(), digits), _f(values.max(), digits)
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def _class_over_replicates(cls: str, rows: pd.DataFrame, n_rep: int) -> str:
+    """One class's weak or failed replicates in one entry: how many of each, FID ratio, precision, recall ranges."""
+    counts = rows["quality"].value_counts()
+    quality = ", ".join(f"{q} in {counts[q]}" for q in ("failed", "weak") if q in counts)
+    return (
+        f"{cls}: {quality} of {n_rep} replicates, FID {_span(rows['fid_ratio'], 1)}× the real floor"
+        f"{_at_n(rows.iloc[0])}, precision {_span(rows['precision'], 2)}, recall {_span(rows['recall'], 2)}"
+    )
 
 
 def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]:
@@ -304,12 +316,15 @@ def _generator_caveats(scores: pd.DataFrame | None, used: set[str]) -> list[str]
         if bad.empty:
             continue
         several = "replicate" in group.columns and group["replicate"].nunique() > 1
-        parts = [
-            f"{r['class']}{_replicate_label(r) if several else ''}: {r['quality']}, FID "
-            f"{_f(r['fid'], 1)}{_at_n(r)} = {_f(r['fid_ratio'], 1)}× the real floor, "
-            f"precision {_f(r['precision'], 2)}, recall {_f(r['recall'], 2)}"
-            for _, r in bad.iterrows()
-        ]
+        if several:  # one entry per class over its replicates (an 8-class cell: 8 entries, not 24)
+            n_rep = group["replicate"].nunique()
+            parts = [_class_over_replicates(cls, rows, n_rep) for cls, rows in bad.groupby("class", sort=False)]
+        else:
+            parts = [
+                f"{r['class']}: {r['quality']}, FID {_f(r['fid'], 1)}{_at_n(r)} = {_f(r['fid_ratio'], 1)}× the "
+                f"real floor, precision {_f(r['precision'], 2)}, recall {_f(r['recall'], 2)}"
+                for _, r in bad.iterrows()
+            ]
         worst = "failed" if (bad["quality"] == "failed").any() else "weak"
         consequence = (
             "its cells cannot tell whether GAN augmentation helps, only that these images do not"
