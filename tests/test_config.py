@@ -486,7 +486,6 @@ def test_transfer_cells_are_checked(base):
     for cell, transfer, message in (
         ("dcgan", {"steps": 4, "from": "x"}, r"gans.dcgan.transfer: give exactly one of steps .* and from"),
         ("dcgan", {"freeze_d": 1}, r"gans.dcgan.transfer: give exactly one of steps"),
-        ("cdcgan", {"steps": 4}, r"gans.cdcgan.transfer: a conditional cell starts from a per_class cell's"),
         ("cdcgan", {"from": "dcgan", "freeze_d": 1}, r"gans.cdcgan.transfer.freeze_d = 1: .* cannot be frozen"),
         ("cdcgan", {"from": "nope"}, r"gans.cdcgan.transfer.from = 'nope': not another cell of gans \(cells: dcgan"),
         ("cdcgan", {"from": "cdcgan"}, r"gans.cdcgan.transfer.from = 'cdcgan': not another cell"),
@@ -497,6 +496,19 @@ def test_transfer_cells_are_checked(base):
             cfg["gans"][cell].pop("class_norm", None)
         with pytest.raises(ConfigError, match=message):
             validate_config(cfg, SCHEMA)
+    # a conditional cell may train its own shared GAN: the one a per_class cell with its other settings trains
+    # (unconditional: no class_norm, balanced batches or mode seeking in it), at its own path
+    from ganaug.config import gan_train_settings, pretrain_settings
+
+    cfg = copy.deepcopy(base)
+    cfg["gans"]["cdcgan"]["transfer"] = {"steps": 3000}
+    cfg = validate_config(cfg, SCHEMA)
+    assert (
+        transfer_base("cdcgan", gan_settings(cfg, "cdcgan"), 1) == "results/gan/cdcgan/rep1/transfer/base/checkpoint.pt"
+    )
+    assert pretrain_settings(cfg, "cdcgan") == pretrain_settings(cfg, "dcgan")
+    assert pretrain_settings(cfg, "cdcgan")["mode"] == "per_class" and pretrain_settings(cfg, "cdcgan")["steps"] == 3000
+    assert gan_train_settings(cfg, "cdcgan")["mode_seeking"] == 0.1  # the fine-tuning keeps its levers
     cfg = copy.deepcopy(base)
     del cfg["gans"]["dcgan"]["transfer"]  # the cell named by from trains no shared GAN
     with pytest.raises(ConfigError, match=r"gans.cdcgan.transfer.from = 'dcgan': that cell trains no shared GAN"):

@@ -525,6 +525,22 @@ def test_a_transfer_cell_pretrains_once_then_fine_tunes_each_class(tiny_run):
     assert rules.count("pretrain_gan") == n_reps and target in scheduled, rules
     assert "results/gan/cdcgan_tl/rep0/conditional/checkpoint.pt" in scheduled
 
+    # a conditional cell with its own shared GAN (transfer.steps; config.yaml's default cell): trained unconditionally
+    # on every image without the cell's label settings, then started from as a conditional GAN
+    own = copy.deepcopy(cfg)
+    own["gans"] = {"cdcgan_own": {**cfg["gans"]["cdcgan"], "class_norm": True, "mode_seeking": 0.1,
+                                  "balance_classes": True, "transfer": {"steps": 4}}}  # fmt: skip
+    own["statistics"]["primary"]["source"] = "cdcgan_own"
+    own["classifier"]["extra_cells"] = [c for c in cfg["classifier"]["extra_cells"] if c["source"] == "real"]
+    rules, scheduled = _dry_run(work, own, "own_transfer.yaml")
+    assert rules.count("pretrain_gan") == n_reps and rules.count("train_gan") == n_reps, rules
+    conditional = "results/gan/cdcgan_own/rep0/conditional/checkpoint.pt"
+    snakemake(work, "--cores", "2", configfile="own_transfer.yaml", targets=(conditional,))
+    log = (work / "results/logs/train_gan/cdcgan_own/rep0/conditional.log").read_text()
+    assert "starting from results/gan/cdcgan_own/rep0/transfer/base/checkpoint.pt; D's first 0 stage(s) frozen" in log
+    base = torch.load(work / "results/gan/cdcgan_own/rep0/transfer/base/checkpoint.pt", weights_only=True)
+    assert base["meta"]["class_names"] == ["all"] and not any("embed" in k for k in base["G"]), list(base["G"])[:8]
+
 
 @pytest.mark.slow
 def test_editing_group_pattern_reruns_the_data_stage_and_everything_after(tiny_run):

@@ -400,9 +400,10 @@ def check_transfer(config: dict, gan: str, settings: dict) -> None:
     key = f"config key gans.{gan}.transfer"
     if ("steps" in t) == ("from" in t):
         raise ConfigError(f"{key}: give exactly one of steps (train the shared GAN here) and from (another cell's)")
-    if mode == "conditional" and "from" not in t:
+    if mode == "conditional" and model not in CONDITIONAL_TRANSFER_MODELS:
         raise ConfigError(
-            f"{key}: a conditional cell starts from a per_class cell's shared GAN: transfer: {{from: CELL}}"
+            f"{key}: a conditional {model!r} cannot start from an unconditional GAN "
+            f"(models that can: {', '.join(CONDITIONAL_TRANSFER_MODELS)})"
         )
     if mode == "conditional" and label_in_d_first_stage(model, settings.get("class_norm", False)) \
             and int(t.get("freeze_d", 0)) > 0:  # fmt: skip
@@ -417,14 +418,8 @@ def check_transfer(config: dict, gan: str, settings: dict) -> None:
         others = ", ".join(g for g in config["gans"] if g != gan) or "none"
         raise ConfigError(f"{key}.from = {src!r}: not another cell of gans (cells: {others})")
     other = gan_settings(config, src)
-    if other["mode"] != "per_class" or "steps" not in (other.get("transfer") or {}):
-        raise ConfigError(f"{key}.from = {src!r}: that cell trains no shared GAN (it needs mode: per_class and "
-                          "transfer: {steps: N})")  # fmt: skip
-    if mode == "conditional" and model not in CONDITIONAL_TRANSFER_MODELS:
-        raise ConfigError(
-            f"{key}: a conditional {model!r} cannot start from an unconditional GAN "
-            f"(models that can: {', '.join(CONDITIONAL_TRANSFER_MODELS)})"
-        )
+    if "steps" not in (other.get("transfer") or {}):
+        raise ConfigError(f"{key}.from = {src!r}: that cell trains no shared GAN (it needs transfer: {{steps: N}})")
     for k in ("model", "nz", "ngf", "ndf"):
         if other[k] != settings[k]:
             raise ConfigError(

@@ -63,16 +63,23 @@ def replicate_settings(settings: dict, replicate: int | str) -> dict:
     return canonical(dict(settings, seed=replicate_seed(settings["seed"], int(replicate))))
 
 
+#: what a transfer cell's shared GAN trains without: it is unconditional (one class, all images), so a conditional
+#: cell's label settings do not reach it, nor mode seeking (a lever of the fine-tuning); a conditional cell's shared
+#: GAN is therefore the one a per_class cell with the same other settings trains
+FINE_TUNING_ONLY = ("class_norm", "balance_classes", "fake_labels", "mode_seeking")
+
+
 def base_settings(settings: dict) -> dict:
     """``train_gan`` settings of a transfer cell's shared GAN: the cell's (``settings``, as
     :func:`gan_train_settings` gives them), for ``transfer.steps`` steps.
 
     What the shared GAN's training reads and nothing else: the cell's own ``steps`` and
-    ``transfer.freeze_d`` only shape the fine-tuning, so they are not in it.
+    ``transfer.freeze_d`` only shape the fine-tuning, so they are not in it, nor
+    :data:`FINE_TUNING_ONLY`; its ``mode`` is ``per_class`` (one class: every image).
     """
     steps = int(settings["transfer"]["steps"])
-    out = {k: v for k, v in settings.items() if k != "transfer"}
-    out.update(steps=steps, sample_every=min(int(settings["sample_every"]), steps))
+    out = {k: v for k, v in settings.items() if k != "transfer" and k not in FINE_TUNING_ONLY}
+    out.update(steps=steps, sample_every=min(int(settings["sample_every"]), steps), mode="per_class")
     return out
 
 
