@@ -38,10 +38,10 @@ def load(*names: str) -> dict:
     return cfg
 
 
-#: config.yaml's conditional recipe (commented out there since generator replicates: one cell keeps the default short)
-CDCGAN = {
+#: config.yaml's default cell (since 2026-12-07): conditional, its own shared GAN, class_norm + mode seeking
+CDCGAN_DEFAULT = {
     "mode": "conditional",
-    "transfer": {"from": "dcgan"},
+    "transfer": {"steps": 3000},
     "class_norm": True,
     "mode_seeking": 0.1,
     "steps": 3000,
@@ -50,14 +50,26 @@ CDCGAN = {
     "ema": 0.999,
     "select": "best_fid",
 }
+#: the same started from a per-class cell's shared GAN (config/blood_cells.yaml's form)
+CDCGAN = {**CDCGAN_DEFAULT, "transfer": {"from": "dcgan"}}
+#: config.yaml's commented per-class recipe (the default until 2026-12-07)
+DCGAN = {
+    "mode": "per_class",
+    "transfer": {"steps": 3000, "freeze_d": 1},
+    "steps": 1500,
+    "diffaugment": ["color", "translation", "cutout"],
+    "ema": 0.999,
+    "select": "best_fid",
+}
 
 
-def test_the_commented_conditional_recipe_is_config_yamls():
-    """CDCGAN is the `# cdcgan:` block of config.yaml, uncommented."""
+def test_config_yamls_cells():
+    """config.yaml's cell is CDCGAN_DEFAULT; its commented `# dcgan:` block, uncommented, is DCGAN."""
     text = (REPO / "config.yaml").read_text()
-    block = text.split("\n  # cdcgan:\n", 1)[1].split("\n  # more cells", 1)[0]
+    assert yaml.safe_load(text)["gans"] == {"cdcgan": CDCGAN_DEFAULT}
+    block = text.split("\n  # dcgan:\n", 1)[1].split("\n  # more cells", 1)[0]
     lines = [line.replace("  #", "", 1) for line in block.splitlines()]
-    assert yaml.safe_load("\n".join(lines)) == CDCGAN
+    assert yaml.safe_load("\n".join(lines)) == DCGAN
 
 
 @pytest.fixture
@@ -131,7 +143,7 @@ def test_defaults_are_filled():
             "/no/such/dir",
             r"datasets\.chest_xray\.path.*/no/such/dir.*does not exist",
         ),
-        (("gans", "dcgan", "mode"), "both", r"gans\.dcgan\.mode = 'both' is not allowed"),
+        (("gans", "cdcgan", "mode"), "both", r"gans\.cdcgan\.mode = 'both' is not allowed"),
     ],
 )
 def test_bad_values_fail_with_one_line(base, path, value, match):
@@ -215,16 +227,19 @@ def test_sweep_cells(base):
     assert real == [ClassifierCell(b, "real", "none", "0", "all", s) for b in c["baselines"] for s in seeds]
     assert set(c["baselines"]) == {"none", "classic", "oversample", "weighted_loss"}
     n_other = len([f for f in c["synthetic_fractions"] if f > 0])
-    # + the default extra cells: balance (add synthetic minority images) at 0.5 and 1 of the gap, per-class GAN
-    assert c["extra_cells"] == [{"source": "dcgan", "strategy": "balance", "fraction": f} for f in (0.5, 1.0)]
+    # + the default extra cells: balance (add synthetic minority images) at 0.5 and 1 of the gap, the GAN cell
+    assert c["extra_cells"] == [{"source": "cdcgan", "strategy": "balance", "fraction": f} for f in (0.5, 1.0)]
     assert len(cells) == len(seeds) * (len(c["baselines"]) + n_other * len(cfg["gans"]) + 2) == 24
     assert {(x.baseline, x.strategy) for x in cells if x.frac != "0"} == {("none", "replace"), ("none", "balance")}
-    assert sorted({(x.source, x.frac) for x in cells if x.strategy == "balance"}) == [("dcgan", "0.5"), ("dcgan", "1")]
+    assert sorted({(x.source, x.frac) for x in cells if x.strategy == "balance"}) == [
+        ("cdcgan", "0.5"),
+        ("cdcgan", "1"),
+    ]
     assert len(set(cells)) == len(cells)
     assert classifier_run_dir(cells[0]) == "results/classifier/none/real/none/f0/nall/seed0"
     assert fraction_label(0.1) == "0.1" and fraction_label(1.0) == "1" and fraction_label(0) == "0"
-    s = gan_settings(cfg, "dcgan")
-    assert s["mode"] == "per_class" and s["lr_g"] == cfg["gan_defaults"]["lr_g"] and s["ema"] == 0.999
+    s = gan_settings(cfg, "cdcgan")
+    assert s["mode"] == "conditional" and s["lr_g"] == cfg["gan_defaults"]["lr_g"] and s["ema"] == 0.999
 
 
 def test_sweep_cells_cross_product_and_extra_cells(base):
@@ -238,7 +253,7 @@ def test_sweep_cells_cross_product_and_extra_cells(base):
         extra_cells=[
             {"fraction": 1.0, "strategy": "balance"},
             {"fraction": 0.0, "n_real": 20, "baseline": "weighted_loss"},
-            {"fraction": 0.5, "source": "dcgan"},
+            {"fraction": 0.5, "source": "cdcgan"},
         ],  # the last one is already in the cross product
     )
     cells = classifier_cells(validate_config(base, SCHEMA))
@@ -262,7 +277,7 @@ def test_sweep_cells_cross_product_and_extra_cells(base):
     ("extra", "match"),
     [
         ({"fraction": 0.5, "source": "real"}, r"extra_cells\.0\.source = 'real' needs fraction 0"),
-        ({"fraction": 0.0, "source": "dcgan"}, r"extra_cells\.0\.source = 'dcgan' with fraction 0"),
+        ({"fraction": 0.0, "source": "cdcgan"}, r"extra_cells\.0\.source = 'cdcgan' with fraction 0"),
         ({"fraction": 0.5, "source": "stylegan"}, r"extra_cells\.0\.source = 'stylegan' is neither"),
     ],
 )
@@ -294,7 +309,7 @@ def test_generator_replicates(base):
     cfg = validate_config(copy.deepcopy(base), SCHEMA)
     assert cfg["classifier"]["classifiers_per_generator"] == 1
     assert [generator_replicate(cfg, s) for s in (0, 1, 2)] == [0, 1, 2] and generator_replicates(cfg) == [0, 1, 2]
-    settings = gan_settings(cfg, "dcgan")
+    settings = gan_settings(cfg, "cdcgan")
     assert replicate_settings(settings, 0) == settings  # replicate 0 trains with the configured seed
     assert replicate_settings(settings, 2)["seed"] == settings["seed"] + 2000
     nested = copy.deepcopy(base)
@@ -345,14 +360,14 @@ def test_override_replaces_gan_cells_and_class_caps(tmp_path):
             "subsample": {"max_per_class": {"nv": 500}},
         },
         "gans": {"wgan_like": {"mode": "conditional", "steps": 10}},
-        # config.yaml's extra cells and primary name its dcgan cell; the primary mapping is replaced whole too
+        # config.yaml's extra cells and primary name its cdcgan cell; the primary mapping is replaced whole too
         "classifier": {"extra_cells": []},
         "statistics": {"primary": {"source": "wgan_like", "strategy": "replace"}},
     }
     path = tmp_path / "ham.yaml"
     path.write_text(yaml.safe_dump(override))
     cfg = deep_update(load(), copy.deepcopy(override))  # what Snakemake's merge gives
-    assert set(cfg["gans"]) == {"dcgan", "wgan_like"}
+    assert set(cfg["gans"]) == {"cdcgan", "wgan_like"}
     with pytest.raises(ConfigError, match=r"max_per_class\.NORMAL"):
         validate_config(copy.deepcopy(cfg), SCHEMA)
     apply_replaced_mappings(cfg, [path])
@@ -469,11 +484,11 @@ def test_an_unknown_model_names_the_allowed_ones(base):
 
 
 def test_transfer_cells_are_checked(base):
-    """config.yaml's per-class cell trains the shared GAN, its commented conditional recipe starts from it;
-    every transfer block that cannot work fails with one line naming the key."""
+    """The per-class cell (config.yaml's commented recipe) trains the shared GAN, a conditional cell starts from
+    it (config/blood_cells.yaml); every transfer block that cannot work fails with one line naming the key."""
     from ganaug.config import transfer_base
 
-    base["gans"]["cdcgan"] = copy.deepcopy(CDCGAN)
+    base["gans"] = {"dcgan": copy.deepcopy(DCGAN), "cdcgan": copy.deepcopy(CDCGAN)}
 
     cfg = validate_config(copy.deepcopy(base), SCHEMA)
     assert cfg["gans"]["dcgan"]["transfer"] == {"steps": 3000, "freeze_d": 1}
@@ -555,7 +570,7 @@ def test_diffusion_settings_only_in_diffusion_cells(base):
     params = gan_train_settings(cfg, "ddpm")
     assert params["ema"] == 0.999 and params["sample_steps"] == 50 and params["channel_mult"] == [1, 2, 2]
     assert not {"nz", "ndf", "lr_d", "n_critic", "diffaugment"} & set(params)
-    assert "guidance" not in gan_train_settings(cfg, "dcgan")
+    assert "guidance" not in gan_train_settings(cfg, "cdcgan")
     for cell, message in (
         ({"model": "dcgan", "mode": "per_class", "guidance": 2.0}, "config key gans.x.guidance: a diffusion setting"),
         ({"model": "ddpm", "mode": "per_class", "channel_mult": [1] * 9}, "config key gans.x.channel_mult"),
@@ -643,6 +658,7 @@ def test_per_class_cells_for_chosen_classes(base):
     cfg["gans"] = {"dcgan": {"mode": "per_class", "classes": "minority"}}
     cfg["classifier"].update(synthetic_fractions=[0.0], extra_cells=[{"source": "dcgan", "strategy": "balance",
                                                                       "fraction": 1.0}])  # fmt: skip
+    cfg["statistics"]["primary"]["source"] = "dcgan"
     validate_config(cfg, SCHEMA)
     assert gan_classes(cfg, "dcgan", ["NORMAL", "PNEUMONIA"]) == ["NORMAL"]
     cfg["gans"]["dcgan"]["classes"] = ["PNEUMONIA", "NORMAL"]
@@ -672,7 +688,7 @@ def test_per_class_cells_for_chosen_classes(base):
 def test_declared_primary_and_reference(base):
     validate_config(base, SCHEMA)
     assert base["statistics"]["reference"] == "classic" and base["statistics"]["equivalence_margin"] == 0.02
-    assert primary_cell(base) == {"baseline": "none", "source": "dcgan", "strategy": "balance", "fraction": 1.0,
+    assert primary_cell(base) == {"baseline": "none", "source": "cdcgan", "strategy": "balance", "fraction": 1.0,
                                   "n_real": "all"}  # fmt: skip
     # no primary: the default cell (first GAN, balance 1.0, baseline none, n_real all) when the sweep runs it ...
     cfg = copy.deepcopy(base)
@@ -681,7 +697,7 @@ def test_declared_primary_and_reference(base):
     # ... else the first GAN cell of the sweep
     cfg["classifier"]["extra_cells"] = []
     assert primary_cell(validate_config(cfg, SCHEMA)) == {
-        "baseline": "none", "source": "dcgan", "strategy": "replace", "fraction": 0.2, "n_real": "all"
+        "baseline": "none", "source": "cdcgan", "strategy": "replace", "fraction": 0.2, "n_real": "all"
     }  # fmt: skip
     # keys left out take their defaults; the pilot form
     cfg["statistics"]["primary"] = {"strategy": "replace", "fraction": 1.0}
@@ -697,14 +713,14 @@ def test_declared_primary_and_reference(base):
     [
         ({"reference": "weighted_loss", "primary": None}, None),  # runs: a real-only baseline of config.yaml
         ({"equivalence_margin": 0}, r"statistics\.equivalence_margin = 0 must be > 0"),
-        ({"primary": {"fraction": 0.3}}, r"statistics\.primary: cell \(source dcgan, strategy balance, fraction 0\.3,"),
+        ({"primary": {"fraction": 0.3}}, r"statistics\.primary: cell \(source cdcgan, strategy balance, fraction 0\.3,"),
         ({"primary": {"source": "ddpm"}}, r"statistics\.primary: cell \(source ddpm, .*is not in the sweep$"),
         ({"primary": {"n_real": 50}}, r"statistics\.primary: cell .*n_real 50\) is not in the sweep"),
         ({"primary": {"source": "real", "baseline": "classic"}}, r"statistics\.primary: cell .* is the reference"),
         ({"primary": {"fraction": 1.0, "frac": 1}}, r"statistics\.primary: Additional properties.*'frac'"),
         ({"primary": {"choose": "best"}}, r"statistics\.primary\.choose = 'best' is not allowed"),
         ({"primary": {"choose": "best_on_validation"}}, r"statistics\.primary\.pilot_seeds: choose needs"),
-        ({"primary": {"choose": "best_on_validation", "pilot_seeds": [0], "source": "dcgan"}},
+        ({"primary": {"choose": "best_on_validation", "pilot_seeds": [0], "source": "cdcgan"}},
          r"statistics\.primary: choose picks the cell; .*not source"),
         ({"primary": {"choose": "best_on_validation", "pilot_seeds": [7]}}, r"pilot_seeds = \[7\]: not all are"),
         ({"primary": {"choose": "best_on_validation", "pilot_seeds": [0, 1]}}, r"fewer than two generator replicates"),
@@ -765,7 +781,7 @@ def test_a_balance_cell_beyond_the_generated_images_is_warned_at_parse_time(base
     classifier job would fail after the GANs, so config_warnings says so, naming the key and the number."""
     assert not [w for w in config_warnings(base) if "n_per_class" in w]
     base["generate"]["n_per_class"] = 100
-    base["classifier"]["extra_cells"].append({"source": "dcgan", "strategy": "balance", "fraction": 1.0, "n_real": 50})
+    base["classifier"]["extra_cells"].append({"source": "cdcgan", "strategy": "balance", "fraction": 1.0, "n_real": 50})
     (warning,) = [w for w in config_warnings(base) if "n_per_class" in w]
     assert warning.startswith("config key generate.n_per_class = 100: balance cells need more synthetic NORMAL")
     assert "550 at fraction 1, n_real 50, 450 at fraction 1, n_real all, 225 at fraction 0.5" in warning
