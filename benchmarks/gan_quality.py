@@ -121,14 +121,15 @@ RECIPES["cresgan_da_ema_bal_tl"] = {**RECIPES["cresgan_da_ema_bal"], "transfer":
 # the same lever at a DCGAN's cost: class_norm gives every BatchNorm of the DCGAN's G a per-class gain and bias offset
 # and makes D a projection discriminator (its body as the shared GAN's, no label channel)
 RECIPES["cdcgan_cbn_da_ema_bal_tl"] = {**RECIPES["cdcgan_da_ema_bal_tl"], "class_norm": True}
-#: settings of a transfer recipe that its shared all-classes GAN does not get: the conditioning levers and mode seeking
-#: (the shared GAN is unconditional, and the plain recipe's); recipe_cost.py times the shared phase the same way
-NOT_IN_SHARED_GAN = ("class_norm", "balance_classes", "mode_seeking")
 
 
 def shared_cell(cell: dict) -> dict:
-    """``cell`` as its shared all-classes GAN trains: unconditional, without :data:`NOT_IN_SHARED_GAN`."""
-    return {**{k: v for k, v in cell.items() if k not in NOT_IN_SHARED_GAN}, "mode": "per_class"}
+    """``cell`` as its shared all-classes GAN trains: unconditional, without the settings the pipeline's shared
+    GAN leaves out (``ganaug.config.settings.FINE_TUNING_ONLY``: the conditioning levers and mode seeking), so the
+    benchmark's transfer recipes pretrain as the workflow's ``pretrain_gan`` does; recipe_cost.py times it so."""
+    from ganaug.config.settings import FINE_TUNING_ONLY
+
+    return {**{k: v for k, v in cell.items() if k not in FINE_TUNING_ONLY}, "mode": "per_class"}
 
 
 # mode seeking (MSGAN) against narrow sets (issue 28: recall 0.2-0.4 everywhere): G pays when two codes of one label
